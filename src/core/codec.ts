@@ -1,0 +1,75 @@
+import { MessageValidationError } from './errors.ts'
+import { RawJson } from './json.ts'
+import { normalizeDateTime } from './message.ts'
+
+/** The Prisma scalar kinds the codec knows; `Date` is a DateTime stored as `@db.Date`. */
+export type ScalarKind = 'String' | 'Int' | 'BigInt' | 'Float' | 'Decimal' | 'Boolean' | 'DateTime' | 'Date' | 'Json' | 'Bytes' | 'Enum'
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0')
+
+/** `2026-11-23 03:36:52.912000+00:00`, the form django-cqrs sends (fraction left out when zero). */
+export function formatDateTime(d: Date): string {
+  const base = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
+  const ms = d.getUTCMilliseconds()
+  return `${base}${ms ? `.${pad(ms, 3)}000` : ''}+00:00`
+}
+
+export function formatDate(d: Date): string {
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`
+}
+
+/** Master side: a Prisma value to its wire form. */
+export function encodeValue(kind: ScalarKind, v: unknown): unknown {
+  if (v === null || v === undefined) return null
+  switch (kind) {
+    case 'DateTime':
+      return formatDateTime(v as Date)
+    case 'Date':
+      return formatDate(v as Date)
+    case 'Decimal':
+      // Prisma's Decimal (decimal.js): toFixed() never uses exponent notation.
+      return new RawJson((v as { toFixed(): string }).toFixed())
+    case 'Bytes':
+      return Buffer.from(v as Uint8Array).toString('base64')
+    default:
+      return v
+  }
+}
+
+/** Replica side: a wire value to what Prisma and the SQL drivers take for a field of `kind`. */
+export function decodeValue(kind: ScalarKind, v: unknown, field: string): unknown {
+  if (v === null || v === undefined) return null
+  const bad = (want: string): never => {
+    throw new MessageValidationError(`field '${field}' must be ${want}; got ${JSON.stringify(typeof v === 'bigint' ? v.toString() : v)}`)
+  }
+  switch (kind) {
+    case 'DateTime':
+    case 'Date': {
+      if (typeof v !== 'string') return bad('a datetime string')
+      const d = new Date(kind === 'Date' && v.length === 10 ? `${v}T00:00:00Z` : normalizeDateTime(v as string))
+      return Number.isNaN(d.getTime()) ? bad('a datetime string (ISO 8601 or "YYYY-MM-DD HH:MM:SS+00:00")') : d
+    }
+    case 'Int':
+      return typeof v === 'number' && Number.isInteger(v) ? v : bad('an integer')
+    case 'BigInt':
+      if (typeof v === 'bigint') return v
+      if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v)
+      if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
+      return bad('an integer')
+    case 'Float':
+      return typeof v === 'number' ? v : bad('a number')
+    case 'Decimal':
+      if (typeof v === 'number' || typeof v === 'bigint') return String(v)
+      if (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) return v
+      return bad('a decimal number')
+    case 'Boolean':
+      return typeof v === 'boolean' ? v : bad('a boolean')
+    case 'String':
+    case 'Enum':
+      return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : bad('a string')
+    case 'Bytes':
+      return typeof v === 'string' ? Buffer.from(v, 'base64') : bad('a base64 string')
+    case 'Json':
+      return v
+  }
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'integration/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Integration files create their own databases and queues, so files may run in parallel;
+    // two workers fit the 2-core machine.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+})
