@@ -14,7 +14,7 @@ CREATE TABLE cqrs_tombstone (
   deleted_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   PRIMARY KEY (cqrs_id, pk)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-CREATE INDEX cqrs_tombstone_deleted_at_idx ON cqrs_tombstone (deleted_at) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE INDEX cqrs_tombstone_deleted_at_idx ON cqrs_tombstone (deleted_at);
 
 CREATE TABLE author (
   id INT AUTO_INCREMENT PRIMARY KEY,

@@ -1,0 +1,71 @@
+import { z } from 'zod'
+import { ConfigError } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
+import type { Transport } from '../transport/types.ts'
+
+/** Context handed to serializer, meta and correlation-id functions. */
+export interface CaptureContext {
+  /** A Prisma client bound to the transaction of the write: read relations through it. */
+  tx: any
+  /** The Prisma model name (`Author`). */
+  model: string
+  operation: string
+}
+
+export type Row = Record<string, unknown>
+
+const fn = <T extends (...a: any[]) => any>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' })
+
+const modelSchema = z.strictObject({
+  cqrsId: z.string().min(1).regex(/^[\w.-]+$/, 'may hold letters, digits, _, . and - (it is a routing key)'),
+  fields: z.union([z.array(z.string()).min(1), z.record(z.string(), z.string())]).optional(),
+  serializer: fn<(row: Row, ctx: CaptureContext) => Row | Promise<Row>>().optional(),
+  trackedFields: z.array(z.string()).optional(),
+  filter: fn<(row: Row) => boolean>().optional(),
+  meta: z.union([z.record(z.string(), z.unknown()), fn<(row: Row, ctx: CaptureContext) => Record<string, unknown>>()]).optional(),
+  produce: z.boolean().default(true),
+  pk: z.string().optional(),
+  keys: z.enum(['field', 'column']).default('field'),
+})
+
+export const masterOptionsSchema = z.strictObject({
+  transport: z.custom<Transport>((v) => !!v && typeof (v as Transport).publish === 'function', { message: 'must be a transport, e.g. rabbitmq({ url }) from cqrs-sync/rabbitmq or memory() from cqrs-sync/memory' }),
+  models: z.record(z.string(), modelSchema).refine((m) => Object.keys(m).length > 0, 'name at least one model, e.g. { account: { cqrsId: "account" } }'),
+  correlationId: fn<(ctx: CaptureContext) => string | null | undefined>().optional(),
+  /** Time-to-live of events, as django-cqrs's `expires`; null = never (default). */
+  expiresInMs: z.number().int().positive().nullable().default(null),
+  revisionField: z.string().default('cqrsRevision'),
+  updatedField: z.string().default('cqrsUpdated'),
+  outboxModel: z.string().default('CqrsOutbox'),
+  relay: z
+    .strictObject({
+      /** Run the relay in this process (default). Set false when `cqrs relay` runs elsewhere. */
+      enabled: z.boolean().default(true),
+      batchSize: z.number().int().positive().max(10_000).default(500),
+      /** How often an idle relay looks at the outbox for rows other processes wrote. */
+      pollIntervalMs: z.number().int().positive().default(1000),
+    })
+    .prefault({}),
+  logger: z.custom<Logger>((v) => !!v && typeof (v as Logger).error === 'function').optional(),
+})
+
+export type MasterOptions = z.input<typeof masterOptionsSchema>
+export type ResolvedMasterOptions = z.output<typeof masterOptionsSchema>
+export type MasterModelOptions = z.input<typeof modelSchema>
+export type ResolvedModelOptions = z.output<typeof modelSchema>
+
+/** Validate once at the boundary; the message names the key, what is allowed and what was given. */
+export function resolveMasterOptions(input: unknown, where = 'cqrsMaster'): ResolvedMasterOptions {
+  const r = masterOptionsSchema.safeParse(input)
+  if (r.success) return r.data
+  throw new ConfigError(formatZodError(r.error, where))
+}
+
+export function formatZodError(err: z.ZodError, where: string): string {
+  const lines = err.issues.map((i) => {
+    const path = i.path.map(String).join('.') || '(options)'
+    if (i.code === 'unrecognized_keys') return `- ${path === '(options)' ? '' : `${path}: `}unknown key(s) ${i.keys.map((k) => `'${k}'`).join(', ')}; check the spelling against the README's options table`
+    return `- ${path}: ${i.message}`
+  })
+  return `Invalid options for ${where}():\n${lines.join('\n')}`
+}

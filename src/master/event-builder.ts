@@ -1,0 +1,89 @@
+import { encodeValue } from '../core/codec.ts'
+import type { CaptureContext, Row } from '../config/master-options.ts'
+import { encodeMessage, type CqrsMessage, type SignalType } from '../core/message.ts'
+import type { ModelPlan, OutboxEvent } from './model-plan.ts'
+
+export interface BuildContext extends CaptureContext {
+  correlationId: string | null
+  expires: string | null
+}
+
+/** `instance_data` of a SAVE or SYNC: the configured fields (or the serializer's output) plus revision and time. */
+export async function instanceData(plan: ModelPlan, row: Row, ctx: CaptureContext): Promise<Record<string, unknown>> {
+  const data: Record<string, unknown> = {
+    cqrs_revision: row[plan.revisionField],
+    cqrs_updated: encodeValue('DateTime', row[plan.updatedField]),
+  }
+  if (plan.serializer) {
+    const out = await plan.serializer(row, ctx)
+    for (const [k, v] of Object.entries(out)) data[k] = v instanceof Date ? encodeValue('DateTime', v) : v
+  } else {
+    for (const f of plan.wire) data[f.key] = encodeValue(f.kind, row[f.field])
+  }
+  return data
+}
+
+const pkValue = (plan: ModelPlan, row: Row) => encodeValue(plan.pkKind, row[plan.pkField]) as string | number | bigint
+
+/** The pk as stored in the outbox and tombstones: a string whatever its type. */
+export const pkString = (v: unknown): string => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : String(v))
+
+function metaOf(plan: ModelPlan, row: Row, ctx: CaptureContext): Record<string, unknown> {
+  if (!plan.meta) return {}
+  return typeof plan.meta === 'function' ? plan.meta(row, ctx) : plan.meta
+}
+
+function toEvent(plan: ModelPlan, row: Row, m: CqrsMessage, routingKey = plan.cqrsId): OutboxEvent {
+  return { cqrsId: plan.cqrsId, pk: pkString(row[plan.pkField]), routingKey, body: encodeMessage(m) }
+}
+
+/** A SAVE (or SYNC when `signal` says so) for a row as it is after the write. */
+export async function saveEvent(plan: ModelPlan, row: Row, ctx: BuildContext, previous: Row | null | undefined, signal: SignalType = 'SAVE', routingKey?: string): Promise<OutboxEvent> {
+  let previous_data: Record<string, unknown> | null = null
+  if (plan.trackedFields.length) {
+    previous_data = {}
+    for (const f of plan.trackedFields) previous_data[wireKey(plan, f)] = previous ? encodeValue(plan.kinds.get(f) ?? 'String', previous[f]) : null
+  }
+  const message: CqrsMessage = {
+    signal_type: signal,
+    cqrs_id: plan.cqrsId,
+    instance_data: await instanceData(plan, row, ctx),
+    previous_data,
+    instance_pk: pkValue(plan, row),
+    correlation_id: ctx.correlationId,
+    retries: 0,
+    expires: ctx.expires,
+    meta: metaOf(plan, row, ctx),
+  }
+  return toEvent(plan, row, message, routingKey)
+}
+
+/** A DELETE: `instance_data` holds only `id`, `cqrs_revision` and `cqrs_updated` (PROTOCOL.md). */
+export function deleteEvent(plan: ModelPlan, row: Row, ctx: BuildContext): OutboxEvent {
+  const message: CqrsMessage = {
+    signal_type: 'DELETE',
+    cqrs_id: plan.cqrsId,
+    instance_data: {
+      id: pkValue(plan, row),
+      cqrs_revision: row[plan.revisionField],
+      cqrs_updated: encodeValue('DateTime', row[plan.updatedField]),
+    },
+    previous_data: null,
+    instance_pk: pkValue(plan, row),
+    correlation_id: ctx.correlationId,
+    retries: 0,
+    expires: ctx.expires,
+    meta: metaOf(plan, row, ctx),
+  }
+  return toEvent(plan, row, message)
+}
+
+function wireKey(plan: ModelPlan, field: string): string {
+  return plan.wire.find((w) => w.field === field)?.key ?? field
+}
+
+/** SAVE when the row passes the filter; DELETE when an update made it leave; nothing for a filtered create. */
+export async function eventForWrite(plan: ModelPlan, row: Row, ctx: BuildContext, previous: Row | null | undefined, created: boolean): Promise<OutboxEvent | null> {
+  if (plan.filter && !plan.filter(row)) return created ? null : deleteEvent(plan, row, ctx)
+  return saveEvent(plan, row, ctx, previous)
+}

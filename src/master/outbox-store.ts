@@ -1,0 +1,20 @@
+/** One outbox row as the relay sees it. */
+export interface OutboxRow {
+  id: bigint | number
+  routingKey: string
+  body: string
+}
+
+/**
+ * The master's database seam (ORM-agnostic): the relay claims rows, publishes them, and the store
+ * deletes them in the same database transaction, so two relays never publish one row twice.
+ */
+export interface OutboxStore {
+  /**
+   * Lock up to `limit` of the oldest rows (in id order), call `publish` with them, delete them once it
+   * resolves, commit. If `publish` rejects, nothing is deleted. Returns how many rows were published.
+   */
+  claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>): Promise<number>
+  /** Rows waiting and the age of the oldest, for `cqrs status` and metrics. */
+  backlog(): Promise<{ count: number; oldestAt: Date | null }>
+}

@@ -1,0 +1,117 @@
+import type { Logger } from '../core/logger.ts'
+import type { RuntimeTransport } from '../transport/runtime-transport.ts'
+import type { OutboxRow, OutboxStore } from './outbox-store.ts'
+
+export interface RelayOptions {
+  store: OutboxStore
+  transport: RuntimeTransport
+  batchSize: number
+  pollIntervalMs: number
+  logger: Logger
+}
+
+export interface RelayStats {
+  published: number
+  batches: number
+  errors: number
+  lastError: string | null
+}
+
+/**
+ * Moves events from the outbox to the broker: claim the oldest rows, publish them with confirms,
+ * delete them, repeat. Woken by `kick()` after a commit it saw, and by a poll for rows other
+ * processes wrote. The loop never throws: errors are logged and retried with backoff, and the events
+ * wait in the outbox meanwhile.
+ */
+export class Relay {
+  readonly stats: RelayStats = { published: 0, batches: 0, errors: 0, lastError: null }
+  private running = false
+  private loop: Promise<void> | null = null
+  private wake: (() => void) | null = null
+  private kicked = false
+
+  constructor(private readonly opts: RelayOptions) {}
+
+  /** Start the background loop (idempotent). */
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.loop = this.run()
+  }
+
+  /** Wake the loop now: a commit just added rows. */
+  kick(): void {
+    this.kicked = true
+    this.wake?.()
+  }
+
+  /** Publish one batch; returns how many rows left the outbox. Throws on broker or database errors. */
+  publishOnce(limit = this.opts.batchSize): Promise<number> {
+    return this.opts.store.claim(limit, (rows) => this.publish(rows))
+  }
+
+  /** Publish until the outbox is empty (or `timeoutMs` passes); returns how many rows were published. */
+  async drain(timeoutMs = 30_000): Promise<number> {
+    const until = Date.now() + timeoutMs
+    let total = 0
+    for (;;) {
+      const n = await this.publishOnce()
+      total += n
+      if (n === 0) {
+        const { count } = await this.opts.store.backlog()
+        if (count === 0) return total
+        // Rows held by another relay's transaction: wait for it to commit.
+      }
+      if (Date.now() > until) throw new Error(`relay drain timed out after ${timeoutMs} ms with rows still in the outbox; is the broker reachable?`)
+    }
+  }
+
+  /** Stop the loop after the batch in flight. */
+  async stop(): Promise<void> {
+    this.running = false
+    this.wake?.()
+    await this.loop
+    this.loop = null
+  }
+
+  private async publish(rows: OutboxRow[]): Promise<void> {
+    await this.opts.transport.publish(rows.map((r) => ({ routingKey: r.routingKey, body: r.body, messageId: String(r.id) })))
+    this.stats.published += rows.length
+    this.stats.batches++
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 100
+    while (this.running) {
+      try {
+        this.kicked = false
+        const n = await this.publishOnce()
+        backoff = 100
+        if (n >= this.opts.batchSize || this.kicked) continue
+        await this.idle(this.opts.pollIntervalMs)
+      } catch (e) {
+        this.stats.errors++
+        this.stats.lastError = (e as Error).message
+        this.opts.logger.warn('cqrs relay: publish failed; events stay in the outbox and will be retried', { error: e as Error, retryInMs: backoff })
+        await this.idle(backoff)
+        backoff = Math.min(backoff * 2, 10_000)
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.kicked || !this.running) return Promise.resolve()
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms)
+      t.unref?.()
+      function done() {
+        clearTimeout(t)
+        resolve()
+      }
+      this.wake = () => {
+        this.wake = null
+        done()
+      }
+    })
+  }
+}

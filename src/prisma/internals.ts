@@ -1,0 +1,161 @@
+/**
+ * Every use of Prisma's undocumented internals, in one place. Pinned by
+ * integration/prisma/internals.test.ts: a Prisma upgrade that changes any of these fails there first.
+ *
+ * Seen with Prisma 7.10 and the pg, mariadb and better-sqlite3 adapters:
+ * - a `$allOperations` hook's argument carries `__internalParams.transaction`:
+ *   `{ kind: 'itx', id }` inside an interactive transaction, `{ kind: 'batch', ... }` inside
+ *   `$transaction([...])`, absent outside;
+ * - `query(args, internalParams)` accepts the internal params as a second argument, so a hook can run
+ *   the user's query inside a transaction it started;
+ * - an interactive-transaction client's `_createPrismaPromise(cb)` calls `cb(transaction)`, which is how
+ *   we learn the descriptor of a transaction we started;
+ * - `client._createItxClient(transaction)` returns a client bound to that transaction;
+ * - a PrismaPromise's `requestTransaction(transaction)` runs it inside the given transaction;
+ * - `_runtimeDataModel` lists models and fields; `_engineConfig.inlineSchema` is the schema text
+ *   (ids, `@db.Date` and `@updatedAt` are only there); `_activeProvider` names the database.
+ */
+import type { ScalarKind } from '../core/codec.ts'
+
+/** What the hook argument tells about the transaction a query runs in. */
+export interface TransactionDescriptor {
+  kind: 'itx' | 'batch' | string
+  id: string | number
+  [k: string]: unknown
+}
+
+type AnyClient = Record<string, any>
+
+export function currentTransaction(hookArg: { __internalParams?: { transaction?: TransactionDescriptor } }): TransactionDescriptor | undefined {
+  return hookArg.__internalParams?.transaction
+}
+
+/** Run a hook's `query` inside `tx` (a transaction the hook started). */
+export function queryInTransaction<T>(hookArg: { query: (...a: any[]) => Promise<T>; __internalParams?: object }, args: unknown, tx: TransactionDescriptor): Promise<T> {
+  return hookArg.query(args, { ...hookArg.__internalParams, transaction: tx })
+}
+
+/** The descriptor of the interactive transaction a `$transaction(async (tx) => ...)` client is bound to. */
+export function transactionOf(txClient: AnyClient): Promise<TransactionDescriptor> {
+  return new Promise((resolve, reject) => {
+    if (typeof txClient._createPrismaPromise !== 'function') {
+      reject(new Error('cqrs-sync: this Prisma version has no _createPrismaPromise on transaction clients; see src/prisma/internals.ts'))
+      return
+    }
+    txClient
+      ._createPrismaPromise((t: TransactionDescriptor) => {
+        resolve(t)
+        return Promise.resolve(null)
+      })
+      .then(undefined, reject)
+  })
+}
+
+/** A client whose queries run inside `tx`. */
+export function clientInTransaction<C extends AnyClient>(client: C, tx: TransactionDescriptor): C {
+  if (typeof client._createItxClient !== 'function') throw new Error('cqrs-sync: this Prisma version has no _createItxClient; see src/prisma/internals.ts')
+  return client._createItxClient(tx)
+}
+
+/** Run a PrismaPromise (from a `$transaction([...])` array) inside `tx`. */
+export function runPromiseInTransaction<T>(p: PromiseLike<T>, tx: TransactionDescriptor): Promise<T> {
+  const req = (p as { requestTransaction?: (t: TransactionDescriptor) => PromiseLike<T> }).requestTransaction
+  if (typeof req !== 'function') throw new Error('cqrs-sync: $transaction([...]) takes only Prisma Client promises')
+  return Promise.resolve(req.call(p, tx))
+}
+
+export type Provider = 'postgresql' | 'mysql' | 'sqlite'
+
+export function providerOf(client: AnyClient): Provider {
+  const p = client._activeProvider ?? client._engineConfig?.activeProvider
+  if (p === 'postgresql' || p === 'cockroachdb') return 'postgresql'
+  if (p === 'mysql') return 'mysql'
+  if (p === 'sqlite') return 'sqlite'
+  throw new Error(`cqrs-sync supports PostgreSQL, MySQL/MariaDB and SQLite; this client's provider is '${p}'`)
+}
+
+export interface FieldMeta {
+  /** Prisma field name (`birthDate`). */
+  name: string
+  /** Column name (`birth_date`). */
+  column: string
+  kind: ScalarKind
+  isId: boolean
+  isUpdatedAt: boolean
+  isList: boolean
+}
+
+export interface ModelMeta {
+  /** Prisma model name (`Author`). */
+  name: string
+  /** Client property (`author`). */
+  prop: string
+  table: string
+  /** Scalar fields only; relations are left out. */
+  fields: FieldMeta[]
+  idFields: string[]
+  /** Relation fields: the related model and whether it is a list (the foreign key is on the other side). */
+  relations: Array<{ name: string; type: string; isList: boolean }>
+}
+
+const SCALARS = new Set(['String', 'Int', 'BigInt', 'Float', 'Decimal', 'Boolean', 'DateTime', 'Json', 'Bytes'])
+
+/** Model metadata from the runtime data model, completed with what only the schema text has. */
+export function modelsOf(client: AnyClient): Map<string, ModelMeta> {
+  const rdm = client._runtimeDataModel
+  if (!rdm?.models) throw new Error('cqrs-sync: cannot read the Prisma data model (client._runtimeDataModel); see src/prisma/internals.ts')
+  const attrs = parseSchemaAttributes(String(client._engineConfig?.inlineSchema ?? ''))
+  const out = new Map<string, ModelMeta>()
+  for (const [name, m] of Object.entries<any>(rdm.models)) {
+    const a = attrs.get(name)
+    const fields: FieldMeta[] = []
+    const relations: ModelMeta['relations'] = []
+    for (const f of m.fields) {
+      if (f.kind === 'object') {
+        relations.push({ name: f.name, type: f.type, isList: !!a?.fields.get(f.name)?.isList })
+        continue
+      }
+      const fa = a?.fields.get(f.name)
+      const kind: ScalarKind = f.kind === 'enum' ? 'Enum' : fa?.dateOnly ? 'Date' : SCALARS.has(f.type) ? f.type : 'String'
+      fields.push({ name: f.name, column: f.dbName ?? f.name, kind, isId: !!fa?.isId, isUpdatedAt: !!fa?.isUpdatedAt, isList: !!fa?.isList })
+    }
+    const idFields = a?.compoundId ?? fields.filter((f) => f.isId).map((f) => f.name)
+    out.set(name, { name, prop: name[0].toLowerCase() + name.slice(1), table: m.dbName ?? name, fields, idFields, relations })
+  }
+  return out
+}
+
+interface SchemaModelAttrs {
+  fields: Map<string, { isId: boolean; dateOnly: boolean; isUpdatedAt: boolean; isList: boolean }>
+  compoundId?: string[]
+}
+
+/** A line-based reader of `model X { ... }` blocks: enough for @id, @@id, @db.Date, @updatedAt. */
+export function parseSchemaAttributes(schema: string): Map<string, SchemaModelAttrs> {
+  const out = new Map<string, SchemaModelAttrs>()
+  let current: SchemaModelAttrs | undefined
+  for (const raw of schema.split('\n')) {
+    const line = raw.replace(/\/\/.*$/, '').trim()
+    const start = /^model\s+(\w+)\s*\{/.exec(line)
+    if (start) {
+      current = { fields: new Map() }
+      out.set(start[1], current)
+      continue
+    }
+    if (!current) continue
+    if (line.startsWith('}')) {
+      current = undefined
+      continue
+    }
+    const cid = /^@@id\(\s*(?:fields:\s*)?\[([^\]]*)\]/.exec(line)
+    if (cid) {
+      current.compoundId = cid[1].split(',').map((s) => s.trim()).filter(Boolean)
+      continue
+    }
+    const f = /^(\w+)\s+(\w+)(\[\])?\??\s*(.*)$/.exec(line)
+    if (!f) continue
+    const rest = f[4]
+    current.fields.set(f[1], { isId: /(^|\s)@id\b/.test(rest), dateOnly: /@db\.Date\b/.test(rest), isUpdatedAt: /@updatedAt\b/.test(rest), isList: !!f[3] })
+  }
+  return out
+}

@@ -1,0 +1,64 @@
+import type { ResolvedMasterOptions } from '../config/master-options.ts'
+import { ConfigError, didYouMean } from '../core/errors.ts'
+import type { ModelPlan, WireField } from '../master/model-plan.ts'
+import type { ModelMeta } from './internals.ts'
+
+/** Find a model by client property (`account`) or model name (`Account`). */
+export function findModel(metas: Map<string, ModelMeta>, key: string): ModelMeta | undefined {
+  return metas.get(key) ?? [...metas.values()].find((m) => m.prop === key || m.name.toLowerCase() === key.toLowerCase())
+}
+
+/** Resolve each configured master model against the schema; every mistake is a ConfigError with the fix. */
+export function buildPlans(metas: Map<string, ModelMeta>, opts: ResolvedMasterOptions): Map<string, ModelPlan> {
+  const plans = new Map<string, ModelPlan>()
+  const known = [...metas.values()].map((m) => m.prop)
+  const cqrsIds = new Map<string, string>()
+  for (const [key, o] of Object.entries(opts.models)) {
+    const meta = findModel(metas, key)
+    if (!meta) throw new ConfigError(`Unknown model '${key}' in cqrsMaster({ models }); known: ${known.join(', ')}.${didYouMean(key, known)}`, { model: key })
+    const field = (name: string, what: string) => {
+      const f = meta.fields.find((x) => x.name === name)
+      if (!f) {
+        const names = meta.fields.map((x) => x.name)
+        throw new ConfigError(`Unknown field '${name}' in cqrsMaster({ models: { ${key}: { ${what} } } }); ${meta.name} has: ${names.join(', ')}.${didYouMean(name, names)}`, { model: key, field: name })
+      }
+      return f
+    }
+    for (const [fname, what, attr] of [
+      [opts.revisionField, 'revision', `Int @default(0) @map("cqrs_revision")`],
+      [opts.updatedField, 'update time', `DateTime @updatedAt @map("cqrs_updated")`],
+    ] as const) {
+      if (!meta.fields.some((f) => f.name === fname))
+        throw new ConfigError(`Model ${meta.name} has no ${what} field '${fname}'. A master model needs it: add \`${fname} ${attr}\` to model ${meta.name} in schema.prisma and migrate (or set revisionField/updatedField in cqrsMaster options).`, { model: meta.name })
+    }
+    const pkName = o.pk ?? (meta.idFields.length === 1 ? meta.idFields[0] : meta.fields.some((f) => f.name === 'id') ? 'id' : undefined)
+    if (!pkName) throw new ConfigError(`Cannot tell the primary key of ${meta.name} (composite keys are not supported); set models.${key}.pk to a unique field`, { model: meta.name })
+    const pk = field(pkName, 'pk')
+    const skip = new Set([opts.revisionField, opts.updatedField])
+    let wire: WireField[]
+    const keyOf = (f: { name: string; column: string }) => (o.keys === 'column' ? f.column : f.name)
+    if (Array.isArray(o.fields)) wire = o.fields.map((n) => field(n, 'fields')).map((f) => ({ field: f.name, key: keyOf(f), kind: f.kind }))
+    else if (o.fields) wire = Object.entries(o.fields).map(([n, k]) => ({ ...field(n, 'fields'), k })).map((f) => ({ field: f.name, key: f.k, kind: f.kind }))
+    else wire = meta.fields.filter((f) => !skip.has(f.name)).map((f) => ({ field: f.name, key: keyOf(f), kind: f.kind }))
+    for (const t of o.trackedFields ?? []) field(t, 'trackedFields')
+    const clash = cqrsIds.get(o.cqrsId)
+    if (clash) throw new ConfigError(`cqrsId '${o.cqrsId}' is used by both ${clash} and ${meta.name}; each model needs its own cqrsId`)
+    cqrsIds.set(o.cqrsId, meta.name)
+    plans.set(meta.name, {
+      model: meta.name,
+      cqrsId: o.cqrsId,
+      pkField: pk.name,
+      pkKind: pk.kind,
+      revisionField: opts.revisionField,
+      updatedField: opts.updatedField,
+      wire,
+      kinds: new Map(meta.fields.map((f) => [f.name, f.kind])),
+      serializer: o.serializer,
+      trackedFields: o.trackedFields ?? [],
+      filter: o.filter,
+      meta: o.meta,
+      produce: o.produce,
+    })
+  }
+  return plans
+}
