@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto'
+import amqp, { type ChannelModel } from 'amqplib'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { TransportError } from '../../src/core/errors.ts'
+import type { Logger } from '../../src/core/logger.ts'
+import { rabbitmq, RabbitmqTransport, topologyPlan, type RabbitmqOptions } from '../../src/transport/rabbitmq/index.ts'
+import type { QueueSpec } from '../../src/transport/types.ts'
+import { deferred, inbox, transportContract } from './contract.ts'
+
+const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+
+// The tests inspect and clean up the broker over a plain connection of their own.
+let admin: ChannelModel
+beforeAll(async () => {
+  admin = await amqp.connect(AMQP_URL)
+})
+afterAll(async () => {
+  await admin?.close()
+})
+
+async function deleteTopology(spec: QueueSpec): Promise<void> {
+  const ch = await admin.createChannel()
+  for (const q of topologyPlan(spec).queues) await ch.deleteQueue(q.name)
+  await ch.close()
+}
+
+transportContract('rabbitmq', () => rabbitmq({ url: AMQP_URL, logger: quiet }), { cleanup: deleteTopology })
+
+describe('rabbitmq transport', { timeout: 20_000 }, () => {
+  const opened: RabbitmqTransport[] = []
+  const specs: QueueSpec[] = []
+  afterEach(async () => {
+    await Promise.allSettled(opened.splice(0).map((t) => t.close()))
+    for (const s of specs.splice(0)) await deleteTopology(s)
+  })
+  const open = async (options: RabbitmqOptions = {}) => {
+    const t = rabbitmq({ url: AMQP_URL, logger: quiet, ...options })
+    opened.push(t)
+    await t.connect()
+    return t
+  }
+  const makeSpec = (retryDelaysMs: number[] = []): QueueSpec => {
+    const tag = randomBytes(4).toString('hex')
+    const spec = { queue: `rabbit_${tag}`, cqrsIds: [`author_${tag}`], retryDelaysMs }
+    specs.push(spec)
+    return spec
+  }
+  const declare = async (t: RabbitmqTransport, spec: QueueSpec) => (await t.consume({ ...spec, prefetch: 1, batchSize: 1 }, inbox().handler)).stop()
+  const getOne = async (queue: string) => {
+    const ch = await admin.createChannel()
+    const m = await ch.get(queue, { noAck: true })
+    await ch.close()
+    if (!m) throw new Error(`queue ${queue} is empty`)
+    return m
+  }
+
+  it('a retry waits in the broker and survives a consumer restart', async () => {
+    const t = await open()
+    const spec = makeSpec([1500])
+    const [id] = spec.cqrsIds
+    const first = inbox(() => ({ kind: 'retry', delayMs: 1500, body: '{"retries":1}', cqrsId: id, headers: { 'x-trace': 't' } }))
+    const sub = await t.consume({ ...spec, prefetch: 1, batchSize: 1 }, first.handler)
+    await t.publish([{ routingKey: id, body: '{"retries":0}' }])
+    await first.until(1)
+    await sub.stop()
+    expect((await t.queueStats(spec)).retrying).toBe(1)
+
+    const second = inbox()
+    await t.consume({ ...spec, prefetch: 1, batchSize: 1 }, second.handler)
+    const [d] = await second.until(1)
+    expect(d.routingKey).toBe(`cqrs.${spec.queue}.${id}`)
+    expect(d.body.toString()).toBe('{"retries":1}')
+    expect(d.headers).toMatchObject({ 'x-trace': 't', 'x-cqrs-queue': spec.queue, 'x-cqrs-delay': '1500' })
+  })
+
+  it('publishes persistent messages with django-cqrs compatible properties', async () => {
+    const t = await open()
+    const spec = makeSpec()
+    const [id] = spec.cqrsIds
+    await declare(t, spec)
+    const before = Math.floor(Date.now() / 1000)
+    await t.publish([{ routingKey: id, body: '{"signal_type":"SAVE"}', messageId: '42', headers: { 'x-h': 1 } }])
+    const m = await getOne(spec.queue)
+    expect(m.fields).toMatchObject({ exchange: 'cqrs', routingKey: id })
+    expect(m.properties).toMatchObject({ deliveryMode: 2, contentType: 'application/json', messageId: '42', headers: { 'x-h': 1 } })
+    expect(m.properties.timestamp).toBeGreaterThanOrEqual(before)
+    expect(m.content.toString()).toBe('{"signal_type":"SAVE"}')
+  })
+
+  it('dead letters are persistent and expire only when deadLetterExpirationMs is set', async () => {
+    const t = await open({ deadLetterExpirationMs: 864_000_000 })
+    const spec = makeSpec()
+    const [id] = spec.cqrsIds
+    const box = inbox(() => ({ kind: 'deadLetter', body: 'dead', cqrsId: id, headers: {} }))
+    const sub = await t.consume({ ...spec, prefetch: 1, batchSize: 1 }, box.handler)
+    await t.publish([{ routingKey: id, body: 'x', messageId: 'd-1' }])
+    await box.until(1)
+    await sub.stop()
+    const m = await getOne(`dead_letter_${spec.queue}`)
+    expect(m.fields.routingKey).toBe(`cqrs.dead_letter_${spec.queue}.${id}`)
+    expect(m.properties).toMatchObject({ deliveryMode: 2, expiration: '864000000', messageId: 'd-1' })
+  })
+
+  it('publish fails fast while the connection is down, then reconnects and resumes consumers by itself', async () => {
+    const lost = deferred()
+    const back = deferred()
+    const logger: Logger = {
+      ...quiet,
+      warn: (msg) => msg.startsWith('lost the connection') && lost.resolve(),
+      info: (msg) => msg.startsWith('reconnected') && back.resolve(),
+    }
+    const t = await open({ logger, reconnect: { initialMs: 50, maxMs: 200 } })
+    const spec = makeSpec()
+    const [id] = spec.cqrsIds
+    const box = inbox()
+    await t.consume({ ...spec, prefetch: 1, batchSize: 1 }, box.handler)
+
+    breakConnection(t)
+    await lost.promise
+    expect(t.isConnected()).toBe(false)
+    await expect(t.publish([{ routingKey: id, body: 'during' }])).rejects.toThrow(/not connected to RabbitMQ at amqp:\/\/guest:\*\*\*@/)
+
+    await back.promise
+    expect(t.isConnected()).toBe(true)
+    await t.publish([{ routingKey: id, body: 'after' }])
+    expect((await box.until(1)).map((d) => d.body.toString())).toEqual(['after'])
+  })
+
+  it('a publish in flight when the connection drops rejects with a TransportError', async () => {
+    const t = await open({ reconnect: { initialMs: 50, maxMs: 200 } })
+    const spec = makeSpec()
+    await declare(t, spec)
+    const publishing = t.publish(Array.from({ length: 500 }, (_, i) => ({ routingKey: spec.cqrsIds[0], body: `${i}` })))
+    breakConnection(t)
+    await expect(publishing).rejects.toThrow(TransportError)
+  })
+
+  it('a failed first connect says where and what to do, without the password', async () => {
+    const t = rabbitmq({ url: 'amqp://guest:secret@127.0.0.1:1', logger: quiet })
+    const err = await t.connect().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TransportError)
+    expect((err as Error).message).toBe(
+      'cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1 (ECONNREFUSED); is the broker running? Set AMQP_URL or rabbitmq({ url })',
+    )
+    await t.close()
+  })
+})
+
+// Simulates a network failure: the socket dies under amqplib, which sees an error and closes.
+function breakConnection(t: RabbitmqTransport): void {
+  const conn = t.amqpConnection as unknown as { connection: { stream: { destroy(err: Error): void } } }
+  conn.connection.stream.destroy(new Error('test: connection dropped'))
+}

@@ -1,0 +1,82 @@
+import { ConfigError } from '../core/errors.ts'
+import type { ConsumeOptions, Outcome } from './types.ts'
+
+/**
+ * Micro-batching for consumers: items are buffered, and whenever no batch is running and items
+ * wait, the next batch takes up to `batchSize` of them at once. One batch runs at a time, so acks
+ * of a batch always cover the oldest outstanding deliveries.
+ */
+export class BatchPump<T> {
+  readonly #batchSize: number
+  readonly #run: (batch: T[]) => Promise<void>
+  #buffer: T[] = []
+  #inFlight: Promise<void> | undefined
+  #scheduled = false
+  #stopped = false
+
+  /** `run` carries a batch out and reports its own errors; a rejection is ignored. */
+  constructor(batchSize: number, run: (batch: T[]) => Promise<void>) {
+    this.#batchSize = batchSize
+    this.#run = run
+  }
+
+  /** Items waiting for a batch. */
+  get buffered(): number {
+    return this.#buffer.length
+  }
+
+  /** Buffer an item; a batch starts in a microtask so items arriving in the same tick share it. */
+  push(item: T): void {
+    this.#buffer.push(item)
+    this.#schedule()
+  }
+
+  /** Start no new batch; resolves when the batch in flight (if any) has finished. */
+  stop(): Promise<void> {
+    this.#stopped = true
+    return this.#inFlight ?? Promise.resolve()
+  }
+
+  /** Remove and return the buffered items (to hand them back to the broker). */
+  take(): T[] {
+    return this.#buffer.splice(0)
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight || this.#stopped) return
+    this.#scheduled = true
+    queueMicrotask(() => {
+      this.#scheduled = false
+      this.#next()
+    })
+  }
+
+  #next(): void {
+    if (this.#inFlight || this.#stopped || this.#buffer.length === 0) return
+    const batch = this.#buffer.splice(0, this.#batchSize)
+    this.#inFlight = Promise.resolve()
+      .then(() => this.#run(batch))
+      .catch(() => {})
+      .finally(() => {
+        this.#inFlight = undefined
+        this.#schedule()
+      })
+  }
+}
+
+/** Throws a {@link ConfigError} unless prefetch and batchSize are positive integers and the queue is named. */
+export function assertConsumeOptions(transport: string, options: ConsumeOptions): void {
+  const bad = (['prefetch', 'batchSize'] as const).filter((k) => !Number.isInteger(options[k]) || options[k] < 1)
+  if (!options.queue) throw new ConfigError(`${transport}.consume(): queue must be a non-empty name`, { queue: options.queue })
+  if (bad.length > 0) {
+    const given = bad.map((k) => `${k}=${String(options[k])}`).join(', ')
+    throw new ConfigError(`${transport}.consume(): prefetch and batchSize must be integers >= 1; got ${given}`, { queue: options.queue })
+  }
+}
+
+/** Throws unless the handler returned one outcome per delivery (the transport then hands the batch back). */
+export function assertOutcomes(outcomes: unknown, batchSize: number): asserts outcomes is Outcome[] {
+  if (Array.isArray(outcomes) && outcomes.length === batchSize) return
+  const got = Array.isArray(outcomes) ? `${outcomes.length} outcomes` : typeof outcomes
+  throw new TypeError(`the batch handler returned ${got} for a batch of ${batchSize} deliveries; it must return one outcome per delivery, in order`)
+}

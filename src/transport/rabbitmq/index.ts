@@ -1,0 +1,36 @@
+import type { RabbitmqOptions } from './rabbitmq-options.ts'
+import { RabbitmqTransport } from './rabbitmq-transport.ts'
+
+export { DEFAULT_AMQP_URL, resolveRabbitmqOptions, type RabbitmqOptions, type ResolvedRabbitmqOptions } from './rabbitmq-options.ts'
+export { RabbitmqTransport } from './rabbitmq-transport.ts'
+export {
+  deadLetterPlan,
+  deadLetterRoute,
+  delayExchangeName,
+  delayQueueName,
+  delayQueuePlan,
+  describeTopology,
+  exchangePlan,
+  mergePlans,
+  retryRoute,
+  topologyPlan,
+  type BindingDeclaration,
+  type ExchangeDeclaration,
+  type PublishRoute,
+  type QueueDeclaration,
+  type TopologyPlan,
+} from './topology.ts'
+
+/**
+ * The RabbitMQ transport (the default), wire-compatible with django-cqrs:
+ *
+ * ```ts
+ * cqrsMaster({ transport: rabbitmq({ url: process.env.AMQP_URL }), models })
+ * ```
+ *
+ * Options are validated here; a bad one throws a `ConfigError` naming it. Nothing connects until
+ * the core calls `connect()`.
+ */
+export function rabbitmq(options: RabbitmqOptions = {}): RabbitmqTransport {
+  return new RabbitmqTransport(options)
+}
