@@ -83,6 +83,8 @@ export interface FieldMeta {
   isId: boolean
   isUpdatedAt: boolean
   isList: boolean
+  /** Not optional and without a default: an insert must give it. */
+  isRequired: boolean
 }
 
 export interface ModelMeta {
@@ -117,7 +119,7 @@ export function modelsOf(client: AnyClient): Map<string, ModelMeta> {
       }
       const fa = a?.fields.get(f.name)
       const kind: ScalarKind = f.kind === 'enum' ? 'Enum' : fa?.dateOnly ? 'Date' : SCALARS.has(f.type) ? f.type : 'String'
-      fields.push({ name: f.name, column: f.dbName ?? f.name, kind, isId: !!fa?.isId, isUpdatedAt: !!fa?.isUpdatedAt, isList: !!fa?.isList })
+      fields.push({ name: f.name, column: f.dbName ?? f.name, kind, isId: !!fa?.isId, isUpdatedAt: !!fa?.isUpdatedAt, isList: !!fa?.isList, isRequired: !!fa?.isRequired })
     }
     const idFields = a?.compoundId ?? fields.filter((f) => f.isId).map((f) => f.name)
     out.set(name, { name, prop: name[0].toLowerCase() + name.slice(1), table: m.dbName ?? name, fields, idFields, relations })
@@ -126,7 +128,7 @@ export function modelsOf(client: AnyClient): Map<string, ModelMeta> {
 }
 
 interface SchemaModelAttrs {
-  fields: Map<string, { isId: boolean; dateOnly: boolean; isUpdatedAt: boolean; isList: boolean }>
+  fields: Map<string, { isId: boolean; dateOnly: boolean; isUpdatedAt: boolean; isList: boolean; isRequired: boolean }>
   compoundId?: string[]
 }
 
@@ -152,10 +154,12 @@ export function parseSchemaAttributes(schema: string): Map<string, SchemaModelAt
       current.compoundId = cid[1].split(',').map((s) => s.trim()).filter(Boolean)
       continue
     }
-    const f = /^(\w+)\s+(\w+)(\[\])?\??\s*(.*)$/.exec(line)
+    const f = /^(\w+)\s+(\w+)(\[\])?(\?)?\s*(.*)$/.exec(line)
     if (!f) continue
-    const rest = f[4]
-    current.fields.set(f[1], { isId: /(^|\s)@id\b/.test(rest), dateOnly: /@db\.Date\b/.test(rest), isUpdatedAt: /@updatedAt\b/.test(rest), isList: !!f[3] })
+    const rest = f[5]
+    const isUpdatedAt = /@updatedAt\b/.test(rest)
+    const isRequired = !f[4] && !f[3] && !/@default\(/.test(rest) && !isUpdatedAt
+    current.fields.set(f[1], { isId: /(^|\s)@id\b/.test(rest), dateOnly: /@db\.Date\b/.test(rest), isUpdatedAt, isList: !!f[3], isRequired })
   }
   return out
 }

@@ -11,6 +11,7 @@ CREATE TABLE cqrs_tombstone (
   cqrs_id VARCHAR(191) NOT NULL,
   pk VARCHAR(191) NOT NULL,
   revision INTEGER NOT NULL,
+  updated DATETIME(6) NOT NULL,
   deleted_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   PRIMARY KEY (cqrs_id, pk)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

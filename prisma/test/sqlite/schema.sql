@@ -11,6 +11,7 @@ CREATE TABLE cqrs_tombstone (
   cqrs_id TEXT NOT NULL,
   pk TEXT NOT NULL,
   revision INTEGER NOT NULL,
+  updated DATETIME NOT NULL,
   deleted_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
   PRIMARY KEY (cqrs_id, pk)
 );

@@ -1,0 +1,149 @@
+import { resolveReplicaOptions, type ReplicaOptions, type ResolvedReplicaOptions, type TableHandlerOptions } from '../config/replica-options.ts'
+import { ConfigError, didYouMean } from '../core/errors.ts'
+import { stderrLogger, type Logger } from '../core/logger.ts'
+import type { CqrsMessage } from '../core/message.ts'
+import type { TableTarget, TargetColumn } from '../replica/apply-op.ts'
+import { toApplyOp } from '../replica/decode-op.ts'
+import { ReplicaConsumer, type Route, type RowHooks } from '../replica/replica-consumer.ts'
+import { runtime, type RuntimeTransport } from '../transport/runtime-transport.ts'
+import type { QueueSpec, Subscription } from '../transport/types.ts'
+import { modelsOf, providerOf, type ModelMeta } from './internals.ts'
+import { findModel } from './model-plans.ts'
+import { PrismaReplicaStore } from './prisma-replica-store.ts'
+
+/**
+ * The replica side: `cqrsReplica({ prisma, transport, queue, handlers })`, then `start()` (or
+ * `cqrs consume`). Each cqrs_id lands in a replica table (version-gated upserts, tombstoned deletes),
+ * through row hooks, or in a fully custom handler.
+ */
+export class Replica {
+  readonly options: ResolvedReplicaOptions
+  readonly store: PrismaReplicaStore
+  readonly routes: Map<string, Route>
+  readonly consumer: ReplicaConsumer
+  readonly transport: RuntimeTransport
+  readonly logger: Logger
+  private subscription: Subscription | null = null
+  private pruneTimer: NodeJS.Timeout | null = null
+
+  constructor(input: ReplicaOptions) {
+    const o = (this.options = resolveReplicaOptions(input))
+    this.logger = o.logger ?? stderrLogger()
+    const metas = modelsOf(o.prisma)
+    this.store = new PrismaReplicaStore(o.prisma, providerOf(o.prisma))
+    this.routes = new Map()
+    for (const [cqrsId, h] of Object.entries(o.handlers)) {
+      if ('handle' in h) this.routes.set(cqrsId, { kind: 'custom', handle: h.handle })
+      else {
+        const meta = resolveModel(metas, cqrsId, h.model)
+        const target = buildTarget(cqrsId, meta, h, o)
+        const custom = h.create || h.update || h.delete
+        this.routes.set(cqrsId, { kind: 'table', target, hooks: custom ? rowHooks(meta, target, h) : undefined })
+      }
+    }
+    this.transport = runtime(o.transport)
+    this.consumer = new ReplicaConsumer({ queue: o.queue, routes: this.routes, store: this.store, maxRetries: o.retry.maxRetries, delaysMs: o.retry.delaysMs, honorExpires: o.honorExpires, logger: this.logger })
+  }
+
+  /** The queue, its bindings and its retry delays. */
+  get spec(): QueueSpec {
+    return { queue: this.options.queue, cqrsIds: [...this.routes.keys()], retryDelaysMs: [...new Set(this.options.retry.delaysMs)] }
+  }
+
+  get stats() {
+    return this.consumer.stats
+  }
+
+  /** Declare the queue and consume it until `stop()`. */
+  async start(): Promise<void> {
+    if (this.subscription) return
+    this.subscription = await this.transport.consume({ ...this.spec, prefetch: this.options.prefetch, batchSize: this.options.batchSize }, this.consumer.handle)
+    const prune = () => void this.pruneTombstones().catch((e) => this.logger.warn('cqrs replica: pruning tombstones failed', { error: e as Error }))
+    this.pruneTimer = setInterval(prune, Math.min(3600_000, this.options.tombstoneRetentionMs))
+    this.pruneTimer.unref()
+  }
+
+  /** Stop taking messages, finish the batch in flight (its acks included), close the transport. */
+  async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer)
+    this.consumer.stop()
+    await this.subscription?.stop()
+    this.subscription = null
+    await this.transport.close()
+  }
+
+  /** Remove tombstones older than the retention. */
+  pruneTombstones(now = Date.now()): Promise<number> {
+    return this.store.pruneTombstones(new Date(now - this.options.tombstoneRetentionMs))
+  }
+
+  /**
+   * Apply messages without a broker (bulk-load, tests): the same decode, validation and
+   * version-gated apply as consuming. Throws on the first invalid message.
+   */
+  async apply(messages: CqrsMessage[], options: { force?: boolean } = {}): Promise<void> {
+    const groups = new Map<string, CqrsMessage[]>()
+    for (const m of messages) groups.set(m.cqrs_id, [...(groups.get(m.cqrs_id) ?? []), m])
+    for (const [cqrsId, ms] of groups) {
+      const route = this.routes.get(cqrsId)
+      if (!route || route.kind !== 'table') throw new ConfigError(`no table handler for cqrs_id '${cqrsId}' in cqrsReplica({ handlers }); known: ${[...this.routes.keys()].join(', ')}`)
+      const winners = new Map<string, ReturnType<typeof toApplyOp>>()
+      for (const m of ms) {
+        const op = toApplyOp(route.target, m, options.force)
+        const prev = winners.get(op.pkKey)
+        winners.set(op.pkKey, !prev || op.revision >= prev.revision ? op : prev)
+      }
+      await this.store.applyBatch(route.target, [...winners.values()])
+    }
+  }
+}
+
+export function cqrsReplica(options: ReplicaOptions): Replica {
+  return new Replica(options)
+}
+
+function resolveModel(metas: Map<string, ModelMeta>, cqrsId: string, model: string): ModelMeta {
+  const meta = findModel(metas, model)
+  if (meta) return meta
+  const known = [...metas.values()].map((m) => m.prop)
+  throw new ConfigError(`Unknown model '${model}' in cqrsReplica({ handlers: { ${cqrsId}: { model } } }); known: ${known.join(', ')}.${didYouMean(model, known)}`)
+}
+
+function buildTarget(cqrsId: string, meta: ModelMeta, h: TableHandlerOptions, o: ResolvedReplicaOptions): TableTarget {
+  // One object per field: the consumer compares columns by identity.
+  const columns = new Map<string, TargetColumn>(meta.fields.map((f) => [f.name, { column: f.column, field: f.name, kind: f.kind, required: f.isRequired }]))
+  const col = (name: string) => columns.get(name)
+  const revision = col(o.revisionField)
+  if (!revision)
+    throw new ConfigError(`Replica model ${meta.name} (cqrs_id '${cqrsId}') has no revision field '${o.revisionField}'. Add \`${o.revisionField} Int @map("cqrs_revision")\` (and \`${o.updatedField} DateTime @map("cqrs_updated")\`) to it and migrate.`)
+  if (meta.idFields.length !== 1) throw new ConfigError(`Replica model ${meta.name} needs a single-field @id (composite keys are not supported)`)
+  const pk = col(meta.idFields[0])!
+  const byKey = new Map<string, TargetColumn>()
+  for (const f of meta.fields) {
+    const c = col(f.name)!
+    byKey.set(f.column, c)
+    byKey.set(f.name, c)
+  }
+  for (const [key, field] of Object.entries(h.fields ?? {})) {
+    const c = col(field)
+    if (!c) {
+      const names = meta.fields.map((f) => f.name)
+      throw new ConfigError(`Unknown field '${field}' in cqrsReplica({ handlers: { ${cqrsId}: { fields: { ${key}: '${field}' } } } }); ${meta.name} has: ${names.join(', ')}.${didYouMean(field, names)}`)
+    }
+    byKey.set(key, c)
+  }
+  return { cqrsId, table: meta.table, pk, revision, updated: col(o.updatedField) ?? null, byKey }
+}
+
+function rowHooks(meta: ModelMeta, target: TableTarget, h: TableHandlerOptions): RowHooks {
+  const where = (pk: unknown) => ({ [target.pk.field]: pk })
+  return {
+    create: h.create ?? ((data, ctx) => ctx.tx[meta.prop].create({ data })),
+    update: h.update ?? ((data, ctx) => ctx.tx[meta.prop].update({ where: where(ctx.pk), data })),
+    delete: h.delete ?? ((pk, ctx) => ctx.tx[meta.prop].deleteMany({ where: where(pk) })),
+    async revisionOf(tx: any, pk) {
+      const row = await tx[meta.prop].findUnique({ where: where(pk), select: { [target.revision.field]: true } })
+      return row ? Number(row[target.revision.field]) : null
+    },
+  }
+}

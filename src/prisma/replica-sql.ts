@@ -1,0 +1,141 @@
+/**
+ * The replica's SQL per dialect, as pure functions returning `{ sql, params }`: unit-tested without
+ * a database and printable. One statement applies a whole batch, version-gated in the database.
+ */
+import { formatDate } from '../core/codec.ts'
+import { RawJson, stringifyJson } from '../core/json.ts'
+import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.ts'
+import type { Provider } from './internals.ts'
+import { placeholder, quoteIdent } from './sql.ts'
+
+export interface Statement {
+  sql: string
+  params: unknown[]
+}
+
+export const TOMBSTONES = 'cqrs_tombstone'
+
+/** A decoded value as the driver (through Prisma raw queries) stores it in a column of `kind`. */
+export function driverValue(provider: Provider, c: TargetColumn, v: unknown): unknown {
+  if (v === null || v === undefined) return null
+  switch (c.kind) {
+    case 'DateTime':
+    case 'Date': {
+      const d = v as Date
+      if (provider === 'mysql') return c.kind === 'Date' ? formatDate(d) : d.toISOString().replace('T', ' ').replace('Z', '000')
+      if (provider === 'sqlite') return d.toISOString().replace('Z', '+00:00')
+      return d.toISOString()
+    }
+    case 'Decimal':
+      return provider === 'sqlite' ? Number(v) : String(v)
+    case 'Json':
+      return JSON.stringify(v)
+    case 'Boolean':
+      return provider === 'postgresql' ? v : v ? 1 : 0
+    default:
+      return v
+  }
+}
+
+/** PostgreSQL takes the batch as one JSON parameter; values as json_populate_recordset reads them. */
+function pgJsonValue(c: TargetColumn, v: unknown): unknown {
+  if (v === null || v === undefined) return null
+  switch (c.kind) {
+    case 'DateTime':
+      return (v as Date).toISOString()
+    case 'Date':
+      return formatDate(v as Date)
+    case 'Decimal':
+      return new RawJson(String(v))
+    case 'Bytes':
+      return `\\x${Buffer.from(v as Uint8Array).toString('hex')}`
+    default:
+      return v
+  }
+}
+
+/** The columns a group of ops writes: pk, the data columns present, revision and time (revision last). */
+export function columnsOf(target: TableTarget, ops: ApplyOp[]): TargetColumn[] {
+  const seen = new Set<string>()
+  for (const op of ops) for (const col of op.values.keys()) seen.add(col)
+  const special = new Set([target.pk.column, target.revision.column, target.updated?.column])
+  const data = [...new Set(target.byKey.values())].filter((c) => seen.has(c.column) && !special.has(c.column))
+  return [target.pk, ...data, ...(target.updated ? [target.updated] : []), target.revision]
+}
+
+type Gate = 'newer' | 'notOlder' | 'always'
+const cmp = (g: Gate) => (g === 'newer' ? '<' : '<=')
+
+/** Insert or update, where the stored revision is lower (SAVE), not higher (SYNC), or always (forced). */
+export function upsertStatement(provider: Provider, target: TableTarget, ops: ApplyOp[], gate: Gate): Statement {
+  const q = (n: string) => quoteIdent(provider, n)
+  const cols = columnsOf(target, ops)
+  const t = q(target.table)
+  const rev = q(target.revision.column)
+  const list = cols.map((c) => q(c.column)).join(', ')
+  const valueOf = (op: ApplyOp, c: TargetColumn) => (c === target.pk ? op.pk : c === target.revision ? op.revision : c === target.updated ? op.updated : op.values.get(c.column))
+  const updatable = cols.filter((c) => c !== target.pk)
+  if (provider === 'postgresql') {
+    const rows = ops.map((op) => Object.fromEntries(cols.map((c) => [c.column, pgJsonValue(c, valueOf(op, c))])))
+    const set = updatable.map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`).join(', ')
+    const where = gate === 'always' ? '' : ` WHERE t.${rev} ${cmp(gate)} EXCLUDED.${rev}`
+    return {
+      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
+      params: [stringifyJson(rows)],
+    }
+  }
+  const params: unknown[] = []
+  const tuples = ops.map((op) => `(${cols.map((c) => (params.push(driverValue(provider, c, valueOf(op, c))), '?')).join(', ')})`)
+  if (provider === 'mysql') {
+    // Assignments run left to right and see earlier ones: the revision is compared first and set last.
+    const cond = gate === 'always' ? 'TRUE' : `${rev} ${cmp(gate)} VALUES(${rev})`
+    const set = updatable.map((c) => `${q(c.column)} = IF(${cond}, VALUES(${q(c.column)}), ${q(c.column)})`).join(', ')
+    return { sql: `INSERT INTO ${t} (${list}) VALUES ${tuples.join(', ')} ON DUPLICATE KEY UPDATE ${set}`, params }
+  }
+  const set = updatable.map((c) => `${q(c.column)} = excluded.${q(c.column)}`).join(', ')
+  const where = gate === 'always' ? '' : ` WHERE ${t}.${rev} ${cmp(gate)} excluded.${rev}`
+  return { sql: `INSERT INTO ${t} (${list}) VALUES ${tuples.join(', ')} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`, params }
+}
+
+/** Delete rows whose stored revision is not higher than the DELETE's. */
+export function deleteStatement(provider: Provider, target: TableTarget, ops: ApplyOp[]): Statement {
+  const q = (n: string) => quoteIdent(provider, n)
+  const t = q(target.table)
+  const pk = q(target.pk.column)
+  const rev = q(target.revision.column)
+  if (provider === 'postgresql') {
+    const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
+    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} <= v.${rev}`, params: [stringifyJson(rows)] }
+  }
+  const params: unknown[] = []
+  const conds = ops.map((op) => {
+    params.push(driverValue(provider, target.pk, op.pk), op.revision)
+    return `(${pk} = ? AND ${rev} <= ?)`
+  })
+  return { sql: `DELETE FROM ${t} WHERE ${conds.join(' OR ')}`, params }
+}
+
+/** Tombstones of a batch's DELETEs, keeping the highest revision. */
+export function tombstoneStatement(provider: Provider, cqrsId: string, ops: ApplyOp[]): Statement {
+  const params: unknown[] = []
+  let n = 0
+  const p = (cast = '') => `${placeholder(provider, ++n)}${provider === 'postgresql' ? cast : ''}`
+  const now = provider === 'sqlite' ? `strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')` : 'CURRENT_TIMESTAMP'
+  const updatedColumn: TargetColumn = { column: 'updated', field: 'updated', kind: 'DateTime', required: true }
+  const tuples = ops.map((op) => {
+    params.push(cqrsId, op.pkKey, op.revision, driverValue(provider, updatedColumn, op.updated ?? new Date()))
+    return `(${p()}, ${p()}, ${p('::int')}, ${p('::timestamptz')}, ${now})`
+  })
+  const head = `INSERT INTO ${TOMBSTONES} (cqrs_id, pk, revision, updated, deleted_at) VALUES ${tuples.join(', ')}`
+  if (provider === 'mysql')
+    return { sql: `${head} ON DUPLICATE KEY UPDATE updated = IF(revision <= VALUES(revision), VALUES(updated), updated), deleted_at = IF(revision <= VALUES(revision), VALUES(deleted_at), deleted_at), revision = GREATEST(revision, VALUES(revision))`, params }
+  return { sql: `${head} ON CONFLICT (cqrs_id, pk) DO UPDATE SET revision = excluded.revision, updated = excluded.updated, deleted_at = excluded.deleted_at WHERE ${TOMBSTONES}.revision <= excluded.revision`, params }
+}
+
+/** Read the tombstones of some pks; MySQL locks them (and the gaps) so a concurrent DELETE waits. */
+export function tombstoneSelect(provider: Provider, cqrsId: string, pkKeys: string[]): Statement {
+  let n = 0
+  const p = () => placeholder(provider, ++n)
+  const sql = `SELECT pk, revision FROM ${TOMBSTONES} WHERE cqrs_id = ${p()} AND pk IN (${pkKeys.map(p).join(', ')})${provider === 'mysql' ? ' FOR UPDATE' : ''}`
+  return { sql, params: [cqrsId, ...pkKeys] }
+}

@@ -1,0 +1,50 @@
+import type { ScalarKind } from '../core/codec.ts'
+import type { SignalType } from '../core/message.ts'
+
+/** A replica column fed from the wire. */
+export interface TargetColumn {
+  column: string
+  field: string
+  kind: ScalarKind
+  required: boolean
+}
+
+/** Where one cqrs_id lands: a replica table, resolved once from the handler options. */
+export interface TableTarget {
+  cqrsId: string
+  table: string
+  pk: TargetColumn
+  revision: TargetColumn
+  updated: TargetColumn | null
+  /** Wire key -> column, for every key the replica stores. */
+  byKey: Map<string, TargetColumn>
+}
+
+/** One message, decoded for its target: what the store applies. */
+export interface ApplyOp {
+  signal: SignalType
+  /** SYNC sent with force: applies even when older. */
+  force: boolean
+  /** The pk as the column type wants it. */
+  pk: unknown
+  /** The pk as a string: tombstones, locks, de-duplication. */
+  pkKey: string
+  revision: number
+  updated: Date | null
+  /** Column -> decoded value (SAVE and SYNC). */
+  values: Map<string, unknown>
+}
+
+/** How one op ended: `applied` changed the table, `skipped` was older, a duplicate or tombstoned. */
+export type ApplyResult = 'applied' | 'skipped'
+
+/**
+ * Of several ops for one pk, the one that decides the final state: the highest revision; at equal
+ * revision a DELETE (the delete of revision r comes after its save); a forced SYNC wins outright.
+ */
+export function newest(a: ApplyOp, b: ApplyOp): ApplyOp {
+  if (a.force !== b.force) return a.force ? a : b
+  if (a.revision !== b.revision) return a.revision > b.revision ? a : b
+  if (a.signal === 'DELETE' || b.signal === 'DELETE') return a.signal === 'DELETE' ? a : b
+  return b
+}
