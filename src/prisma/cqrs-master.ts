@@ -1,7 +1,8 @@
 import { Prisma } from '@prisma/client/extension'
 import { resolveMasterOptions, type MasterOptions } from '../config/master-options.ts'
 import { ConfigError } from '../core/errors.ts'
-import { stderrLogger } from '../core/logger.ts'
+import { stderrLogger, type Logger } from '../core/logger.ts'
+import type { Transport } from '../transport/types.ts'
 import { Relay } from '../master/relay.ts'
 import { runtime } from '../transport/runtime-transport.ts'
 import { Capture, WRITE_OPERATIONS, type HookArg } from './capture.ts'
@@ -91,4 +92,17 @@ export function cqrsMaster(options: MasterOptions) {
       },
     })
   })
+}
+
+/**
+ * A relay on its own (for `cqrs relay`): publishes the outbox of `prisma` (a plain or extended client)
+ * through `transport`.
+ */
+export function createRelay(prisma: any, transport: Transport, options: { batchSize?: number; pollIntervalMs?: number; outboxModel?: string; logger?: Logger } = {}): Relay {
+  const metas = modelsOf(prisma)
+  const provider = providerOf(prisma)
+  const name = options.outboxModel ?? 'CqrsOutbox'
+  const outboxMeta = findModel(metas, name)
+  if (!outboxMeta) throw new ConfigError(`The outbox model '${name}' is not in this Prisma schema; add prisma/cqrs.${provider}.prisma from cqrs-sync to your schema.`)
+  return new Relay({ store: new PrismaOutboxStore(prisma, provider, outboxMeta), transport: runtime(transport), batchSize: options.batchSize ?? 500, pollIntervalMs: options.pollIntervalMs ?? 1000, logger: options.logger ?? stderrLogger() })
 }

@@ -1,0 +1,69 @@
+/** Run the real `bin/cqrs` as a subprocess, the way users do. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { ROOT } from './databases.ts'
+
+export const BIN = join(ROOT, 'bin/cqrs.mjs')
+export const TEST_CONFIG = join(ROOT, 'integration/support/test-config.ts')
+
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Run `cqrs <args>` to completion, with `input` on stdin. */
+export function cqrs(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCqrs(args, env)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d) => (stdout += d))
+    child.stderr!.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+    if (input !== undefined) child.stdin!.end(input)
+    else child.stdin!.end()
+  })
+}
+
+/** Start `cqrs <args>` and leave it running (consume, relay). */
+export function spawnCqrs(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, CQRS_CONFIG: TEST_CONFIG, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+}
+
+/** Resolves with the stderr seen so far once a line matches `pattern`; rejects if the process exits first. */
+export function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = ''
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern} in stderr:\n${seen}`)), timeoutMs)
+    const onData = (d: Buffer) => {
+      seen += d
+      if (pattern.test(seen)) {
+        cleanup()
+        resolve(seen)
+      }
+    }
+    const onExit = (code: number | null) => {
+      cleanup()
+      reject(new Error(`process exited (${code}) before ${pattern}:\n${seen}`))
+    }
+    const cleanup = () => {
+      clearTimeout(timer)
+      child.stderr!.off('data', onData)
+      child.off('exit', onExit)
+    }
+    child.stderr!.on('data', onData)
+    child.on('exit', onExit)
+  })
+}
+
+/** Send `signal` and wait for the exit. */
+export function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  return new Promise((resolve) => {
+    child.once('exit', (code, sig) => resolve({ code, signal: sig }))
+    child.kill(signal)
+  })
+}

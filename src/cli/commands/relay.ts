@@ -1,0 +1,35 @@
+import type { Command } from 'commander'
+import { positiveInt, setting } from '../../config/settings.ts'
+import { createRelay } from '../../prisma/cqrs-master.ts'
+import { runCommand, waitForSignal } from '../run-command.ts'
+
+export function registerRelay(program: Command): void {
+  program
+    .command('relay')
+    .description('Publish the master outbox to the broker (for deployments that run the relay apart from the app)')
+    .option('--once', 'publish what is in the outbox now, then exit')
+    .option('--batch <n>', 'rows per publish batch (env CQRS_RELAY_BATCH; default 500)')
+    .option('--poll-ms <n>', 'how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default 200)')
+    .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
+    .action((opts, cmd: Command) =>
+      runCommand(cmd, async (ctx) => {
+        const master = await ctx.master()
+        const batchSize = setting({ name: 'batch', env: 'CQRS_RELAY_BATCH', default: 500, parse: positiveInt('--batch') }, opts.batch, master.relay?.batchSize)
+        const pollIntervalMs = setting({ name: 'poll-ms', env: 'CQRS_RELAY_POLL_MS', default: 200, parse: positiveInt('--poll-ms') }, opts.pollMs, master.relay?.pollIntervalMs)
+        const transport = master.transport ?? (await ctx.transport())
+        const relay = createRelay(master.prisma, transport, { batchSize, pollIntervalMs, outboxModel: master.outboxModel, logger: ctx.logger })
+        ctx.onClose(() => transport.close())
+        if (opts.once) {
+          const n = await relay.drain(10 * 60_000)
+          process.stderr.write(`cqrs relay: published ${n} event(s); outbox empty\n`)
+          return 0
+        }
+        relay.start()
+        process.stderr.write(`cqrs relay: running (batch ${batchSize}, poll ${pollIntervalMs} ms); SIGTERM to stop\n`)
+        await waitForSignal()
+        await relay.stop()
+        process.stderr.write(`cqrs relay: stopped after publishing ${relay.stats.published} event(s)\n`)
+        return 0
+      }),
+    )
+}
