@@ -182,26 +182,38 @@ export function transportContract(name: string, makeTransport: () => Transport, 
       expect((await again.until(1))[0].body.toString()).toBe('one')
     })
 
+    it("a drain stops at the first failure of its callback and leaves that dead letter in the queue", async () => {
+      const t = await open()
+      const spec = makeSpec(['author'])
+      const [id] = spec.cqrsIds
+      await declare(t, spec)
+      await t.publish(['d1', 'd2', 'd3'].map((m) => message(`cqrs.dead_letter_${spec.queue}.${id}`, m, { messageId: m })))
+      const seen: string[] = []
+      const fn = async (d: { id: string }) => {
+        seen.push(d.id)
+        if (d.id === 'd2') throw new Error('cannot re-publish d2')
+      }
+      await expect(t.drainDeadLetters!(spec, () => true, fn)).rejects.toThrow('cannot re-publish d2')
+      expect(seen).toEqual(['d1', 'd2'])
+      expect((await t.listDeadLetters!(spec, 10)).map((d) => d.id)).toEqual(['d2', 'd3'])
+    })
+
     it('stop() waits for the batch in flight, whose messages are acked', async () => {
       const t = await open()
       const spec = makeSpec(['author'])
       const [id] = spec.cqrsIds
       const entered = deferred()
-      const gate = deferred()
       const events: string[] = []
       const sub = await consume(t, spec, async (batch) => {
         entered.resolve()
-        await gate.promise
+        // A slow handler (not a wait for something to happen): a stop() that did not wait would win.
+        await new Promise((r) => setTimeout(r, 300))
         events.push('handled')
         return batch.map(() => ack)
       })
       await t.publish([message(id, 'first')])
       await entered.promise
-      const stopping = sub.stop().then(() => events.push('stopped'))
-      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)) // a few turns of the event loop
-      expect(events).toEqual([])
-      gate.resolve()
-      await stopping
+      await sub.stop().then(() => events.push('stopped'))
       expect(events).toEqual(['handled', 'stopped'])
       // Had 'first' not been acked, it would come back before the marker.
       await t.publish([message(id, 'marker')])

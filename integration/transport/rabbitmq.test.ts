@@ -136,6 +136,33 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     await expect(publishing).rejects.toThrow(TransportError)
   })
 
+  it('queueStats counts a queue that does not exist as empty', async () => {
+    const t = await open()
+    const tag = randomBytes(4).toString('hex')
+    expect(await t.queueStats({ queue: `missing_${tag}`, cqrsIds: [], retryDelaysMs: [10] })).toEqual({
+      queue: `missing_${tag}`,
+      messages: 0,
+      consumers: 0,
+      retrying: 0,
+      deadLettered: 0,
+    })
+  })
+
+  it('a publish channel killed by the broker is replaced on the next publish', async () => {
+    const exchange = `cqrs_test_${randomBytes(4).toString('hex')}`
+    const t = await open({ exchange })
+    await t.publish([{ routingKey: 'x', body: '1' }])
+    const ch = await admin.createChannel()
+    await ch.deleteExchange(exchange)
+    // Publishing to a missing exchange makes RabbitMQ close the channel (404).
+    await expect(t.publish([{ routingKey: 'x', body: '2' }])).rejects.toThrow(TransportError)
+    await t.publish([{ routingKey: 'x', body: '3' }]) // a new channel declares the exchange again
+    await ch.checkExchange(exchange)
+    await ch.deleteExchange(exchange)
+    await ch.deleteExchange(`${exchange}.delay`)
+    await ch.close()
+  })
+
   it('a failed first connect says where and what to do, without the password', async () => {
     const t = rabbitmq({ url: 'amqp://guest:secret@127.0.0.1:1', logger: quiet })
     const err = await t.connect().catch((e: unknown) => e)

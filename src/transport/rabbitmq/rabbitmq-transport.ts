@@ -1,7 +1,7 @@
-import amqp, { type Channel, type ChannelModel, type GetMessage, type Options } from 'amqplib'
+import amqp, { type Channel, type ChannelModel, type Options } from 'amqplib'
 import { TransportError } from '../../core/errors.ts'
 import { assertConsumeOptions } from '../batch-pump.ts'
-import { deadLetterId, deadLetterQueueName } from '../queue-names.ts'
+import { deadLetterQueueName } from '../queue-names.ts'
 import type {
   BatchHandler,
   ConsumeOptions,
@@ -13,10 +13,11 @@ import type {
   Transport,
 } from '../types.ts'
 import { ConfirmPublisher } from './confirm-publisher.ts'
+import { readDeadLetters, takeDeadLetters } from './dead-letters.ts'
 import { declareTopology } from './declare-topology.ts'
 import { type ConsumerHost, RabbitmqConsumer } from './rabbitmq-consumer.ts'
 import { type RabbitmqOptions, type ResolvedRabbitmqOptions, resolveRabbitmqOptions } from './rabbitmq-options.ts'
-import { deadLetterPlan, delayQueueName, exchangePlan } from './topology.ts'
+import { delayQueueName, exchangePlan } from './topology.ts'
 
 // amqplib waits for the OS TCP timeout (minutes) on an unreachable host; fail sooner.
 const CONNECT_TIMEOUT_MS = 10_000
@@ -36,6 +37,7 @@ export class RabbitmqTransport implements Transport {
   #opening: Promise<ConfirmPublisher> | undefined
   #closing = false
   #reconnecting = false
+  #blocked = false
   #attempt = 0
   #timer: NodeJS.Timeout | undefined
   readonly #consumers = new Set<RabbitmqConsumer>()
@@ -65,15 +67,18 @@ export class RabbitmqTransport implements Transport {
     }
   }
 
-  /** True while the connection is up (false while reconnecting and after close()). */
+  /** True while publishing can succeed: connected, not blocked by the broker, not closed. */
   isConnected(): boolean {
-    return this.#conn !== undefined && !this.#closing
+    return this.#conn !== undefined && !this.#blocked && !this.#closing
   }
 
   /** Publish persistent JSON messages in order; resolves when RabbitMQ confirmed every one. */
   async publish(messages: OutgoingMessage[]): Promise<void> {
     this.#assertOpen('publish')
     if (messages.length === 0) return
+    if (this.#blocked) {
+      throw new TransportError(`publish(): RabbitMQ at ${this.options.safeUrl} blocks publishers (it is low on memory or disk); try again later`, { url: this.options.safeUrl })
+    }
     const publisher = await this.#getPublisher()
     const timestamp = Math.floor(Date.now() / 1000)
     const confirms: Promise<void>[] = []
@@ -119,38 +124,15 @@ export class RabbitmqTransport implements Transport {
 
   /** Read up to `limit` dead letters of the queue without removing them (they go back unchanged). */
   async listDeadLetters(spec: QueueSpec, limit: number): Promise<DeadLetter[]> {
-    return this.#withChannel('listDeadLetters', async (ch) => {
-      await declareTopology(ch, deadLetterPlan(spec.queue, this.options.exchange))
-      const found: DeadLetter[] = []
-      for (let i = 0; i < limit; i++) {
-        const m = await ch.get(deadLetterQueueName(spec.queue), { noAck: false })
-        if (!m) break
-        found.push(toDeadLetter(m))
-      }
-      return found // closing the channel without acks puts them back in place
-    })
+    return this.#withChannel('listDeadLetters', (ch) => readDeadLetters(ch, spec.queue, this.options.exchange, limit))
   }
 
   /** Take the dead letters `select` accepts out of the queue, each after `fn` succeeded; the rest stay. */
   async drainDeadLetters(spec: QueueSpec, select: (d: DeadLetter) => boolean, fn: (d: DeadLetter) => Promise<void>): Promise<number> {
-    return this.#withChannel('drainDeadLetters', async (ch) => {
-      const queue = deadLetterQueueName(spec.queue)
-      await declareTopology(ch, deadLetterPlan(spec.queue, this.options.exchange))
-      const { messageCount } = await ch.checkQueue(queue)
-      let taken = 0
-      // Held unacked until the end, so get() does not see the ones we pass over again.
-      for (let i = 0; i < messageCount; i++) {
-        const m = await ch.get(queue, { noAck: false })
-        if (!m) break
-        const d = toDeadLetter(m)
-        if (!select(d)) continue
-        await fn(d)
-        ch.ack(m)
-        taken++
-      }
-      ch.nackAll(true)
-      return taken
-    })
+    const result = await this.#withChannel('drainDeadLetters', (ch) => takeDeadLetters(ch, spec.queue, this.options.exchange, select, fn))
+    // The caller's error as it threw it, not dressed up as a broker failure.
+    if (result.failure) throw result.failure.error
+    return result.taken
   }
 
   /** Counts of the queue, its delay queues (`retrying`) and its dead-letter queue; a missing queue counts 0. */
@@ -188,8 +170,15 @@ export class RabbitmqTransport implements Transport {
       lost = true
       if (this.#conn === conn) this.#connectionLost(err)
     })
-    conn.on('blocked', (reason: string) => logger.warn('RabbitMQ blocked publishing (low on memory or disk); confirms will wait', { url: safeUrl, reason }))
-    conn.on('unblocked', () => logger.info('RabbitMQ unblocked publishing', { url: safeUrl }))
+    // A blocked connection accepts publishes but confirms nothing until unblocked: refuse them meanwhile.
+    conn.on('blocked', (reason: string) => {
+      this.#blocked = true
+      logger.warn('RabbitMQ blocked publishing (low on memory or disk); publish() fails until it unblocks', { url: safeUrl, reason })
+    })
+    conn.on('unblocked', () => {
+      this.#blocked = false
+      logger.info('RabbitMQ unblocked publishing', { url: safeUrl })
+    })
     try {
       const publisher = await this.#openPublisher(conn)
       if (lost || this.#closing) throw new Error(lost ? 'the connection closed while opening' : 'close() was called while connecting')
@@ -231,6 +220,7 @@ export class RabbitmqTransport implements Transport {
   #connectionLost(err?: Error): void {
     this.#conn = undefined
     this.#publisher = undefined
+    this.#blocked = false
     if (this.#closing) return
     this.#reconnecting = true
     this.options.logger.warn('lost the connection to RabbitMQ; reconnecting', { url: this.options.safeUrl, error: err })
@@ -289,13 +279,4 @@ function connectError(safeUrl: string, err: unknown): TransportError {
   if (/ACCESS.REFUSED|403/.test(e.message ?? '')) hint = 'check the user name and password in AMQP_URL or rabbitmq({ url })'
   else if (/NOT.ALLOWED|530|vhost/i.test(e.message ?? '')) hint = 'does the vhost exist, and may this user use it?'
   return new TransportError(`cannot connect to RabbitMQ at ${safeUrl} (${reason}); ${hint}`, { url: safeUrl }, { cause: err })
-}
-
-function toDeadLetter(m: GetMessage): DeadLetter {
-  return {
-    id: deadLetterId(m.properties.messageId, m.content),
-    routingKey: m.fields.routingKey,
-    body: m.content.toString('utf8'),
-    headers: m.properties.headers ?? {},
-  }
 }
