@@ -136,6 +136,19 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     await expect(publishing).rejects.toThrow(TransportError)
   })
 
+  it('consume() on a queue declared with other arguments says what to do', async () => {
+    const t = await open()
+    const spec = makeSpec()
+    const ch = await admin.createChannel()
+    await ch.assertQueue(spec.queue, { durable: true, arguments: { 'x-max-priority': 5 } })
+    await ch.close()
+    await expect(t.consume({ ...spec, prefetch: 1, batchSize: 1 }, inbox().handler)).rejects.toThrow(
+      /cannot consume queue 'rabbit_\w+' \(.*PRECONDITION_FAILED.*\); a queue of that name exists with other arguments/,
+    )
+    expect(t.isConnected()).toBe(true) // only the consumer's channel died
+    await t.publish([{ routingKey: spec.cqrsIds[0], body: 'still works' }])
+  })
+
   it('queueStats counts a queue that does not exist as empty', async () => {
     const t = await open()
     const tag = randomBytes(4).toString('hex')

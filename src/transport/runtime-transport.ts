@@ -126,7 +126,17 @@ export class RuntimeTransport implements Transport {
   }
 }
 
-/** Wrap `t` in a {@link RuntimeTransport}; returns `t` itself when it is already wrapped. */
+// One wrapper per transport object: when a master and a replica are given the same transport, it
+// is still connected once (and closing either side closes it for both, as it would anyway).
+const wrappers = new WeakMap<Transport, RuntimeTransport>()
+
+/**
+ * Wrap `t` in a {@link RuntimeTransport}: `t` itself when it is one already, and the same wrapper
+ * every time for the same `t`.
+ */
 export function runtime(t: Transport): RuntimeTransport {
-  return t instanceof RuntimeTransport ? t : new RuntimeTransport(t)
+  if (t instanceof RuntimeTransport) return t
+  let wrapper = wrappers.get(t)
+  if (!wrapper) wrappers.set(t, (wrapper = new RuntimeTransport(t)))
+  return wrapper
 }

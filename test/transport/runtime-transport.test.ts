@@ -83,6 +83,7 @@ describe('RuntimeTransport', () => {
     const { t } = fake({ isConnected: () => up })
     const r = runtime(t)
     expect(runtime(r)).toBe(r)
+    expect(runtime(t)).toBe(r) // a master and a replica sharing `t` share its lifecycle
     expect(r).toBeInstanceOf(RuntimeTransport)
     expect(r.name).toBe('fake')
     return r.connect().then(() => {

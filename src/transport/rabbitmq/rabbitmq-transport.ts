@@ -104,7 +104,10 @@ export class RabbitmqTransport implements Transport {
       } catch (err) {
         await consumer.stop()
         const reason = err instanceof Error ? err.message : String(err)
-        throw new TransportError(`cannot consume queue '${options.queue}' (${reason}); if it exists with other arguments, delete it or use another name`, { queue: options.queue }, { cause: err })
+        const hint = /PRECONDITION_FAILED|inequivalent/.test(reason)
+          ? 'a queue of that name exists with other arguments: drain and delete it, or use another queue name'
+          : 'check that RabbitMQ is up and this user may declare queues, then call consume() again'
+        throw new TransportError(`cannot consume queue '${options.queue}' (${reason}); ${hint}`, { queue: options.queue }, { cause: err })
       }
     }
     return consumer
