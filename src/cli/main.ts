@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { registerConsume } from './commands/consume.ts'
+import { registerDeadLetters } from './commands/dead-letters.ts'
 import { registerRelay } from './commands/relay.ts'
 
 /** `cqrs`: every command parses argv, calls the library, prints, and sets the exit code. */
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
   registerConsume(program)
   registerRelay(program)
+  registerDeadLetters(program)
   return program
 }
 
