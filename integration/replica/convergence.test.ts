@@ -12,6 +12,7 @@ import type { BatchHandler } from '../../src/transport/types.ts'
 import { ChaosPublisher, rng } from '../support/chaos.ts'
 import { eventually, tableDiff } from '../support/compare.ts'
 import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
+import { deleteQueues } from '../support/rabbit-cleanup.ts'
 
 const SEED = Number(process.env.CQRS_SEED ?? Date.now() % 100_000)
 
@@ -93,11 +94,3 @@ describe.each(DIALECTS)('convergence on %s', (dialect) => {
   })
 })
 
-/** Remove a test queue and its dead-letter and delay queues. */
-export async function deleteQueues(queue: string): Promise<void> {
-  const amqp = (await import('amqplib')).default
-  const conn = await amqp.connect(AMQP_URL)
-  const ch = await conn.createChannel()
-  for (const q of [queue, `dead_letter_${queue}`, ...[1000, 5000, 30000, 120000, 600000, 100, 200, 400].map((d) => `${queue}.retry.${d}`)]) await ch.deleteQueue(q).catch(() => {})
-  await conn.close().catch(() => {})
-}

@@ -30,13 +30,23 @@ export function cqrs(args: string[], env: Record<string, string | undefined> = {
 
 /** Start `cqrs <args>` and leave it running (consume, relay). */
 export function spawnCqrs(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, CQRS_CONFIG: TEST_CONFIG, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, CQRS_CONFIG: TEST_CONFIG, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const log = { text: '' }
+  logs.set(child, log)
+  child.stderr!.on('data', (d) => (log.text += d))
+  return child
 }
+
+const logs = new WeakMap<ChildProcess, { text: string }>()
+
+/** Everything a spawned process wrote to stderr so far. */
+export const stderrOf = (child: ChildProcess): string => logs.get(child)?.text ?? ''
 
 /** Resolves with the stderr seen so far once a line matches `pattern`; rejects if the process exits first. */
 export function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    let seen = ''
+    let seen = logs.get(child)?.text ?? ''
+    if (pattern.test(seen)) return resolve(seen)
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern} in stderr:\n${seen}`)), timeoutMs)
     const onData = (d: Buffer) => {
       seen += d

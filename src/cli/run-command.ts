@@ -20,7 +20,8 @@ export async function runCommand(cmd: Command, body: (ctx: CliContext) => Promis
   } catch (e) {
     code = EXIT.error
     const err = e as Error & { code?: string }
-    process.stderr.write(`cqrs ${cmd.name()}: ${redactUrl(err.message)}\n`)
+    const name = cmd.parent && cmd.parent.parent ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name()
+    process.stderr.write(`cqrs ${name}: ${redactUrl(err.message)}\n`)
     if (!(e instanceof CqrsError) && err.cause) process.stderr.write(`  caused by: ${redactUrl(String((err.cause as Error).message ?? err.cause))}\n`)
     if (process.env.CQRS_DEBUG) process.stderr.write(`${err.stack}\n`)
   } finally {

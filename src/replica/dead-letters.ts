@@ -1,6 +1,6 @@
 import { parseJson, stringifyJson } from '../core/json.ts'
 import { directRoutingKey } from '../transport/queue-names.ts'
-import type { RuntimeTransport } from '../transport/runtime-transport.ts'
+import { runtime } from '../transport/runtime-transport.ts'
 import type { DeadLetter, QueueSpec, Transport } from '../transport/types.ts'
 import { ConfigError } from '../core/errors.ts'
 
@@ -50,11 +50,15 @@ export function describeDeadLetter(d: DeadLetter): DeadLetterInfo {
   }
 }
 
-function need<K extends keyof Transport>(t: Transport, method: K): NonNullable<Transport[K]> {
-  const inner = (t as RuntimeTransport).inner ?? t
-  const fn = inner[method]
+/** The transport's optional dead-letter method, called once the transport is connected. */
+function need<K extends 'listDeadLetters' | 'drainDeadLetters'>(t: Transport, method: K): NonNullable<Transport[K]> {
+  const rt = runtime(t)
+  const fn = rt.inner[method]
   if (typeof fn !== 'function') throw new ConfigError(`the ${t.name} transport cannot ${String(method)}; dead letters need RabbitMQ or the memory transport`)
-  return (fn as Function).bind(inner) as NonNullable<Transport[K]>
+  return (async (...args: unknown[]) => {
+    await rt.connect()
+    return (fn as Function).apply(rt.inner, args)
+  }) as NonNullable<Transport[K]>
 }
 
 export async function listDeadLetters(transport: Transport, spec: QueueSpec, limit: number): Promise<DeadLetterInfo[]> {

@@ -1,0 +1,10 @@
+import { AMQP_URL } from './databases.ts'
+
+/** Remove a test queue and its dead-letter and delay queues. */
+export async function deleteQueues(queue: string): Promise<void> {
+  const amqp = (await import('amqplib')).default
+  const conn = await amqp.connect(AMQP_URL)
+  const ch = await conn.createChannel()
+  for (const q of [queue, `dead_letter_${queue}`, ...[1000, 5000, 30000, 120000, 600000, 100, 200, 400].map((d) => `${queue}.retry.${d}`)]) await ch.deleteQueue(q).catch(() => {})
+  await conn.close().catch(() => {})
+}
