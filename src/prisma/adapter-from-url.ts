@@ -1,3 +1,4 @@
+import type { SqlDriverAdapterFactory } from '@prisma/client/runtime/client'
 import { ConfigError } from '../core/errors.ts'
 import { redactUrl } from '../core/logger.ts'
 
@@ -5,7 +6,7 @@ import { redactUrl } from '../core/logger.ts'
  * A Prisma 7 driver adapter for a database URL: `postgres(ql)://`, `mysql://` or `mariadb://`,
  * `file:` (SQLite). The adapter packages are optional peers: only the one you use is loaded.
  */
-export async function adapterFromUrl(url: string, options: { poolSize?: number } = {}): Promise<unknown> {
+export async function adapterFromUrl(url: string, options: { poolSize?: number } = {}): Promise<SqlDriverAdapterFactory> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PrismaPg } = await import('@prisma/adapter-pg')
     return new PrismaPg({ connectionString: url, max: options.poolSize ?? 10 })

@@ -28,7 +28,8 @@ export interface CqrsMasterHandle {
 export function cqrsMaster(options: MasterOptions) {
   const opts = resolveMasterOptions(options)
   const logger = opts.logger ?? stderrLogger()
-  return Prisma.defineExtension((client: any) => {
+  return Prisma.defineExtension((typedClient) => {
+    const client = typedClient as any
     const metas = modelsOf(client)
     const provider = providerOf(client)
     const plans = buildPlans(metas, opts)
@@ -55,12 +56,10 @@ export function cqrsMaster(options: MasterOptions) {
     }
     if (opts.relay.enabled) relay.start()
 
-    return client.$extends({
-      name: 'cqrs-sync-master',
-      client: {
-        $cqrs: handle,
-        // Interactive transactions run as usual; a batch `$transaction([...])` runs its queries one by
-        // one in an interactive transaction, so each write can add its outbox row (same atomicity).
+    // Interactive transactions run as usual; a batch `$transaction([...])` runs its queries one by
+    // one in an interactive transaction, so each write can add its outbox row (same atomicity).
+    // Declared apart so the override keeps Prisma's own typing of $transaction for users.
+    const transactionOverride = {
         async $transaction(this: any, arg: any, txOptions?: any) {
           const self: any = Prisma.getExtensionContext(this)
           const result =
@@ -75,10 +74,14 @@ export function cqrsMaster(options: MasterOptions) {
           afterCommit()
           return result
         },
-      },
+    } as {}
+
+    return typedClient.$extends({
+      name: 'cqrs-sync-master',
+      client: { $cqrs: handle, ...transactionOverride },
       query: {
         $allModels: {
-          async $allOperations(a: HookArg) {
+          async $allOperations(a: any) {
             const plan = plans.get(a.model)
             if (!plan || !WRITE_OPERATIONS.has(a.operation)) return a.query(a.args)
             const t = currentTransaction(a)
