@@ -3,11 +3,14 @@
  * The relay publishes to a recording transport; `$cqrs.flush()` drains the outbox deterministically.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
+import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.ts'
 import { CollectorTransport } from '../support/collector.ts'
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
 
-describe.each(DIALECTS)('capture on %s', (dialect) => {
+const MODES = ['extension', 'trigger'] as const
+const CASES = DIALECTS.flatMap((d) => MODES.map((m) => [d, m] as const))
+
+describe.each(CASES)('capture on %s by %s', (dialect, capture) => {
   let db: TestDatabase
   let transport: CollectorTransport
   let prisma: any
@@ -17,20 +20,16 @@ describe.each(DIALECTS)('capture on %s', (dialect) => {
     db = await createTestDatabase(dialect, 'cap')
     base = await db.client()
     transport = new CollectorTransport()
-    prisma = base.$extends(
-      cqrsMaster({
-        transport,
-        relay: { enabled: false },
-        models: {
-          author: { cqrsId: 'author' },
-          book: { cqrsId: 'book', trackedFields: ['title', 'price'], filter: (row) => row.isPublic === true },
-          tag: { cqrsId: 'tag' },
-          setting: { cqrsId: 'setting', meta: { source: 'test' } },
-          ledger: { cqrsId: 'ledger' },
-        },
-      }),
-    )
+    if (capture === 'trigger') await installCaptureTriggers(base, { models })
+    prisma = base.$extends(cqrsMaster({ transport, capture, relay: { enabled: false }, models }))
   })
+  const models = {
+    author: { cqrsId: 'author' },
+    book: { cqrsId: 'book', trackedFields: ['title', 'price'], filter: (row: Record<string, unknown>) => row.isPublic === true },
+    tag: { cqrsId: 'tag' },
+    setting: { cqrsId: 'setting', meta: { source: 'test' } },
+    ledger: { cqrsId: 'ledger' },
+  }
   afterAll(async () => {
     await prisma?.$cqrs.close()
     await db?.drop()
@@ -199,9 +198,22 @@ describe.each(DIALECTS)('capture on %s', (dialect) => {
     ])
   })
 
-  it('refuses nested writes into a master model loudly', async () => {
+  it.runIf(capture === 'extension' || dialect === 'sqlite')('refuses nested writes into a master model loudly', async () => {
     const a = await prisma.author.create({ data: { name: 'nest', externalId: 'n' } })
     await expect(prisma.author.update({ where: { id: a.id }, data: { books: { create: { title: 'x' } } } })).rejects.toThrow(/cannot capture the nested write 'books: \{ create \}'/)
+  })
+
+  it.runIf(capture === 'trigger' && dialect !== 'sqlite')('captures nested writes and raw SQL, raising the revision', async () => {
+    const a = await prisma.author.create({ data: { name: 'nest', externalId: 'n' } })
+    await prisma.author.update({ where: { id: a.id }, data: { books: { create: { title: 'nested' } } } })
+    await db.exec(`UPDATE author SET name = 'raw' WHERE id = ${a.id}`)
+    const ms = (await flush()).filter((m) => m.cqrs_id === 'author' && m.instance_pk === a.id || m.cqrs_id === 'book')
+    expect(ms.map((m) => [m.cqrs_id, m.signal_type, m.instance_data.cqrs_revision, m.instance_data.name ?? m.instance_data.title])).toEqual([
+      ['author', 'SAVE', 0, 'nest'],
+      ['author', 'SAVE', 1, 'nest'],
+      ['book', 'SAVE', 0, 'nested'],
+      ['author', 'SAVE', 2, 'raw'],
+    ])
   })
 
   it('writes to models that are not configured pass through untouched', async () => {

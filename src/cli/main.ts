@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { registerConsume } from './commands/consume.ts'
 import { registerDeadLetters } from './commands/dead-letters.ts'
 import { registerRelay } from './commands/relay.ts'
+import { registerTriggers } from './commands/triggers.ts'
 
 /** `cqrs`: every command parses argv, calls the library, prints, and sets the exit code. */
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   registerConsume(program)
   registerRelay(program)
   registerDeadLetters(program)
+  registerTriggers(program)
   return program
 }
 

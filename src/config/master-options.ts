@@ -31,6 +31,13 @@ const modelSchema = z.strictObject({
 export const masterOptionsSchema = z.strictObject({
   transport: z.custom<Transport>((v) => !!v && typeof (v as Transport).publish === 'function', { message: 'must be a transport, e.g. rabbitmq({ url }) from cqrs-sync/rabbitmq or memory() from cqrs-sync/memory' }),
   models: z.record(z.string(), modelSchema).refine((m) => Object.keys(m).length > 0, 'name at least one model, e.g. { account: { cqrsId: "account" } }'),
+  /**
+   * How events are captured. 'extension' (default): this extension writes each event to the outbox in
+   * the write's transaction; works everywhere, no migration beyond the outbox table. 'trigger':
+   * database triggers write row images in the same statement (one round trip per write; raw SQL and
+   * nested writes captured too); install them with `cqrs triggers`.
+   */
+  capture: z.enum(['extension', 'trigger']).default('extension'),
   correlationId: fn<(ctx: CaptureContext) => string | null | undefined>().optional(),
   /** Time-to-live of events, as django-cqrs's `expires`; null = never (default). */
   expiresInMs: z.number().int().positive().nullable().default(null),
@@ -57,7 +64,11 @@ export type ResolvedModelOptions = z.output<typeof modelSchema>
 /** Validate once at the boundary; the message names the key, what is allowed and what was given. */
 export function resolveMasterOptions(input: unknown, where = 'cqrsMaster'): ResolvedMasterOptions {
   const r = masterOptionsSchema.safeParse(input)
-  if (r.success) return r.data
+  if (r.success) {
+    if (r.data.capture === 'trigger' && r.data.correlationId)
+      throw new ConfigError(`Invalid options for ${where}(): correlationId needs capture: 'extension' (a trigger cannot see the request that wrote the row)`)
+    return r.data
+  }
   throw new ConfigError(formatZodError(r.error, where))
 }
 

@@ -1,7 +1,10 @@
 /** One outbox row as the relay sees it. */
 export interface OutboxRow {
   id: bigint | number
+  cqrsId: string
   routingKey: string
+  /** 0: `body` is the message; 1: `body` is a row image from a capture trigger, rendered by the relay. */
+  format: number
   body: string
 }
 

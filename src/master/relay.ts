@@ -8,6 +8,12 @@ export interface RelayOptions {
   batchSize: number
   pollIntervalMs: number
   logger: Logger
+  /**
+   * Turns a row image (format 1, written by a capture trigger) into the message to publish, or null
+   * when there is nothing to send (a created row outside the model's filter). Without it, row images
+   * cannot be published and the relay reports an error.
+   */
+  render?: (row: OutboxRow) => Promise<{ routingKey: string; body: string } | null>
 }
 
 export interface RelayStats {
@@ -75,7 +81,17 @@ export class Relay {
   }
 
   private async publish(rows: OutboxRow[]): Promise<void> {
-    await this.opts.transport.publish(rows.map((r) => ({ routingKey: r.routingKey, body: r.body, messageId: String(r.id) })))
+    const messages = []
+    for (const r of rows) {
+      if (r.format === 0) {
+        messages.push({ routingKey: r.routingKey, body: r.body, messageId: String(r.id) })
+        continue
+      }
+      if (!this.opts.render) throw new Error(`outbox row ${r.id} (cqrs_id '${r.cqrsId}') is a row image from a capture trigger, and this relay has no master models to render it with; run the relay with the master's config`)
+      const m = await this.opts.render(r)
+      if (m) messages.push({ ...m, messageId: String(r.id) })
+    }
+    await this.opts.transport.publish(messages)
     this.stats.published += rows.length
     this.stats.batches++
   }

@@ -133,6 +133,25 @@ export class Capture {
     return result
   }
 
+  /**
+   * With capture triggers, the hook only raises the revision in the statement itself (so the row
+   * Prisma returns carries it). SQLite triggers cannot raise it, so nested writes stay refused there.
+   */
+  triggerArgs(a: HookArg, plan: ModelPlan): any {
+    if (this.provider === 'sqlite') this.refuseNestedWrites(a, plan)
+    const args = a.args ?? {}
+    switch (a.operation) {
+      case 'update':
+      case 'updateMany':
+      case 'updateManyAndReturn':
+        return { ...args, data: this.bump(plan, args.data) }
+      case 'upsert':
+        return { ...args, update: this.bump(plan, args.update) }
+      default:
+        return args
+    }
+  }
+
   /** Old values of tracked fields (previous_data); skipped when nothing is tracked. */
   private async previous(model: any, plan: ModelPlan, where: unknown, unique: boolean): Promise<Row | null | undefined> {
     if (!plan.trackedFields.length) return undefined

@@ -1,14 +1,17 @@
 import { Prisma } from '@prisma/client/extension'
-import { resolveMasterOptions, type MasterOptions } from '../config/master-options.ts'
+import { resolveMasterOptions, type MasterOptions, type ResolvedMasterOptions } from '../config/master-options.ts'
 import { ConfigError } from '../core/errors.ts'
 import { stderrLogger, type Logger } from '../core/logger.ts'
-import type { Transport } from '../transport/types.ts'
+import type { ModelPlan } from '../master/model-plan.ts'
 import { Relay } from '../master/relay.ts'
 import { runtime } from '../transport/runtime-transport.ts'
-import { Capture, WRITE_OPERATIONS, type HookArg } from './capture.ts'
-import { clientInTransaction, currentTransaction, modelsOf, providerOf, runPromiseInTransaction, transactionOf } from './internals.ts'
+import type { Transport } from '../transport/types.ts'
+import { applyCaptureTriggers, assertCaptureTriggers, captureTriggersScript, type TriggerTarget } from './capture-triggers.ts'
+import { Capture, WRITE_OPERATIONS } from './capture.ts'
+import { clientInTransaction, currentTransaction, modelsOf, providerOf, runPromiseInTransaction, transactionOf, type ModelMeta, type Provider } from './internals.ts'
 import { buildPlans, findModel } from './model-plans.ts'
 import { PrismaOutboxStore } from './prisma-outbox-store.ts'
+import { rowImageRenderer } from './row-image-renderer.ts'
 
 /** What `prisma.$cqrs` offers on an extended client. */
 export interface CqrsMasterHandle {
@@ -19,28 +22,64 @@ export interface CqrsMasterHandle {
   close(): Promise<void>
 }
 
+/** Options and schema resolved once for a client: plans, metadata, the outbox. */
+interface MasterSetup {
+  opts: ResolvedMasterOptions
+  metas: Map<string, ModelMeta>
+  provider: Provider
+  plans: Map<string, ModelPlan>
+  outboxMeta: ModelMeta
+  triggerTargets: TriggerTarget[]
+}
+
+function setup(client: any, opts: ResolvedMasterOptions): MasterSetup {
+  const metas = modelsOf(client)
+  const provider = providerOf(client)
+  const plans = Object.keys(opts.models).length ? buildPlans(metas, opts) : new Map<string, ModelPlan>()
+  const outboxMeta = findModel(metas, opts.outboxModel)
+  if (!outboxMeta)
+    throw new ConfigError(
+      `The outbox model '${opts.outboxModel}' is not in this Prisma schema. Copy node_modules/cqrs-sync/prisma/cqrs.${provider}.prisma into your schema folder, migrate, and run prisma generate.`,
+    )
+  const triggerTargets = [...plans.values()].map((plan) => ({ plan, meta: metas.get(plan.model)! }))
+  return { opts, metas, provider, plans, outboxMeta, triggerTargets }
+}
+
+function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number } = {}): Relay {
+  return new Relay({
+    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta),
+    transport: runtime(transport),
+    batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
+    pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,
+    logger,
+    render: rowImageRenderer(client, s.metas, s.plans, s.opts),
+  })
+}
+
 /**
  * The master side as a Prisma client extension:
  * `new PrismaClient({ adapter }).$extends(cqrsMaster({ transport, models: { account: { cqrsId: 'account' } } }))`.
- * Every write to a configured model writes its event to the outbox in the same transaction; a relay
- * publishes the outbox (in this process unless `relay.enabled` is false).
+ * Every write to a configured model writes its event to the outbox in the same transaction (by this
+ * extension, or by capture triggers with `capture: 'trigger'`); a relay publishes the outbox (in this
+ * process unless `relay.enabled` is false).
  */
 export function cqrsMaster(options: MasterOptions) {
   const opts = resolveMasterOptions(options)
   const logger = opts.logger ?? stderrLogger()
   return Prisma.defineExtension((typedClient) => {
     const client = typedClient as any
-    const metas = modelsOf(client)
-    const provider = providerOf(client)
-    const plans = buildPlans(metas, opts)
-    const outboxMeta = findModel(metas, opts.outboxModel)
-    if (!outboxMeta)
-      throw new ConfigError(
-        `The outbox model '${opts.outboxModel}' is not in this Prisma schema. Copy node_modules/cqrs-sync/prisma/cqrs.${provider}.prisma into your schema folder, migrate, and run prisma generate.`,
-      )
+    const s = setup(client, opts)
+    const { plans, provider } = s
     const transport = runtime(opts.transport)
-    const relay = new Relay({ store: new PrismaOutboxStore(client, provider, outboxMeta), transport, batchSize: opts.relay.batchSize, pollIntervalMs: opts.relay.pollIntervalMs, logger })
-    const capture = new Capture(client, provider, metas, plans, outboxMeta, opts)
+    const relay = makeRelay(client, s, transport, logger)
+    const capture = new Capture(client, provider, s.metas, plans, s.outboxMeta, opts)
+    const byTrigger = opts.capture === 'trigger'
+    // Checked once, on the first write: a missing trigger would silently lose events.
+    let triggersChecked: Promise<void> | null = null
+    const ensureTriggers = () => (triggersChecked ??= assertCaptureTriggers(client, provider, s.triggerTargets).catch((e) => {
+      triggersChecked = null
+      throw e
+    }))
     const afterCommit = () => {
       if (!opts.relay.enabled) return
       relay.start()
@@ -60,20 +99,20 @@ export function cqrsMaster(options: MasterOptions) {
     // one in an interactive transaction, so each write can add its outbox row (same atomicity).
     // Declared apart so the override keeps Prisma's own typing of $transaction for users.
     const transactionOverride = {
-        async $transaction(this: any, arg: any, txOptions?: any) {
-          const self: any = Prisma.getExtensionContext(this)
-          const result =
-            typeof arg === 'function'
-              ? await client.$transaction(async (tx0: any) => arg(clientInTransaction(self, await transactionOf(tx0))), txOptions)
-              : await client.$transaction(async (tx0: any) => {
-                  const t = await transactionOf(tx0)
-                  const out: unknown[] = []
-                  for (const p of arg) out.push(await runPromiseInTransaction(p, t))
-                  return out
-                }, txOptions)
-          afterCommit()
-          return result
-        },
+      async $transaction(this: any, arg: any, txOptions?: any) {
+        const self: any = Prisma.getExtensionContext(this)
+        const result =
+          typeof arg === 'function'
+            ? await client.$transaction(async (tx0: any) => arg(clientInTransaction(self, await transactionOf(tx0))), txOptions)
+            : await client.$transaction(async (tx0: any) => {
+                const t = await transactionOf(tx0)
+                const out: unknown[] = []
+                for (const p of arg) out.push(await runPromiseInTransaction(p, t))
+                return out
+              }, txOptions)
+        afterCommit()
+        return result
+      },
     } as {}
 
     return typedClient.$extends({
@@ -85,6 +124,14 @@ export function cqrsMaster(options: MasterOptions) {
             const plan = plans.get(a.model)
             if (!plan || !WRITE_OPERATIONS.has(a.operation)) return a.query(a.args)
             const t = currentTransaction(a)
+            if (byTrigger) {
+              // The triggers write the outbox; the revision still rises in the statement itself, so
+              // the row Prisma returns carries it.
+              await ensureTriggers()
+              const result = await a.query(capture.triggerArgs(a, plan))
+              if (!t) afterCommit()
+              return result
+            }
             if (t?.kind === 'itx') return capture.run(a, plan, t)
             if (t) throw new ConfigError(`cqrs-sync: ${a.model}.${a.operation} runs in a '${t.kind}' transaction it cannot capture; call $transaction on the client extended with cqrsMaster()`)
             const result = await client.$transaction(async (tx0: any) => capture.run(a, plan, await transactionOf(tx0)))
@@ -98,14 +145,31 @@ export function cqrsMaster(options: MasterOptions) {
 }
 
 /**
- * A relay on its own (for `cqrs relay`): publishes the outbox of `prisma` (a plain or extended client)
- * through `transport`.
+ * A relay on its own (for `cqrs relay`): publishes the outbox of `prisma` through `transport`.
+ * `master` (the cqrsMaster options without transport) renders row images from capture triggers.
  */
-export function createRelay(prisma: any, transport: Transport, options: { batchSize?: number; pollIntervalMs?: number; outboxModel?: string; logger?: Logger } = {}): Relay {
-  const metas = modelsOf(prisma)
-  const provider = providerOf(prisma)
-  const name = options.outboxModel ?? 'CqrsOutbox'
-  const outboxMeta = findModel(metas, name)
-  if (!outboxMeta) throw new ConfigError(`The outbox model '${name}' is not in this Prisma schema; add prisma/cqrs.${provider}.prisma from cqrs-sync to your schema.`)
-  return new Relay({ store: new PrismaOutboxStore(prisma, provider, outboxMeta), transport: runtime(transport), batchSize: options.batchSize ?? 500, pollIntervalMs: options.pollIntervalMs ?? 1000, logger: options.logger ?? stderrLogger() })
+export function createRelay(
+  prisma: any,
+  transport: Transport,
+  options: { batchSize?: number; pollIntervalMs?: number; logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
+): Relay {
+  // Without master models the relay still publishes ready messages; row images need the models.
+  const opts = options.master
+    ? resolveMasterOptions({ ...options.master, transport }, 'createRelay')
+    : ({ ...resolveMasterOptions({ transport, models: { _: { cqrsId: '_' } } }, 'createRelay'), models: {} } as ResolvedMasterOptions)
+  return makeRelay(prisma, setup(prisma, opts), transport, options.logger ?? stderrLogger(), options)
+}
+
+/** The SQL that installs the capture triggers of the configured master models (for a migration). */
+const NO_TRANSPORT = { name: 'none', publish: async () => {} } as unknown as Transport
+
+export function captureTriggerStatements(prisma: any, options: Omit<MasterOptions, 'transport'>): Promise<string[]> {
+  const s = setup(prisma, resolveMasterOptions({ ...options, transport: NO_TRANSPORT }, 'cqrs triggers'))
+  return captureTriggersScript(prisma, s.provider, s.triggerTargets, s.outboxMeta.table)
+}
+
+/** Install or refresh the capture triggers of the configured master models. Returns the model names. */
+export function installCaptureTriggers(prisma: any, options: Omit<MasterOptions, 'transport'>): Promise<string[]> {
+  const s = setup(prisma, resolveMasterOptions({ ...options, transport: NO_TRANSPORT }, 'installCaptureTriggers'))
+  return applyCaptureTriggers(prisma, s.provider, s.triggerTargets, s.outboxMeta.table)
 }

@@ -31,11 +31,11 @@ export class PrismaOutboxStore implements OutboxStore {
       async (tx: any) => {
         if (this.provider === 'sqlite') await tx.$executeRawUnsafe(`UPDATE ${table} SET ${col('pk')} = ${col('pk')} WHERE ${col('id')} = -1`)
         const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
-        const rows: Array<{ id: bigint | number; routing_key: string; body: string }> = await tx.$queryRawUnsafe(
-          `SELECT ${col('id')} AS id, ${col('routingKey')} AS routing_key, ${col('body')} AS body FROM ${table} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
+        const rows: Array<{ id: bigint | number; cqrs_id: string; routing_key: string; format: number | bigint; body: string }> = await tx.$queryRawUnsafe(
+          `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body FROM ${table} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
         )
         if (rows.length === 0) return 0
-        await publish(rows.map((r) => ({ id: r.id, routingKey: r.routing_key, body: r.body })))
+        await publish(rows.map((r) => ({ id: r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body })))
         await tx.$executeRawUnsafe(`DELETE FROM ${table} WHERE ${col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`)
         return rows.length
       },

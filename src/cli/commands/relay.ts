@@ -17,7 +17,8 @@ export function registerRelay(program: Command): void {
         const batchSize = setting({ name: 'batch', env: 'CQRS_RELAY_BATCH', default: 500, parse: positiveInt('--batch') }, opts.batch, master.relay?.batchSize)
         const pollIntervalMs = setting({ name: 'poll-ms', env: 'CQRS_RELAY_POLL_MS', default: 200, parse: positiveInt('--poll-ms') }, opts.pollMs, master.relay?.pollIntervalMs)
         const transport = master.transport ?? (await ctx.transport())
-        const relay = createRelay(master.prisma, transport, { batchSize, pollIntervalMs, outboxModel: master.outboxModel, logger: ctx.logger })
+        const { prisma, transport: _t, ...masterOptions } = master
+        const relay = createRelay(prisma, transport, { batchSize, pollIntervalMs, logger: ctx.logger, master: masterOptions })
         ctx.onClose(() => transport.close())
         if (opts.once) {
           const n = await relay.drain(10 * 60_000)

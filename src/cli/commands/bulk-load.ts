@@ -1,0 +1,56 @@
+import type { Command } from 'commander'
+import { LineError, parseDumpHeader } from '../../core/dump-format.ts'
+import { loadDump } from '../../replica/load.ts'
+import { Progress } from '../progress.ts'
+import { EXIT, runCommand } from '../run-command.ts'
+import { batchSize, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+
+const EXAMPLES = `
+Input: a dump (line 1 the cqrs_id, then one JSON object per row), from 'cqrs bulk-dump' or django-cqrs's
+cqrs_bulk_dump. Each row is applied like a SYNC, version-gated: missing rows are inserted, rows at a
+lower or equal revision overwritten, newer rows (and tombstones at least as new) kept.
+A bad line is reported on stderr with its number; the other lines are still loaded.
+Exit: 0 every line loaded, 2 some line failed (or an error stopped the load), 64 bad usage.
+
+Examples:
+  cqrs bulk-load -i author.dump
+  cqrs bulk-load -i author.dump --clear --progress     # make the table equal to the dump
+  ssh master 'cqrs bulk-dump --cqrs-id author' | cqrs bulk-load -i -
+`
+
+export function registerBulkLoad(program: Command): void {
+  usageExit(
+    program
+      .command('bulk-load')
+      .description("Load a dump into the replica table of its cqrs_id, with the replica's version-gated apply; no broker involved")
+      .requiredOption('-i, --input <file>', 'dump file, or - for stdin')
+      .option('--clear', "delete the replica table's rows first")
+      .option('--batch <n>', 'rows applied per statement (env CQRS_TOOLS_BATCH; default 1000)')
+      .option('--progress', 'progress lines on stderr even when it is not a terminal')
+      .addHelpText('after', EXAMPLES),
+  ).action((opts, cmd: Command) =>
+    runCommand(cmd, async (ctx) => {
+      const input = openInput(opts.input)
+      const { head, rest } = await readPipe(input, 'a dump starting with its cqrs_id on line 1')
+      const cqrsId = parseDumpHeader(head.text)
+      const t = await replicaTable(ctx, cqrsId)
+      const label = 'cqrs bulk-load'
+      if (opts.clear) process.stderr.write(`${label}: cleared ${await t.reader.clear()} rows of ${t.target.table}\n`)
+      const bad = lineReporter(label)
+      const progress = new Progress({ label, enabled: progressWanted(opts.progress), fraction: input.fraction })
+      const tally = { applied: 0, skipped: 0, failed: 0 }
+      for await (const ev of loadDump({ target: t.target, applier: t.applier, lines: rest, batchSize: batchSize(opts.batch, 1000) })) {
+        if (ev instanceof LineError) {
+          bad.report(ev)
+          continue
+        }
+        tally.applied += ev.applied
+        tally.skipped += ev.skipped
+        tally.failed += ev.failed
+        progress.add(ev.lines)
+      }
+      progress.summary(`loaded ${progress.done} rows of ${cqrsId} into ${t.target.table}: ${tally.applied} applied, ${tally.skipped} skipped (replica as new or newer), ${tally.failed} failed`)
+      return tally.failed ? EXIT.error : EXIT.ok
+    }),
+  )
+}

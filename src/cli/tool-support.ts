@@ -1,0 +1,228 @@
+/**
+ * What the operating tools (bulk-dump/load, sync, the diff pipes, status) share: resolving a master
+ * model or a replica table from the config by cqrs_id, reading input and writing output streams, the
+ * exit-code rule for usage errors, and reporting bad lines.
+ */
+import { createReadStream, createWriteStream, statSync } from 'node:fs'
+import { once } from 'node:events'
+import type { Command } from 'commander'
+import { positiveInt, setting } from '../config/settings.ts'
+import { resolveMasterOptions, type ResolvedMasterOptions } from '../config/master-options.ts'
+import { ConfigError, didYouMean } from '../core/errors.ts'
+import { silentLogger } from '../core/logger.ts'
+import { readLines, splitHead, type Line, type LineError } from '../core/dump-format.ts'
+import type { BuildContext } from '../master/event-builder.ts'
+import type { ModelPlan } from '../master/model-plan.ts'
+import { cqrsReplica, type Replica } from '../prisma/cqrs-replica.ts'
+import { modelsOf } from '../prisma/internals.ts'
+import { buildPlans, findModel } from '../prisma/model-plans.ts'
+import { RowScanner } from '../prisma/row-scanner.ts'
+import type { TableTarget } from '../replica/apply-op.ts'
+import { consumerApplier, tableApplier, type Applier } from '../replica/applier.ts'
+import type { Transport } from '../transport/types.ts'
+import type { CliContext } from './context.ts'
+import { EXIT } from './run-command.ts'
+
+/** Stands in for a transport where a command needs none (options validation, replica tables). */
+const offline: Transport = {
+  name: 'offline',
+  connect: async () => {},
+  publish: async () => {
+    throw new ConfigError('this command does not publish')
+  },
+  consume: async () => {
+    throw new ConfigError('this command does not consume')
+  },
+  close: async () => {},
+}
+
+/** Commander's own usage errors exit 64 (EX_USAGE), so they never read as "drift found" (1). */
+export function usageExit(cmd: Command): Command {
+  return cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage))
+}
+
+/** `--batch` with the one precedence rule: flag > env CQRS_BATCH_SIZE > default. */
+export const batchSize = (flag: string | undefined, fallback: number): number => setting({ name: 'batch', env: 'CQRS_TOOLS_BATCH', default: fallback, parse: positiveInt('--batch') }, flag, undefined)
+
+/** Progress lines when stderr is a terminal or `--progress` was given. */
+export const progressWanted = (flag: unknown): boolean => !!flag || !!process.stderr.isTTY
+
+export interface MasterModel {
+  prisma: any
+  plan: ModelPlan
+  options: ResolvedMasterOptions
+  source: RowScanner
+  /** The master section's own transport, if it has one. */
+  transport?: Transport
+  buildContext(operation: string): BuildContext
+}
+
+/** The master model replicated as `cqrsId`; a wrong id names the known ones. */
+export async function masterModel(ctx: CliContext, cqrsId: string): Promise<MasterModel> {
+  const { prisma, transport, ...rest } = await ctx.master()
+  const options = resolveMasterOptions({ ...rest, transport: transport ?? offline }, 'cqrs.config.ts master')
+  const metas = modelsOf(prisma)
+  const plans = [...buildPlans(metas, options).values()]
+  const plan = plans.find((p) => p.cqrsId === cqrsId)
+  if (!plan) {
+    const known = plans.map((p) => p.cqrsId)
+    throw new ConfigError(`Unknown cqrs_id '${cqrsId}': the master models in ${ctx.configPath} replicate ${known.join(', ')}.${didYouMean(cqrsId, known)}`)
+  }
+  const source = new RowScanner(prisma, findModel(metas, plan.model)!, { pkField: plan.pkField, revisionField: plan.revisionField })
+  return {
+    prisma,
+    plan,
+    options,
+    source,
+    transport,
+    buildContext: (operation) => ({
+      tx: prisma,
+      model: plan.model,
+      operation,
+      correlationId: null,
+      expires: options.expiresInMs ? new Date(Date.now() + options.expiresInMs).toISOString() : null,
+    }),
+  }
+}
+
+export interface ReplicaTable {
+  replica: Replica
+  target: TableTarget
+  reader: RowScanner
+  /** Version-gated apply: the store for plain tables, the consumer for handlers with row hooks. */
+  applier: Applier
+  queue: string
+}
+
+/** The replica table that receives `cqrsId`; a wrong id names the known ones. */
+export async function replicaTable(ctx: CliContext, cqrsId: string): Promise<ReplicaTable> {
+  const options = await ctx.replicaOptions()
+  const replica = cqrsReplica({ ...options, transport: options.transport ?? offline, logger: silentLogger })
+  const route = replica.routes.get(cqrsId)
+  if (!route) {
+    const known = [...replica.routes.keys()]
+    throw new ConfigError(`Unknown cqrs_id '${cqrsId}': the replica handlers in ${ctx.configPath} take ${known.join(', ')}.${didYouMean(cqrsId, known)}`)
+  }
+  if (route.kind !== 'table') throw new ConfigError(`cqrs_id '${cqrsId}' has a custom handler (handle()), not a replica table: the dump and diff tools need a table to read and write`)
+  const handler = options.handlers[cqrsId] as { model: string }
+  const meta = findModel(modelsOf(options.prisma), handler.model)!
+  const reader = new RowScanner(options.prisma, meta, { pkField: route.target.pk.field, revisionField: route.target.revision.field })
+  const applier = route.hooks ? consumerApplier(replica.consumer) : tableApplier(replica.store, route.target)
+  return { replica, target: route.target, reader, applier, queue: replica.options.queue }
+}
+
+export interface Input {
+  chunks: AsyncIterable<Buffer | string>
+  /** Share of the file read so far (files only), for time-left estimates. */
+  fraction(): number | undefined
+  name: string
+}
+
+/** `-` is stdin; a file that is not there is a clear error, not a stack. */
+export function openInput(path: string | undefined): Input {
+  if (!path || path === '-') return { chunks: process.stdin, fraction: () => undefined, name: 'stdin' }
+  let size: number
+  try {
+    const st = statSync(path)
+    if (!st.isFile()) throw new ConfigError(`${path} is not a file`)
+    size = st.size
+  } catch (e) {
+    if (e instanceof ConfigError) throw e
+    throw new ConfigError(`Cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}. Give a dump file written by 'cqrs bulk-dump', or - for stdin.`)
+  }
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 })
+  let read = 0
+  async function* chunks() {
+    for await (const c of stream) {
+      read += (c as Buffer).length
+      yield c as Buffer
+    }
+  }
+  return { chunks: chunks(), fraction: () => (size ? read / size : undefined), name: path }
+}
+
+export interface Output {
+  write(text: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** stdout (`-` or nothing) or a file; waits for the reader when it is slower (constant memory). */
+export function openOutput(path: string | undefined): Output {
+  const toFile = !!path && path !== '-'
+  const stream = toFile ? createWriteStream(path!) : process.stdout
+  let failed: Error | undefined
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    failed = e.code === 'EPIPE' ? new ConfigError('the reader of stdout went away (EPIPE); output is incomplete') : new ConfigError(`cannot write ${toFile ? path : 'stdout'}: ${e.message}`)
+  })
+  return {
+    async write(text) {
+      if (failed) throw failed
+      if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'error')])
+      if (failed) throw failed
+    },
+    async close() {
+      if (toFile) {
+        stream.end()
+        await once(stream, 'finish').catch(() => {})
+      }
+      if (failed) throw failed
+    },
+  }
+}
+
+/** Bad lines go to stderr with their number, as `cqrs <cmd>: line N: reason`; the first 100 of them. */
+export function lineReporter(label: string): { report(e: LineError): void; readonly count: number } {
+  let count = 0
+  return {
+    report(e) {
+      count++
+      if (count <= 100) process.stderr.write(`${label}: ${e.message}\n`)
+      else if (count === 101) process.stderr.write(`${label}: more bad lines; only the count is reported from here\n`)
+    },
+    get count() {
+      return count
+    },
+  }
+}
+
+/**
+ * `--filter`: a JSON Prisma `where` object for the model, never SQL. Top-level keys are checked here
+ * (with a did-you-mean); Prisma checks the rest when {@link checkedCount} runs it.
+ */
+export function parseFilter(text: string | undefined, source: RowScanner): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined
+  let where: unknown
+  try {
+    where = JSON.parse(text)
+  } catch (e) {
+    throw new ConfigError(`--filter must be a JSON object (a Prisma where), e.g. '{"id":{"gte":100}}'; ${(e as Error).message}`)
+  }
+  if (typeof where !== 'object' || where === null || Array.isArray(where)) throw new ConfigError(`--filter must be a JSON object (a Prisma where), e.g. '{"id":{"gte":100}}'; got ${text}`)
+  const meta = source.meta
+  const allowed = [...meta.fields.map((f) => f.name), ...meta.relations.map((r) => r.name), 'AND', 'OR', 'NOT']
+  for (const key of Object.keys(where)) {
+    if (!allowed.includes(key)) throw new ConfigError(`--filter: ${meta.name} has no field '${key}'; fields: ${meta.fields.map((f) => f.name).join(', ')} (and AND, OR, NOT).${didYouMean(key, allowed)}`)
+  }
+  return where as Record<string, unknown>
+}
+
+/** Count the rows a filter selects; Prisma's validation error becomes one readable line. */
+export async function checkedCount(source: RowScanner, where: Record<string, unknown> | undefined): Promise<number> {
+  try {
+    return await source.count(where)
+  } catch (e) {
+    const err = e as Error
+    if (err.name === 'PrismaClientValidationError') {
+      const reason = err.message.split('\n').map((l) => l.trim()).filter(Boolean).pop()
+      throw new ConfigError(`--filter is not a valid Prisma where for ${source.meta.name}: ${reason}`)
+    }
+    throw e
+  }
+}
+
+/** Line 1 and the rest of a pipe input; an empty input is an error that says what was expected. */
+export async function readPipe(input: Input, expected: string): Promise<{ head: Line; rest: AsyncIterable<Line> }> {
+  const { head, rest } = await splitHead(readLines(input.chunks))
+  if (!head) throw new ConfigError(`${input.name} is empty: expected ${expected}`)
+  return { head, rest }
+}

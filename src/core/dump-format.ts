@@ -1,0 +1,104 @@
+/**
+ * The bulk-dump format of PROTOCOL.md ("CLI formats"), as pure functions: line 1 is the cqrs_id, every
+ * next line one JSON object like a SAVE's `instance_data`. django-cqrs writes no final newline; we
+ * write one, and read both. Also the line splitter every pipe format reads with.
+ */
+import { parseJson, stringifyJson } from './json.ts'
+
+/** A line of a pipe format that cannot be read; `line` is 1-based, as editors count. */
+export class LineError extends Error {
+  readonly code = 'CQRS_BAD_LINE'
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`line ${line}: ${reason}`)
+    this.name = 'LineError'
+  }
+}
+
+/** One line of input with its 1-based number (empty lines are not yielded, but counted). */
+export interface Line {
+  line: number
+  text: string
+}
+
+/**
+ * Split a byte or text stream into lines (`\n` or `\r\n`), in constant memory. Blank lines are skipped
+ * but keep the numbering, so an error can name the line a user sees in an editor.
+ */
+export async function* readLines(chunks: AsyncIterable<Buffer | string>): AsyncIterable<Line> {
+  let rest = ''
+  let n = 0
+  for await (const chunk of chunks) {
+    const text = rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))
+    let start = 0
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      n++
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl
+      if (end > start) yield { line: n, text: text.slice(start, end) }
+      start = nl + 1
+    }
+    rest = text.slice(start)
+  }
+  if (rest.length) {
+    n++
+    const text = rest.endsWith('\r') ? rest.slice(0, -1) : rest
+    if (text.trim()) yield { line: n, text }
+  }
+}
+
+/**
+ * Line 1 apart from the rest: `head` is undefined for an empty input. `rest` continues the same
+ * iterator, so the input is read once, in order.
+ */
+export async function splitHead(lines: AsyncIterable<Line>): Promise<{ head: Line | undefined; rest: AsyncIterable<Line> }> {
+  const it = lines[Symbol.asyncIterator]()
+  const first = await it.next()
+  return { head: first.done ? undefined : first.value, rest: { [Symbol.asyncIterator]: () => it } }
+}
+
+/** Batch an async iterable into arrays of at most `size` items. */
+export async function* batched<T>(items: AsyncIterable<T>, size: number): AsyncIterable<T[]> {
+  let batch: T[] = []
+  for await (const it of items) {
+    batch.push(it)
+    if (batch.length >= size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length) yield batch
+}
+
+const CQRS_ID = /^[\w.-]+$/
+
+/** Line 1 of a dump. */
+export function formatDumpHeader(cqrsId: string): string {
+  return cqrsId
+}
+
+/** Read line 1 of a dump: the cqrs_id alone. */
+export function parseDumpHeader(text: string): string {
+  const id = text.trim()
+  if (!CQRS_ID.test(id))
+    throw new LineError(1, `a dump starts with its cqrs_id alone on line 1 (letters, digits, _, . and -); got ${JSON.stringify(text.slice(0, 80))}. Was the file written by 'cqrs bulk-dump'?`)
+  return id
+}
+
+/** One row of a dump: `instance_data` as JSON, big numbers exact. */
+export function formatDumpLine(instanceData: Record<string, unknown>): string {
+  return stringifyJson(instanceData)
+}
+
+/** Read one row line; throws {@link LineError} naming the line and what is wrong. */
+export function parseDumpLine(line: Line): Record<string, unknown> {
+  let v: unknown
+  try {
+    v = parseJson(line.text)
+  } catch (e) {
+    throw new LineError(line.line, `not valid JSON (${(e as Error).message}); starts with ${JSON.stringify(line.text.slice(0, 60))}`)
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LineError(line.line, `a dump row must be a JSON object (a SAVE's instance_data); got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`)
+  return v as Record<string, unknown>
+}

@@ -1,0 +1,64 @@
+import { encodeValue } from '../core/codec.ts'
+import { decodeValue } from '../core/codec.ts'
+import { LineError } from '../core/dump-format.ts'
+import type { Parsed, WirePk } from '../core/diff-format.ts'
+import { replicated } from './dump.ts'
+import type { ModelPlan } from './model-plan.ts'
+import type { RowSource } from './row-source.ts'
+
+/** A master row's pk as it goes on the wire (numbers for int and bigint, strings for uuid and text). */
+export const wirePk = (plan: ModelPlan, row: Record<string, unknown>): WirePk => encodeValue(plan.pkKind, row[plan.pkField]) as WirePk
+
+/**
+ * Stage 1 of the diff pipe: every replicated master row as `[pk, revision]`, one array per page in pk
+ * order (keyset pagination, constant memory). Only pk and revision are read, unless the model has a
+ * `filter`, which needs whole rows.
+ */
+export async function* diffMaster(o: { source: RowSource; plan: ModelPlan; batchSize: number }): AsyncIterable<Array<[WirePk, number]>> {
+  const { plan } = o
+  for await (const page of o.source.pages({ batchSize: o.batchSize, keysOnly: !plan.filter })) {
+    const out: Array<[WirePk, number]> = []
+    for (const row of page) if (replicated(plan, row)) out.push([wirePk(plan, row), Number(row[plan.revisionField])])
+    yield out
+  }
+}
+
+/** Wire pks of a batch decoded to the master pk's type; a pk of the wrong type fails the whole line. */
+export function decodePks(plan: ModelPlan, line: number, pks: WirePk[]): unknown[] {
+  try {
+    return pks.map((pk) => decodeValue(plan.pkKind, pk, plan.pkField))
+  } catch (e) {
+    throw new LineError(line, `${(e as Error).message} (the primary key of ${plan.model} is ${plan.pkKind}; is this the output for cqrs_id '${plan.cqrsId}'?)`)
+  }
+}
+
+/** One batch of deleted-diff-master: of `checked` replica pks, those the master does not have. */
+export interface DeletedDiffBatch {
+  line: number
+  checked: number
+  missing: WirePk[]
+}
+
+/**
+ * Stage 2 of the deleted-diff pipe: of each batch of replica pks, keep those the master has no
+ * (replicated) row for. The pks keep the JSON type they came with.
+ */
+export async function* deletedDiffMaster(o: { source: RowSource; plan: ModelPlan; batches: AsyncIterable<Parsed<WirePk[]>> }): AsyncIterable<DeletedDiffBatch | LineError> {
+  const { plan } = o
+  for await (const b of o.batches) {
+    if (b instanceof LineError) {
+      yield b
+      continue
+    }
+    let pks: unknown[]
+    try {
+      pks = decodePks(plan, b.line, b.items)
+    } catch (e) {
+      yield e as LineError
+      continue
+    }
+    const rows = await o.source.byPks(pks, { keysOnly: !plan.filter })
+    const present = new Set(rows.filter((r) => replicated(plan, r)).map((r) => String(r[plan.pkField])))
+    yield { line: b.line, checked: pks.length, missing: b.items.filter((_, i) => !present.has(String(pks[i]))) }
+  }
+}

@@ -1,0 +1,36 @@
+import type { CaptureContext, Row } from '../config/master-options.ts'
+import { instanceData } from './event-builder.ts'
+import type { ModelPlan } from './model-plan.ts'
+import type { RowSource } from './row-source.ts'
+
+export interface DumpOptions {
+  source: RowSource
+  plan: ModelPlan
+  /** Handed to a serializer (its `tx` reads relations). */
+  ctx: CaptureContext
+  batchSize: number
+  /** A Prisma `where` object; absent: every row. */
+  where?: Record<string, unknown>
+}
+
+/** One page of a dump: the rows' `instance_data`, and how many rows were read for it. */
+export interface DumpPage {
+  rows: Array<Record<string, unknown>>
+  /** Rows read, including those the model's `filter` left out. */
+  scanned: number
+}
+
+/** Whether a master row is replicated at all: rows failing the model's `filter` are absent for every tool. */
+export const replicated = (plan: ModelPlan, row: Row): boolean => !plan.filter || plan.filter(row)
+
+/**
+ * The rows of a master model as a SAVE's `instance_data` (the same encoder), page by page in pk order,
+ * in constant memory: what `cqrs bulk-dump` writes one per line after the cqrs_id.
+ */
+export async function* dumpRows(o: DumpOptions): AsyncIterable<DumpPage> {
+  for await (const page of o.source.pages({ batchSize: o.batchSize, where: o.where })) {
+    const rows: Array<Record<string, unknown>> = []
+    for (const row of page) if (replicated(o.plan, row)) rows.push(await instanceData(o.plan, row, o.ctx))
+    yield { rows, scanned: page.length }
+  }
+}

@@ -1,0 +1,54 @@
+import { ConfigError } from '../core/errors.ts'
+import type { ModelPlan } from '../master/model-plan.ts'
+import type { ModelMeta, Provider } from './internals.ts'
+import { captureTriggerSql, dropTriggerSql, expectedTriggerNames, listTriggersSql, triggerBaseName } from './trigger-sql.ts'
+
+export interface TriggerTarget {
+  meta: ModelMeta
+  plan: ModelPlan
+}
+
+/**
+ * Every statement that installs the capture triggers of these models (for a migration file),
+ * starting with drops of the capture triggers installed now (an older column list would capture twice).
+ */
+export async function captureTriggersScript(client: any, provider: Provider, targets: TriggerTarget[], outboxTable = 'cqrs_outbox'): Promise<string[]> {
+  const out: string[] = []
+  for (const { meta, plan } of targets) {
+    for (const name of await existing(client, provider, meta)) out.push(dropTriggerSql(provider, meta, name))
+    out.push(...captureTriggerSql(provider, meta, plan, outboxTable))
+  }
+  return out
+}
+
+async function existing(client: any, provider: Provider, meta: ModelMeta): Promise<string[]> {
+  const rows: Array<{ name: string }> = await client.$queryRawUnsafe(listTriggersSql(provider, meta))
+  const prefix = `${triggerBaseName(meta)}_`
+  return rows.map((r) => String(r.name)).filter((n) => n.startsWith(prefix))
+}
+
+/** Install (or refresh) capture triggers: drop ours that are outdated, create the current ones. */
+export async function applyCaptureTriggers(client: any, provider: Provider, targets: TriggerTarget[], outboxTable = 'cqrs_outbox'): Promise<string[]> {
+  const done: string[] = []
+  for (const { meta, plan } of targets) {
+    for (const name of await existing(client, provider, meta)) await client.$executeRawUnsafe(dropTriggerSql(provider, meta, name))
+    for (const sql of captureTriggerSql(provider, meta, plan, outboxTable)) await client.$executeRawUnsafe(sql)
+    done.push(meta.name)
+  }
+  return done
+}
+
+/** Throw a ConfigError naming the fix when a model's capture triggers are missing or outdated. */
+export async function assertCaptureTriggers(client: any, provider: Provider, targets: TriggerTarget[]): Promise<void> {
+  const problems: string[] = []
+  for (const { meta, plan } of targets) {
+    const have = new Set(await existing(client, provider, meta))
+    const missing = expectedTriggerNames(provider, meta, plan).filter((n) => !have.has(n))
+    if (missing.length) problems.push(`${meta.name} (missing ${missing.join(', ')}${[...have].length ? '; the installed ones are for other columns' : ''})`)
+  }
+  if (problems.length)
+    throw new ConfigError(
+      `capture: 'trigger' needs the capture triggers, and these are missing or outdated: ${problems.join('; ')}. ` +
+        "Run `cqrs triggers --apply` (or `cqrs triggers > migration.sql` and migrate), or call installCaptureTriggers(prisma, options), after every schema change of a master model.",
+    )
+}

@@ -1,0 +1,161 @@
+import type { Row } from '../config/master-options.ts'
+import type { ScalarKind } from '../core/codec.ts'
+import { ConfigError } from '../core/errors.ts'
+import { parseJson } from '../core/json.ts'
+import type { PageOptions, RowSource } from '../master/row-source.ts'
+import type { StoredKey, TableReader } from '../replica/table-reader.ts'
+import { providerOf, type FieldMeta, type ModelMeta, type Provider } from './internals.ts'
+import { quoteIdent } from './sql.ts'
+
+/**
+ * Reads one model's table in pk order with keyset pagination (`pk > last ORDER BY pk LIMIT n`, never
+ * OFFSET), any pk type, in constant memory; the next page is fetched while the caller works on the
+ * current one. Serves both sides: a master model ({@link RowSource}) and a replica table ({@link TableReader}).
+ *
+ * Rows come from Prisma's `findMany` (so a `where` is validated by Prisma against the model, and rows
+ * have Prisma's types) except one hot path: whole pages without a `where` on PostgreSQL are read with
+ * one raw statement whose columns are cast so the values convert to the same types cheaply (see
+ * {@link pgFastSelect}); integration tests pin that both paths give identical rows.
+ */
+export class RowScanner implements RowSource, TableReader {
+  readonly provider: Provider
+  private readonly delegate: any
+  private readonly pk: FieldMeta
+  private readonly fast: FastSelect | null
+
+  constructor(
+    private readonly client: any,
+    readonly meta: ModelMeta,
+    private readonly fields: { pkField: string; revisionField: string },
+  ) {
+    this.provider = providerOf(client)
+    this.delegate = client[meta.prop]
+    if (!this.delegate?.findMany) throw new ConfigError(`The Prisma client has no model delegate '${meta.prop}' for ${meta.name}`)
+    const pk = meta.fields.find((f) => f.name === fields.pkField)
+    if (!pk) throw new ConfigError(`${meta.name} has no field '${fields.pkField}' to page by`)
+    this.pk = pk
+    this.fast = this.provider === 'postgresql' ? pgFastSelect(meta, pk) : null
+  }
+
+  async *pages(o: PageOptions): AsyncIterable<Row[]> {
+    const fetch = (after: unknown): Promise<Row[]> => (this.fast && !o.where && !o.keysOnly ? this.fastPage(after, o.batchSize) : this.findPage(after, o))
+    let next: Promise<Row[]> | null = fetch(undefined)
+    while (next) {
+      const rows: Row[] = await next
+      // Ask for the next page before handing this one over: the database works while the caller encodes.
+      next = rows.length === o.batchSize ? fetch(rows[rows.length - 1][this.pk.name]) : null
+      next?.catch(() => {}) // surfaced when awaited; not an unhandled rejection if the caller stops early
+      if (rows.length) yield rows
+    }
+  }
+
+  async byPks(pks: unknown[], o: { keysOnly?: boolean } = {}): Promise<Row[]> {
+    if (!pks.length) return []
+    return this.delegate.findMany({ where: { [this.pk.name]: { in: pks } }, select: o.keysOnly ? this.keySelect() : undefined })
+  }
+
+  async count(where?: Record<string, unknown>): Promise<number> {
+    return Number(await this.delegate.count(where ? { where } : undefined))
+  }
+
+  async *keyPages(batchSize: number): AsyncIterable<StoredKey[]> {
+    for await (const rows of this.pages({ batchSize, keysOnly: true })) yield rows.map((r) => ({ pk: r[this.pk.name], revision: Number(r[this.fields.revisionField]) }))
+  }
+
+  async revisions(pks: unknown[]): Promise<Map<string, number>> {
+    const rows = await this.byPks(pks, { keysOnly: true })
+    return new Map(rows.map((r) => [String(r[this.pk.name]), Number(r[this.fields.revisionField])]))
+  }
+
+  async clear(): Promise<number> {
+    return Number((await this.delegate.deleteMany({})).count)
+  }
+
+  private keySelect() {
+    return { [this.pk.name]: true, [this.fields.revisionField]: true }
+  }
+
+  private findPage(after: unknown, o: PageOptions): Promise<Row[]> {
+    const gt = after === undefined ? undefined : { [this.pk.name]: { gt: after } }
+    const where = o.where && gt ? { AND: [o.where, gt] } : (o.where ?? gt)
+    return this.delegate.findMany({ where, orderBy: { [this.pk.name]: 'asc' }, take: o.batchSize, select: o.keysOnly ? this.keySelect() : undefined })
+  }
+
+  private async fastPage(after: unknown, limit: number): Promise<Row[]> {
+    const f = this.fast!
+    const raw: Array<Record<string, unknown>> =
+      after === undefined ? await this.client.$queryRawUnsafe(`${f.sql} ORDER BY ${f.order} LIMIT ${limit}`) : await this.client.$queryRawUnsafe(`${f.sql} WHERE ${f.order} > $1 ORDER BY ${f.order} LIMIT ${limit}`, after)
+    for (const r of raw) for (const [name, conv] of f.convert) r[name] = conv(r[name])
+    return raw as Row[]
+  }
+}
+
+interface FastSelect {
+  sql: string
+  order: string
+  /** Fields whose raw value needs converting to Prisma's type. */
+  convert: Array<[string, (v: unknown) => unknown]>
+}
+
+/** `numeric::text` of PostgreSQL to the text decimal.js's `toFixed()` gives for the same value (no trailing zeros). */
+function decimalText(s: string): string {
+  if (s.indexOf('.') === -1) return s
+  let end = s.length
+  while (s.charCodeAt(end - 1) === 48) end--
+  if (s.charCodeAt(end - 1) === 46) end--
+  const out = s.slice(0, end)
+  return out === '-0' ? '0' : out
+}
+
+/** A Decimal as the codec reads it (`toFixed()`), without building a decimal.js object per value. */
+class DecimalText {
+  constructor(readonly text: string) {}
+  toFixed(): string {
+    return this.text
+  }
+  toString(): string {
+    return this.text
+  }
+}
+
+/**
+ * One raw SELECT for whole rows on PostgreSQL. Casts pick the cheapest exact form per kind: decimals,
+ * big integers, JSON and enums as text (no precision lost, JSON read by our lossless parser), datetimes
+ * as whole epoch milliseconds (Prisma's Date precision; `extract` is exact numeric since PostgreSQL 14).
+ */
+export function pgFastSelect(meta: ModelMeta, pk: FieldMeta): FastSelect {
+  const q = (n: string) => quoteIdent('postgresql', n)
+  const convert: FastSelect['convert'] = []
+  const exprs = meta.fields.map((f) => {
+    const c = q(f.column)
+    const as = ` AS ${q(f.name)}`
+    const conv = (fn: (v: any) => unknown) => convert.push([f.name, (v) => (v === null || v === undefined ? null : fn(v))])
+    if (f.isList) return `${c}${as}`
+    switch (f.kind as ScalarKind) {
+      case 'DateTime':
+        conv((v) => new Date(Number(v)))
+        return `floor(extract(epoch from ${c}) * 1000)::float8${as}`
+      case 'Date':
+        conv((v: string) => new Date(`${v}T00:00:00Z`))
+        return `to_char(${c}, 'YYYY-MM-DD')${as}`
+      case 'Decimal':
+        conv((v: string) => new DecimalText(decimalText(v)))
+        return `${c}::text${as}`
+      case 'BigInt':
+        conv((v) => (typeof v === 'bigint' ? v : BigInt(v as string)))
+        return `${c}::text${as}`
+      case 'Json':
+        conv((v: string) => parseJson(v))
+        return `${c}::text${as}`
+      case 'String':
+      case 'Enum':
+        return `${c}::text${as}`
+      case 'Bytes':
+        conv((v: string) => Buffer.from(v, 'base64'))
+        return `encode(${c}, 'base64')${as}`
+      default:
+        return `${c}${as}`
+    }
+  })
+  return { sql: `SELECT ${exprs.join(', ')} FROM ${q(meta.table)}`, order: q(pk.column), convert }
+}
