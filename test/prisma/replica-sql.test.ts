@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.ts'
+import { deleteStatement, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.ts'
+
+const c = (column: string, kind: TargetColumn['kind'] = 'String'): TargetColumn => ({ column, field: column, kind, required: false })
+const pk = c('id', 'Int')
+const name = c('name')
+const rev = c('cqrs_revision', 'Int')
+const upd = c('cqrs_updated', 'DateTime')
+const target: TableTarget = { cqrsId: 'author', table: 'author_ref', pk, revision: rev, updated: upd, byKey: new Map([['id', pk], ['name', name], ['cqrs_revision', rev], ['cqrs_updated', upd]]) }
+const op = (id: number, revision: number): ApplyOp => ({ signal: 'SAVE', force: false, pk: id, pkKey: String(id), revision, updated: new Date('2026-11-23T00:00:00Z'), values: new Map([['name', `n${id}`]]) })
+
+describe('replica SQL plans', () => {
+  it('PostgreSQL: one statement for the batch, gated on a lower stored revision', () => {
+    const s = upsertStatement('postgresql', target, [op(1, 2), op(2, 0)], 'newer')
+    expect(s.sql).toBe(
+      'INSERT INTO "author_ref" AS t ("id", "name", "cqrs_updated", "cqrs_revision") SELECT "id", "name", "cqrs_updated", "cqrs_revision" FROM json_populate_recordset(NULL::"author_ref", $1::json) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "cqrs_updated" = EXCLUDED."cqrs_updated", "cqrs_revision" = EXCLUDED."cqrs_revision" WHERE t."cqrs_revision" < EXCLUDED."cqrs_revision"',
+    )
+    expect(JSON.parse(s.params[0] as string)).toEqual([
+      { id: 1, name: 'n1', cqrs_updated: '2026-11-23T00:00:00.000Z', cqrs_revision: 2 },
+      { id: 2, name: 'n2', cqrs_updated: '2026-11-23T00:00:00.000Z', cqrs_revision: 0 },
+    ])
+  })
+
+  it('MySQL compares the revision before any assignment and sets it last', () => {
+    const s = upsertStatement('mysql', target, [op(1, 2)], 'notOlder')
+    expect(s.sql).toMatch(/ON DUPLICATE KEY UPDATE `name` = IF\(`cqrs_revision` <= VALUES\(`cqrs_revision`\), VALUES\(`name`\), `name`\), .*`cqrs_revision` = IF\(`cqrs_revision` <= VALUES\(`cqrs_revision`\), VALUES\(`cqrs_revision`\), `cqrs_revision`\)$/)
+    expect(s.params).toEqual([1, 'n1', '2026-11-23 00:00:00.000000', 2])
+  })
+
+  it('SQLite uses its upsert; a forced SYNC has no gate', () => {
+    expect(upsertStatement('sqlite', target, [op(1, 2)], 'always').sql).toBe(
+      'INSERT INTO "author_ref" ("id", "name", "cqrs_updated", "cqrs_revision") VALUES (?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "cqrs_updated" = excluded."cqrs_updated", "cqrs_revision" = excluded."cqrs_revision"',
+    )
+  })
+
+  it('deletes only rows not newer than the DELETE, and keeps the highest tombstone', () => {
+    expect(deleteStatement('sqlite', target, [op(1, 3), op(2, 1)])).toEqual({ sql: 'DELETE FROM "author_ref" WHERE ("id" = ? AND "cqrs_revision" <= ?) OR ("id" = ? AND "cqrs_revision" <= ?)', params: [1, 3, 2, 1] })
+    const t = tombstoneStatement('postgresql', 'author', [op(1, 3)])
+    expect(t.sql).toContain('VALUES ($1, $2, $3::int, $4::timestamptz, CURRENT_TIMESTAMP) ON CONFLICT (cqrs_id, pk) DO UPDATE')
+    expect(t.sql).toContain('WHERE cqrs_tombstone.revision <= excluded.revision')
+    expect(t.params).toEqual(['author', '1', 3, '2026-11-23T00:00:00.000Z'])
+  })
+})
