@@ -2,7 +2,7 @@ import { resolveReplicaOptions, type ReplicaOptions, type ResolvedReplicaOptions
 import { ConfigError, didYouMean } from '../core/errors.ts'
 import { stderrLogger, type Logger } from '../core/logger.ts'
 import type { CqrsMessage } from '../core/message.ts'
-import type { TableTarget, TargetColumn } from '../replica/apply-op.ts'
+import { newest, type TableTarget, type TargetColumn } from '../replica/apply-op.ts'
 import { toApplyOp } from '../replica/decode-op.ts'
 import { ReplicaConsumer, type Route, type RowHooks } from '../replica/replica-consumer.ts'
 import { runtime, type RuntimeTransport } from '../transport/runtime-transport.ts'
@@ -91,7 +91,7 @@ export class Replica {
       for (const m of ms) {
         const op = toApplyOp(route.target, m, options.force)
         const prev = winners.get(op.pkKey)
-        winners.set(op.pkKey, !prev || op.revision >= prev.revision ? op : prev)
+        winners.set(op.pkKey, prev ? newest(prev, op) : op)
       }
       await this.store.applyBatch(route.target, [...winners.values()])
     }
