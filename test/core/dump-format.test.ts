@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLines, splitHead } from '../../src/core/dump-format.ts'
+import { RawJson, stringifyJson } from '../../src/core/json.ts'
+
+const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'protocol')
+
+async function* chunks(...parts: string[]) {
+  for (const p of parts) yield Buffer.from(p)
+}
+const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+describe('readLines', () => {
+  it('splits across chunk borders, counts blank lines, takes CRLF and a missing final newline', async () => {
+    const lines = await collect(readLines(chunks('ab', 'c\n\nde', 'f\r\n', 'g')))
+    expect(lines).toEqual([
+      { line: 1, text: 'abc' },
+      { line: 3, text: 'def' },
+      { line: 4, text: 'g' },
+    ])
+  })
+
+  it('keeps multi-byte characters split between chunks', async () => {
+    const buf = Buffer.from('{"name":"Åsa"}\n')
+    async function* split() {
+      yield buf.subarray(0, 10)
+      yield buf.subarray(10)
+    }
+    // Buffers are decoded per chunk; a split character must not be mangled.
+    const [l] = await collect(readLines(split()))
+    expect(parseDumpLine(l)).toEqual({ name: 'Åsa' })
+  })
+
+  it('splitHead gives line 1 and the rest of the same stream', async () => {
+    const { head, rest } = await splitHead(readLines(chunks('author\n{"id":1}\n{"id":2}')))
+    expect(head).toEqual({ line: 1, text: 'author' })
+    expect((await collect(rest)).map((l) => l.line)).toEqual([2, 3])
+    expect((await splitHead(readLines(chunks('')))).head).toBeUndefined()
+  })
+
+  it('batched groups items', async () => {
+    expect(await collect(batched(chunks('a', 'b', 'c'), 2))).toHaveLength(2)
+  })
+})
+
+describe('dump format', () => {
+  it('reads the django-cqrs dump: cqrs_id, then instance_data objects, no final newline', async () => {
+    const text = readFileSync(join(PROTOCOL, 'author.dump'), 'utf8')
+    expect(text.endsWith('\n')).toBe(false)
+    const { head, rest } = await splitHead(readLines(chunks(text)))
+    expect(parseDumpHeader(head!.text)).toBe('author')
+    const rows = (await collect(rest)).map(parseDumpLine)
+    expect(rows).toHaveLength(7)
+    expect(rows[1]).toMatchObject({ id: 5, birth_date: '1951-02-02', balance: 1.01, profile: { tags: ['peer', 'x1'] }, cqrs_revision: 0 })
+  })
+
+  it('writes each row as stringifyJson would, big numbers exact', () => {
+    const row = { cqrs_revision: 3, cqrs_updated: '2026-11-23 03:36:52.912000+00:00', id: 12345678901234567890n, price: new RawJson('10.50'), ok: true, none: null, skip: undefined, json: { a: [1, { b: 9007199254740993n }], s: 'x"y' }, text: 'line\nbreak' }
+    expect(formatDumpLine(row)).toBe(stringifyJson(row))
+    expect(formatDumpLine(row)).toContain('"id":12345678901234567890')
+    expect(formatDumpLine(row)).toContain('"b":9007199254740993')
+    expect(formatDumpLine({})).toBe('{}')
+    expect(formatDumpHeader('author')).toBe('author')
+  })
+
+  it('round-trips a line with a bigint beyond 2^53', () => {
+    const line = formatDumpLine({ id: 9007199254740993n, cqrs_revision: 0 })
+    expect(parseDumpLine({ line: 2, text: line })).toEqual({ id: 9007199254740993n, cqrs_revision: 0 })
+  })
+
+  it('names the line and the problem of a bad row', () => {
+    expect(() => parseDumpLine({ line: 7, text: '{"id": 1,' })).toThrow(/^line 7: not valid JSON/)
+    expect(() => parseDumpLine({ line: 8, text: '[1,2]' })).toThrow(/line 8: a dump row must be a JSON object/)
+    const e = (() => {
+      try {
+        parseDumpLine({ line: 9, text: '42' })
+      } catch (err) {
+        return err
+      }
+    })()
+    expect(e).toBeInstanceOf(LineError)
+    expect((e as LineError).line).toBe(9)
+  })
+
+  it('refuses a header that is not a cqrs_id', () => {
+    expect(() => parseDumpHeader('{"id":1}')).toThrow(/line 1: a dump starts with its cqrs_id/)
+    expect(parseDumpHeader(' author \r')).toBe('author')
+  })
+})
