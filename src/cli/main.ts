@@ -1,4 +1,14 @@
 import { Command } from 'commander'
+import { registerBulkDump } from './commands/bulk-dump.ts'
+import { registerBulkLoad } from './commands/bulk-load.ts'
+import { registerDeletedDiffMaster } from './commands/deleted-diff-master.ts'
+import { registerDeletedDiffReplica } from './commands/deleted-diff-replica.ts'
+import { registerDeletedSyncReplica } from './commands/deleted-sync-replica.ts'
+import { registerDiffMaster } from './commands/diff-master.ts'
+import { registerDiffReplica } from './commands/diff-replica.ts'
+import { registerDiffSync } from './commands/diff-sync.ts'
+import { registerStatus } from './commands/status.ts'
+import { registerSync } from './commands/sync.ts'
 import { registerConsume } from './commands/consume.ts'
 import { registerDeadLetters } from './commands/dead-letters.ts'
 import { registerRelay } from './commands/relay.ts'
@@ -12,6 +22,16 @@ export function buildProgram(): Command {
     .showHelpAfterError()
   registerConsume(program)
   registerRelay(program)
+  registerBulkDump(program)
+  registerBulkLoad(program)
+  registerSync(program)
+  registerDiffMaster(program)
+  registerDiffReplica(program)
+  registerDiffSync(program)
+  registerDeletedDiffReplica(program)
+  registerDeletedDiffMaster(program)
+  registerDeletedSyncReplica(program)
+  registerStatus(program)
   registerDeadLetters(program)
   registerTriggers(program)
   return program

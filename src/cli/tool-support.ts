@@ -157,7 +157,7 @@ export function openOutput(path: string | undefined): Output {
   return {
     async write(text) {
       if (failed) throw failed
-      if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'error')])
+      if (!stream.write(text) && !failed) await drained(stream)
       if (failed) throw failed
     },
     async close() {
@@ -168,6 +168,19 @@ export function openOutput(path: string | undefined): Output {
       if (failed) throw failed
     },
   }
+}
+
+/** Resolves on 'drain', or on 'error' (reported by the stream's own error listener). */
+function drained(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done)
+      stream.off('error', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('error', done)
+  })
 }
 
 /** Bad lines go to stderr with their number, as `cqrs <cmd>: line N: reason`; the first 100 of them. */

@@ -38,7 +38,8 @@ export class RowScanner implements RowSource, TableReader {
   }
 
   async *pages(o: PageOptions): AsyncIterable<Row[]> {
-    const fetch = (after: unknown): Promise<Row[]> => (this.fast && !o.where && !o.keysOnly ? this.fastPage(after, o.batchSize) : this.findPage(after, o))
+    const all = !o.where || Object.keys(o.where).length === 0
+    const fetch = (after: unknown): Promise<Row[]> => (this.fast && all && !o.keysOnly ? this.fastPage(after, o.batchSize) : this.findPage(after, o))
     let next: Promise<Row[]> | null = fetch(undefined)
     while (next) {
       const rows: Row[] = await next
