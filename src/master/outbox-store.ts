@@ -20,4 +20,6 @@ export interface OutboxStore {
   claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>): Promise<number>
   /** Rows waiting and the age of the oldest, for `cqrs status` and metrics. */
   backlog(): Promise<{ count: number; oldestAt: Date | null }>
+  /** Release connections the store opened (the relay calls it on stop). */
+  close?(): Promise<void>
 }

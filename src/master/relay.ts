@@ -78,6 +78,7 @@ export class Relay {
     this.wake?.()
     await this.loop
     this.loop = null
+    await this.opts.store.close?.()
   }
 
   private async publish(rows: OutboxRow[]): Promise<void> {

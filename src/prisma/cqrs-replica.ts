@@ -70,6 +70,7 @@ export class Replica {
     await this.subscription?.stop()
     this.subscription = null
     await this.transport.close()
+    await this.store.close()
   }
 
   /** Remove tombstones older than the retention. */

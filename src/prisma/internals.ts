@@ -12,6 +12,9 @@
  *   we learn the descriptor of a transaction we started;
  * - `client._createItxClient(transaction)` returns a client bound to that transaction;
  * - a PrismaPromise's `requestTransaction(transaction)` runs it inside the given transaction;
+ * - `_engineConfig.adapter` is the driver adapter factory the client was made with; its `connect()`
+ *   opens an adapter of our own (the adapter interface itself is Prisma's public contract for adapter
+ *   authors, @prisma/driver-adapter-utils);
  * - `_runtimeDataModel` lists models and fields; `_engineConfig.inlineSchema` is the schema text
  *   (ids, `@db.Date` and `@updatedAt` are only there); `_activeProvider` names the database.
  */
@@ -162,4 +165,31 @@ export function parseSchemaAttributes(schema: string): Map<string, SchemaModelAt
     current.fields.set(f[1], { isId: /(^|\s)@id\b/.test(rest), dateOnly: /@db\.Date\b/.test(rest), isUpdatedAt, isList: !!f[3], isRequired })
   }
   return out
+}
+
+/** The slice of a driver adapter (@prisma/driver-adapter-utils) the library uses. */
+export interface AdapterQuery {
+  sql: string
+  args: unknown[]
+  argTypes: Array<{ scalarType: 'unknown'; arity: 'scalar' | 'list' }>
+}
+export interface AdapterQueryable {
+  queryRaw(q: AdapterQuery): Promise<{ columnNames: string[]; rows: unknown[][] }>
+  executeRaw(q: AdapterQuery): Promise<number>
+}
+export interface AdapterTransaction extends AdapterQueryable {
+  readonly options: { usePhantomQuery: boolean }
+  commit(): Promise<void>
+  rollback(): Promise<void>
+}
+export interface AdapterConnection extends AdapterQueryable {
+  startTransaction(isolationLevel?: string): Promise<AdapterTransaction>
+  dispose(): Promise<void>
+}
+
+/** A new connection (pool) from the client's driver adapter factory, or null when it has none. */
+export async function openAdapter(client: AnyClient): Promise<AdapterConnection | null> {
+  const factory = client._engineConfig?.adapter
+  if (!factory || typeof factory.connect !== 'function') return null
+  return factory.connect()
 }

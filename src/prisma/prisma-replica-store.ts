@@ -4,23 +4,29 @@ import type { ReplicaStore, Tombstone } from '../replica/replica-store.ts'
 import type { Provider } from './internals.ts'
 import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.ts'
 import { quoteIdent } from './sql.ts'
-
-const TX_OPTIONS = { timeout: 60_000, maxWait: 30_000 }
+import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.ts'
 
 /**
- * The replica store on PostgreSQL, MySQL/MariaDB and SQLite through a Prisma client's raw queries.
- * A batch is one transaction: lock the pks (PostgreSQL advisory locks; MySQL locking reads of the
- * tombstones, gaps included; SQLite's single writer), read tombstones, then one upsert per signal kind,
- * one delete and one tombstone insert.
+ * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
+ * pks (PostgreSQL advisory locks; MySQL locking reads of the tombstones, gaps included; SQLite's single
+ * writer), read tombstones, then one upsert per signal kind, one delete and one tombstone insert.
+ * Batches run on the store's own adapter connection (fast); row hooks run in a Prisma transaction,
+ * so they can write through the Prisma client.
  */
 export class PrismaReplicaStore implements ReplicaStore {
+  private readonly fast: SqlRunner
+  private readonly prisma: PrismaRunner
+
   constructor(
-    private readonly client: any,
+    client: any,
     readonly provider: Provider,
-  ) {}
+  ) {
+    this.fast = sqlRunner(client, provider)
+    this.prisma = new PrismaRunner(client)
+  }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
-    return this.withLocked(target.cqrsId, ops.map((o) => o.pkKey), async (tx: any, tombs) => {
+    return this.locked(this.fast, target.cqrsId, ops.map((o) => o.pkKey), async (tx, tombs) => {
       const results: ApplyResult[] = ops.map(() => 'skipped')
       const groups: Record<'newer' | 'notOlder' | 'always', number[]> = { newer: [], notOlder: [], always: [] }
       const deletes: number[] = []
@@ -34,50 +40,59 @@ export class PrismaReplicaStore implements ReplicaStore {
         if (!idx.length) continue
         // Rows may carry different key sets (a partial serializer): one statement per key set.
         for (const part of byColumns(idx.map((i) => ops[i]))) {
-          const n = await this.run(tx, upsertStatement(this.provider, target, part, gate))
+          const n = await run(tx, upsertStatement(this.provider, target, part, gate))
           if (n > 0) for (const op of part) results[ops.indexOf(op)] = 'applied'
         }
       }
       if (deletes.length) {
         const dops = deletes.map((i) => ops[i])
-        await this.run(tx, deleteStatement(this.provider, target, dops))
-        await this.writeTombstones(tx, target.cqrsId, dops)
+        await run(tx, deleteStatement(this.provider, target, dops))
+        await run(tx, tombstoneStatement(this.provider, target.cqrsId, dops))
         for (const i of deletes) results[i] = 'applied'
       }
       return results
     })
   }
 
-  async withLocked<T>(cqrsId: string, pkKeys: string[], fn: (tx: unknown, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
-    const keys = [...new Set(pkKeys)].sort()
-    return this.client.$transaction(async (tx: any) => {
-      if (this.provider === 'postgresql') {
-        const locks = keys.map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-        await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, locks.map(String))
-      } else if (this.provider === 'sqlite') {
-        await tx.$executeRawUnsafe(`UPDATE ${TOMBSTONES} SET revision = revision WHERE 0 = 1`)
-      }
-      const s = tombstoneSelect(this.provider, cqrsId, keys)
-      const rows: Array<{ pk: string; revision: number | bigint }> = keys.length ? await tx.$queryRawUnsafe(s.sql, ...s.params) : []
-      const tombs = new Map(rows.map((r) => [String(r.pk), { revision: Number(r.revision) }]))
-      return fn(tx, tombs)
-    }, TX_OPTIONS)
+  /** Hooks get a Prisma transaction client as `tx`. */
+  withLocked<T>(cqrsId: string, pkKeys: string[], fn: (tx: unknown, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
+    return this.prisma.transaction((tx) => this.locked(tx, cqrsId, pkKeys, (_, tombs) => fn((tx as unknown as { client: unknown }).client, tombs)))
   }
 
   async writeTombstones(tx: any, cqrsId: string, ops: ApplyOp[]): Promise<void> {
-    if (ops.length) await this.run(tx, tombstoneStatement(this.provider, cqrsId, ops))
+    if (ops.length) await run(new PrismaRunner(tx), tombstoneStatement(this.provider, cqrsId, ops))
   }
 
   async pruneTombstones(before: Date): Promise<number> {
     const iso = before.toISOString()
     const value = this.provider === 'mysql' ? iso.replace('T', ' ').replace('Z', '') : this.provider === 'sqlite' ? iso.replace('Z', '+00:00') : iso
     const p = this.provider === 'postgresql' ? '$1::timestamptz' : '?'
-    return Number(await this.client.$executeRawUnsafe(`DELETE FROM ${quoteIdent(this.provider, TOMBSTONES)} WHERE deleted_at < ${p}`, value))
+    return this.fast.execute(`DELETE FROM ${quoteIdent(this.provider, TOMBSTONES)} WHERE deleted_at < ${p}`, [value])
   }
 
-  private async run(tx: any, s: Statement): Promise<number> {
-    return Number(await tx.$executeRawUnsafe(s.sql, ...s.params))
+  /** Release the store's own connections. */
+  close(): Promise<void> {
+    return this.fast.close()
   }
+
+  private locked<T>(runner: SqlRunner, cqrsId: string, pkKeys: string[], fn: (tx: SqlRunner, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
+    const keys = [...new Set(pkKeys)].sort()
+    return runner.transaction(async (tx) => {
+      if (this.provider === 'postgresql') {
+        const locks = keys.map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+        await tx.execute(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, [locks.map(String)])
+      } else if (this.provider === 'sqlite') {
+        await tx.execute(`UPDATE ${TOMBSTONES} SET revision = revision WHERE 0 = 1`)
+      }
+      const s = tombstoneSelect(this.provider, cqrsId, keys)
+      const rows = keys.length ? await tx.query<{ pk: string; revision: number | bigint | string }>(s.sql, s.params) : []
+      return fn(tx, new Map(rows.map((r) => [String(r.pk), { revision: Number(r.revision) }])))
+    })
+  }
+}
+
+function run(tx: SqlRunner, s: Statement): Promise<number> {
+  return tx.execute(s.sql, s.params)
 }
 
 /** A stable signed 64-bit advisory-lock key for (cqrs_id, pk). */
