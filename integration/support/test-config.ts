@@ -7,6 +7,7 @@
  *   CQRS_QUEUE          replica queue name
  *   CQRS_ID_SUFFIX      appended to every cqrs_id, so parallel tests on one broker do not meet
  *   AMQP_URL            RabbitMQ (default local); CQRS_TRANSPORT=memory is not supported across processes
+ *   CQRS_AUTHOR_KEYS    'column': the master sends author rows keyed by column name, like django-cqrs
  *   CQRS_FAIL_NAME      a replica hook fails for author rows whose name starts with this text
  */
 import { defineConfig } from '../../src/config/define-config.ts'
@@ -30,7 +31,8 @@ export default defineConfig({
     ? async () => ({
         prisma: await client(env.CQRS_MASTER_URL!),
         models: {
-          author: { cqrsId: id('author') },
+          // CQRS_AUTHOR_KEYS=column: instance_data keyed by column (`birth_date`), as the django-cqrs captures are.
+          author: { cqrsId: id('author'), ...(env.CQRS_AUTHOR_KEYS === 'column' ? { keys: 'column' as const } : {}) },
           book: { cqrsId: id('book'), keys: 'column' as const, fields: { id: 'id', title: 'title', authorId: 'author', price: 'price', publishedAt: 'published_at', isPublic: 'is_public' } },
           tag: { cqrsId: id('tag') },
           setting: { cqrsId: id('setting') },
