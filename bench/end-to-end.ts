@@ -1,0 +1,296 @@
+/**
+ * End to end, master commit -> replica commit, on PostgreSQL (two databases, one broker).
+ *
+ * Saturation: N author SAVE events sit in the master's outbox; the master's in-process relay
+ * (`prisma.$cqrs.flush()`) publishes them and `cqrs consume -w 1` (its own process) applies them;
+ * timed until the replica table holds all N rows. Baseline: the same flow with plain drivers: a
+ * relay loop in pg (claim 1000 rows FOR UPDATE, publish with confirms, delete, commit) and a raw
+ * consumer process (amqplib prefetch 1000 + one unnest upsert per batch).
+ *
+ * Lag: creates on the master at a steady 1k/s (open loop, up to 16 in flight) for ~10 s through the
+ * extension with its in-process relay, applied by the same `cqrs consume -w 1`. Lag per row is the
+ * replica's commit minus the master's commit, both taken from NOTIFYs that AFTER triggers send on
+ * each side (a NOTIFY is delivered when its transaction commits), received by this process.
+ * Baseline: INSERT with pg, then publish the event with a confirm (no outbox), raw consumer.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import pg from 'pg'
+import { silentLogger } from '../src/core/logger.ts'
+import { cqrsMaster } from '../src/prisma/cqrs-master.ts'
+import { rabbitmq } from '../src/transport/rabbitmq/index.ts'
+import { ROOT } from '../integration/support/databases.ts'
+import { stop as stopChild, waitForStderr } from '../integration/support/cli.ts'
+import { authorBodies, fillOutbox } from './relay.ts'
+import { percentile, rate } from './stats.ts'
+import {
+  AMQP_URL,
+  amqpConnect,
+  authorData,
+  authorEventBody,
+  type BenchContext,
+  countRows,
+  createTestDatabase,
+  deleteQueues,
+  EXCHANGE,
+  type Measurement,
+  messageCount,
+  publishRaw,
+  replicaQueues,
+  sleep,
+  startConsume,
+  uniqueSuffix,
+  until,
+} from './support.ts'
+
+const REVISION = 2
+
+/** Start bench/raw-consumer.ts as a process and wait for its "ready". */
+async function startRawConsumer(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-consumer.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  await waitForStderr(child, /ready/, 60_000)
+  return child
+}
+
+/**
+ * Issue op(i) at `perSec` for `durationMs` (open loop: what is due is issued even when earlier ops
+ * are slow, up to `maxInFlight` at once). Resolves once every op finished.
+ */
+async function steady(perSec: number, durationMs: number, maxInFlight: number, op: (i: number) => Promise<void>): Promise<{ issued: number; issueMs: number; late: number }> {
+  const t0 = performance.now()
+  let i = 0
+  let inFlight = 0
+  let late = 0
+  const all: Promise<void>[] = []
+  for (;;) {
+    const elapsed = performance.now() - t0
+    if (elapsed >= durationMs) break
+    const due = Math.floor((elapsed * perSec) / 1000)
+    if (due - i > maxInFlight) late++
+    while (i < due && inFlight < maxInFlight) {
+      inFlight++
+      all.push(op(i++).finally(() => inFlight--))
+    }
+    await sleep(1)
+  }
+  const issueMs = performance.now() - t0
+  await Promise.all(all)
+  return { issued: i, issueMs, late }
+}
+
+/** bench/lag-listener.ts in its own process: commit stamps from NOTIFYs, lags on request. */
+async function startLagListener(masterUrl: string, replicaUrl: string, tapKeys: string[]) {
+  const child = fork(join(ROOT, 'bench/lag-listener.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, LAG_MASTER_URL: masterUrl, LAG_REPLICA_URL: replicaUrl, LAG_TAP_KEYS: tapKeys.join(',') }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const request = <T>(msg: object | null, reply: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: { type: string }) => {
+        if (m.type !== reply) return
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+        resolve(m as T)
+      }
+      const onExit = (code: number | null) => reject(new Error(`lag listener exited (${code})`))
+      child.on('message', onMessage)
+      child.once('exit', onExit)
+      if (msg) child.send(msg)
+    })
+  await request(null, 'ready')
+  return {
+    wait: (ids: number[], timeoutMs: number) => request<{ lags: number[]; toBroker: number[]; toReplica: number[]; missing: number }>({ type: 'wait', ids, timeoutMs }, 'lags'),
+    reset: () => request({ type: 'reset' }, 'reset'),
+    close: async () => {
+      if (child.exitCode !== null) return
+      const exited = once(child, 'exit')
+      child.send({ type: 'exit' })
+      await exited
+    },
+  }
+}
+
+const notifyTrigger = (table: string, channel: string) => `
+CREATE OR REPLACE FUNCTION bench_notify() RETURNS trigger AS $$ BEGIN PERFORM pg_notify(TG_ARGV[0], NEW.id::text); RETURN NULL; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER bench_notify_${table} AFTER INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION bench_notify('${channel}');`
+
+export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
+  if (!ctx.dialects.includes('postgresql')) {
+    ctx.log('  end-to-end: runs on PostgreSQL only (lag is read from NOTIFYs); skipped')
+    return []
+  }
+  const N = ctx.quick ? 2000 : 20_000
+  const LAG_MS = ctx.quick ? 1000 : 10_000
+  const PER_SEC = 1000
+  const [master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'bem'), createTestDatabase('postgresql', 'ber')])
+  const suffix = uniqueSuffix()
+  const cqrsId = `author_${suffix}`
+  const rawKey = `author_${suffix}_raw`
+  const qCqrs = `bench_e2e_${suffix}_cqrs`
+  const qRaw = `bench_e2e_${suffix}_raw`
+  const conn = await amqpConnect('e2e')
+  const closers: Array<() => Promise<unknown>> = []
+  let cli: Awaited<ReturnType<typeof startConsume>> | undefined
+  let raw: ChildProcess | undefined
+  try {
+    ctx.log('  end-to-end: starting cqrs consume -w 1 and the raw consumer')
+    const started = await Promise.allSettled([
+      startConsume(1, { CQRS_TEST_DIALECT: 'postgresql', CQRS_REPLICA_URL: replicaDb.url, CQRS_QUEUE: qCqrs, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL }),
+      startRawConsumer({ RAW_DIALECT: 'postgresql', RAW_DB_URL: replicaDb.url, RAW_QUEUE: qRaw, RAW_KEYS: rawKey, RAW_PREFETCH: '1000' }),
+    ])
+    if (started[0].status === 'fulfilled') cli = started[0].value
+    if (started[1].status === 'fulfilled') raw = started[1].value
+    for (const r of started) if (r.status === 'rejected') throw r.reason
+
+    // ---- saturation from a full outbox ------------------------------------------------------------
+    const base = await master.client({ poolSize: 16 })
+    const sat = base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: false }, logger: silentLogger, models: { author: { cqrsId } } }))
+    closers.push(() => sat.$cqrs.close())
+    const relayPg = new pg.Client({ connectionString: master.url })
+    await relayPg.connect()
+    closers.push(() => relayPg.end())
+    const confirm = await conn.createConfirmChannel()
+
+    const rawRelay = async () => {
+      for (;;) {
+        await relayPg.query('BEGIN')
+        const { rows } = await relayPg.query<{ id: string; routing_key: string; body: string }>('SELECT id, routing_key, body FROM cqrs_outbox ORDER BY id LIMIT 1000 FOR UPDATE')
+        if (rows.length === 0) {
+          await relayPg.query('COMMIT')
+          return
+        }
+        await publishRaw(confirm, rows.map((r) => ({ routingKey: r.routing_key, body: Buffer.from(r.body), messageId: r.id })), 1000)
+        await relayPg.query('DELETE FROM cqrs_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)])
+        await relayPg.query('COMMIT')
+      }
+    }
+    const cqrsBodies = authorBodies(cqrsId, 1, N, REVISION)
+    const rawBodies = authorBodies(rawKey, 1, N, REVISION)
+    const allApplied = async (q: string, n: number) => {
+      await until(async () => (await messageCount(conn, q)) === 0, `${q} to empty`, 300_000, 10)
+      await until(async () => (await countRows(replicaDb, 'author_ref', `cqrs_revision = ${REVISION}`)) === n, `${n} rows in author_ref`, 300_000, 2)
+    }
+    const saturation = {
+      cqrs: async (n: number) => {
+        await fillOutbox(master, cqrsId, cqrsBodies.slice(0, n))
+        const t0 = performance.now()
+        await sat.$cqrs.flush(300_000)
+        const relayMs = performance.now() - t0
+        await allApplied(qCqrs, n)
+        return { ms: performance.now() - t0, relayMs }
+      },
+      baseline: async (n: number) => {
+        await fillOutbox(master, rawKey, rawBodies.slice(0, n))
+        const t0 = performance.now()
+        await rawRelay()
+        const relayMs = performance.now() - t0
+        await allApplied(qRaw, n)
+        return { ms: performance.now() - t0, relayMs }
+      },
+    }
+    // Warm up both pipelines.
+    for (const f of Object.values(saturation)) {
+      await f(ctx.quick ? 200 : 1000)
+      await replicaDb.exec('TRUNCATE author_ref')
+    }
+    const satCqrs: number[] = []
+    const satBase: number[] = []
+    const satDetails: unknown[] = []
+    for (let run = 0; run < ctx.runs; run++) {
+      const order = run % 2 === 0 ? (['cqrs', 'baseline'] as const) : (['baseline', 'cqrs'] as const)
+      const res: Record<string, { ms: number; relayMs: number }> = {}
+      for (const who of order) {
+        res[who] = await saturation[who](N)
+        await replicaDb.exec('TRUNCATE author_ref')
+      }
+      satCqrs.push(rate(N, res.cqrs.ms))
+      satBase.push(rate(N, res.baseline.ms))
+      satDetails.push({ events: N, ...res })
+      ctx.log(`  end-to-end saturation run ${run + 1}/${ctx.runs}: cqrs-sync ${satCqrs.at(-1)!.toFixed(0)} events/s (relay alone ${rate(N, res.cqrs.relayMs).toFixed(0)}/s), raw ${satBase.at(-1)!.toFixed(0)} events/s`)
+    }
+
+    // ---- lag at a steady 1k events/s ----------------------------------------------------------------
+    await master.exec(notifyTrigger('author', 'bench_m'))
+    await replicaDb.exec(notifyTrigger('author_ref', 'bench_r'))
+    const listener = await startLagListener(master.url, replicaDb.url, [cqrsId, rawKey])
+    closers.push(listener.close)
+    const lagBase = await master.client({ poolSize: 16 })
+    const live = lagBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } }))
+    closers.push(() => live.$cqrs.close())
+    const pool = new pg.Pool({ connectionString: master.url, max: 16 })
+    pool.on('error', () => {})
+    closers.push(() => pool.end())
+    const rawCh = await conn.createConfirmChannel()
+    const publishOne = (body: string) =>
+      new Promise<void>((resolve, reject) => rawCh.publish(EXCHANGE, rawKey, Buffer.from(body), { persistent: true, contentType: 'application/json' }, (err) => (err ? reject(err) : resolve())))
+    const cols = 'name, birth_date, rating, balance, last_seen, is_active, profile, nickname, external_id, cqrs_revision, cqrs_updated'
+    const lagOps = {
+      cqrs: async (i: number) => (await live.author.create({ data: authorData(i) })).id as number,
+      baseline: async (i: number) => {
+        const d = authorData(i)
+        const { rows } = await pool.query<{ id: number }>(`INSERT INTO author (${cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, now()) RETURNING id`, [
+          d.name, d.birthDate, d.rating, d.balance, d.lastSeen, d.isActive, JSON.stringify(d.profile), d.nickname, d.externalId,
+        ])
+        const id = rows[0].id
+        await publishOne(authorEventBody(rawKey, id, 0))
+        return id
+      },
+    }
+    const measureLag = async (who: 'cqrs' | 'baseline', ms: number) => {
+      const ids: number[] = []
+      const s = await steady(PER_SEC, ms, 16, async (i) => void ids.push(await lagOps[who](i)))
+      const { lags, toBroker, toReplica, missing } = await listener.wait(ids, 60_000)
+      if (missing) throw new Error(`${missing} of ${ids.length} rows written on the master did not reach the replica within 60 s`)
+      await listener.reset()
+      await replicaDb.exec('TRUNCATE author_ref')
+      return {
+        writes: ids.length,
+        achievedPerSec: rate(s.issued, s.issueMs),
+        samples: lags.length,
+        p50: percentile(lags, 0.5),
+        p99: percentile(lags, 0.99),
+        max: percentile(lags, 1),
+        // Where the lag is: master commit -> broker (relay) and broker -> replica commit (consumer).
+        toBroker: { p50: percentile(toBroker, 0.5), p99: percentile(toBroker, 0.99) },
+        toReplica: { p50: percentile(toReplica, 0.5), p99: percentile(toReplica, 0.99) },
+      }
+    }
+    await measureLag('cqrs', ctx.quick ? 100 : 500)
+    await measureLag('baseline', ctx.quick ? 100 : 500)
+    const lag = { cqrs: [] as Awaited<ReturnType<typeof measureLag>>[], baseline: [] as Awaited<ReturnType<typeof measureLag>>[] }
+    for (let run = 0; run < ctx.runs; run++) {
+      const order = run % 2 === 0 ? (['cqrs', 'baseline'] as const) : (['baseline', 'cqrs'] as const)
+      for (const who of order) lag[who].push(await measureLag(who, LAG_MS))
+      const c = lag.cqrs.at(-1)!
+      const b = lag.baseline.at(-1)!
+      const split = (x: typeof c) => `(to broker p50 ${x.toBroker.p50.toFixed(1)}/p99 ${x.toBroker.p99.toFixed(1)}, to replica p50 ${x.toReplica.p50.toFixed(1)}/p99 ${x.toReplica.p99.toFixed(1)})`
+      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s; raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
+    }
+    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i] }))
+    const steadyNote = `steady ${PER_SEC}/s for ${LAG_MS / 1000} s per run`
+    return [
+      {
+        benchmark: 'end-to-end',
+        dialect: 'postgresql',
+        metric: `saturation from a full outbox (${N.toLocaleString('en')} events)`,
+        unit: 'events/s',
+        cqrs: satCqrs,
+        baseline: satBase,
+        baselineLabel: 'plain pg relay loop + raw consumer process',
+        goal: { kind: '>=', value: 10_000, text: '>= 10k events/s' },
+        details: satDetails,
+      },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p50 (${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', details: lagDetails },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99 (${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 50, text: '< 50 ms' } },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part master commit -> broker', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toBroker.p99), baseline: lag.baseline.map((x) => x.toBroker.p99), baselineLabel: 'pg INSERT + confirmed publish' },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part broker -> replica commit', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toReplica.p99), baseline: lag.baseline.map((x) => x.toReplica.p99), baselineLabel: 'raw consumer' },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'steady write rate achieved', unit: 'events/s', cqrs: lag.cqrs.map((x) => x.achievedPerSec), baseline: lag.baseline.map((x) => x.achievedPerSec) },
+    ]
+  } finally {
+    for (const c of closers.reverse()) await c().catch(() => {})
+    if (cli) await cli.stop().catch(() => {})
+    if (raw) await stopChild(raw).catch(() => {})
+    await conn.close().catch(() => {})
+    await deleteQueues([...replicaQueues(qCqrs, [200, 400]), qRaw])
+    await master.drop()
+    await replicaDb.drop()
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * CPU profile of master writes: `tsx bench/profile/master-writes.ts <who> <create|update> <concurrency> <ops> [dialect] [noprof]`.
+ * who: plain (Prisma), itx (the write alone in an interactive $transaction), itx2 (the write plus a
+ * hand-made outbox row through tx.cqrsOutbox.create, what the extension does without the extension),
+ * raw2 (the same with the outbox row through tx.$executeRawUnsafe), cqrs (the extension).
+ * Prints throughput and where the JS time went.
+ */
+import { silentLogger } from '../../src/core/logger.ts'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
+import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.ts'
+import { profiled } from './cpu.ts'
+import { execFileSync } from 'node:child_process'
+
+const [who = 'cqrs', op = 'create', concArg = '16', nArg = '3000', dialect = 'postgresql', noprof] = process.argv.slice(2)
+const conc = Number(concArg)
+const n = Number(nArg)
+const db = await createTestDatabase(dialect as Dialect, 'prof')
+const base = await db.client({ poolSize: 16 })
+const c = who === 'plain' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: false }, logger: silentLogger, models: { author: { cqrsId: 'author_prof' } } }))
+const ids: number[] = []
+const run = async (count: number, offset: number) => {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      for (;;) {
+        const i = next++
+        if (i >= count) return
+        const write = (x: any) =>
+          op === 'create' ? x.author.create({ data: authorData(offset + i) }) : x.author.update({ where: { id: ids[(offset + i) % ids.length] }, data: { name: `R${i}`, rating: i % 100 } })
+        let row: any
+        if (who === 'itx') row = await base.$transaction((tx: any) => write(tx))
+        else if (who === 'itx2')
+          row = await base.$transaction(async (tx: any) => {
+            const r = await write(tx)
+            await tx.cqrsOutbox.createMany({ data: [{ cqrsId: 'author_prof', pk: String(r.id), routingKey: 'author_prof', body: JSON.stringify(r) }] })
+            return r
+          })
+        else if (who === 'raw2')
+          row = await base.$transaction(async (tx: any) => {
+            const r = await write(tx)
+            await tx.$executeRawUnsafe('INSERT INTO cqrs_outbox (cqrs_id, pk, routing_key, body) VALUES ($1, $2, $3, $4)', 'author_prof', String(r.id), 'author_prof', JSON.stringify(r))
+            return r
+          })
+        else row = await write(c)
+        if (op === 'create') ids.push(row.id)
+      }
+    }),
+  )
+}
+// Warm up, and rows to update.
+const seed = op === 'update' ? n : 300
+await base.author.createMany({ data: Array.from({ length: seed }, (_, i) => authorData(i)) })
+ids.push(...(await base.author.findMany({ select: { id: true } })).map((a: { id: number }) => a.id))
+await run(300, 0)
+const t0 = performance.now()
+const cpu0 = process.cpuUsage()
+const { file } = noprof ? { file: '' } : await profiled(`master-${who}-${op}-c${conc}-${dialect}`, () => run(n, 1000))
+if (noprof) await run(n, 1000)
+const ms = performance.now() - t0
+const cpu = process.cpuUsage(cpu0)
+console.log(`${who} ${op} c${conc} ${dialect}: ${n} ops in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)} ops/s; node CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/op`)
+if (who === 'cqrs') await (c as any).$cqrs.close()
+await db.drop()
+if (file) console.log(execFileSync(process.execPath, ['--import', 'tsx', 'bench/profile/summarize.ts', file, '22'], { encoding: 'utf8' }))
