@@ -33,7 +33,7 @@ const masterRow = (r: Record<string, any>) => ({
   cqrsUpdated: new Date(r.cqrs_updated.replace(' ', 'T')),
 })
 
-describe.each(DIALECTS.filter((d) => d !== 'sqlite'))('django-cqrs outputs through our stages on %s', (dialect) => {
+describe.each(DIALECTS.filter((d) => d !== 'sqlite'))('django-cqrs outputs through our stages on %s', { timeout: 240_000 }, (dialect) => {
   let s: Stage
   let masterDb: any
   let replicaDb: any

@@ -41,7 +41,7 @@ async function authorsEqual(s: Stage, masterDb: any, replicaDb: any): Promise<{ 
   return { master, replica }
 }
 
-describe.each(dialects)('tool pipelines on %s', (dialect) => {
+describe.each(dialects)('tool pipelines on %s', { timeout: 240_000 }, (dialect) => {
   let s: Stage
   let masterDb: any
   let replicaDb: any

@@ -239,3 +239,13 @@ export async function readPipe(input: Input, expected: string): Promise<{ head: 
   if (!head) throw new ConfigError(`${input.name} is empty: expected ${expected}`)
   return { head, rest }
 }
+
+/**
+ * Let the process exit once a tool command is done, even if a database driver still holds the event
+ * loop: the MariaDB pool can keep connections it was still opening when Prisma's $disconnect ended
+ * it, and a CLI in a pipeline must not hang there. The exit code set by runCommand stays.
+ */
+export async function exitAfter(done: Promise<void>): Promise<void> {
+  await done
+  setTimeout(() => process.exit(), 1000).unref()
+}

@@ -3,7 +3,7 @@ import { formatDumpHeader, formatDumpLine } from '../../core/dump-format.ts'
 import { dumpRows } from '../../master/dump.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, checkedCount, masterModel, openOutput, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
+import { batchSize, checkedCount, exitAfter, masterModel, openOutput, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Output: line 1 the cqrs_id, then one JSON object per row (a SAVE's instance_data), as django-cqrs's
@@ -28,7 +28,7 @@ export function registerBulkDump(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const m = await masterModel(ctx, opts.cqrsId)
       const where = parseFilter(opts.filter, m.source)
       const total = await checkedCount(m.source, where)
@@ -46,6 +46,6 @@ export function registerBulkDump(program: Command): void {
       await out.close()
       progress.summary(`dumped ${rows} rows of ${m.plan.cqrsId}${opts.output === '-' ? '' : ` to ${opts.output}`}`)
       return EXIT.ok
-    }),
+    })),
   )
 }

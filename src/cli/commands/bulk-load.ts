@@ -3,7 +3,7 @@ import { LineError, parseDumpHeader } from '../../core/dump-format.ts'
 import { loadDump } from '../../replica/load.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+import { batchSize, exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Input: a dump (line 1 the cqrs_id, then one JSON object per row), from 'cqrs bulk-dump' or django-cqrs's
@@ -29,7 +29,7 @@ export function registerBulkLoad(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const input = openInput(opts.input)
       const { head, rest } = await readPipe(input, 'a dump starting with its cqrs_id on line 1')
       const cqrsId = parseDumpHeader(head.text)
@@ -51,6 +51,6 @@ export function registerBulkLoad(program: Command): void {
       }
       progress.summary(`loaded ${progress.done} rows of ${cqrsId} into ${t.target.table}: ${tally.applied} applied, ${tally.skipped} skipped (replica as new or newer), ${tally.failed} failed`)
       return tally.failed ? EXIT.error : EXIT.ok
-    }),
+    })),
   )
 }

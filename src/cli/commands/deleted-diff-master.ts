@@ -4,7 +4,7 @@ import { formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePkBa
 import { deletedDiffMaster } from '../../master/diff-master.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { lineReporter, masterModel, openInput, openOutput, progressWanted, readPipe, usageExit } from '../tool-support.ts'
+import { exitAfter, lineReporter, masterModel, openInput, openOutput, progressWanted, readPipe, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Input: the output of 'cqrs deleted-diff-replica' (or django-cqrs's cqrs_deleted_diff_replica).
@@ -26,7 +26,7 @@ export function registerDeletedDiffMaster(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const label = 'cqrs deleted-diff-master'
       const input = openInput(opts.input)
       const { head, rest } = await readPipe(input, "deleted-diff-replica's output ('<cqrs_id>,<timestamp>' on line 1)")
@@ -49,6 +49,6 @@ export function registerDeletedDiffMaster(program: Command): void {
       await out.close()
       progress.summary(`checked ${progress.done} replica pks of ${header.cqrsId}: ${missing ? `${missing} not on the master` : 'all on the master'}${bad.count ? `; ${bad.count} bad lines` : ''}`)
       return bad.count ? EXIT.error : missing ? EXIT.drift : EXIT.ok
-    }),
+    })),
   )
 }

@@ -3,7 +3,7 @@ import { diffTimestamp, formatBatch, formatDiffHeader } from '../../core/diff-fo
 import { replicaPks } from '../../replica/diff-replica.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, openOutput, progressWanted, replicaTable, usageExit } from '../tool-support.ts'
+import { batchSize, exitAfter, openOutput, progressWanted, replicaTable, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Output: line 1 '<cqrs_id>,<timestamp>', then per batch a JSON array of this replica's pks (the
@@ -25,7 +25,7 @@ export function registerDeletedDiffReplica(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const t = await replicaTable(ctx, opts.cqrsId)
       const out = openOutput(opts.output)
       const progress = new Progress({ label: 'cqrs deleted-diff-replica', enabled: progressWanted(opts.progress), total: await t.reader.count() })
@@ -37,6 +37,6 @@ export function registerDeletedDiffReplica(program: Command): void {
       await out.close()
       progress.summary(`listed ${progress.done} replica rows of ${opts.cqrsId}`)
       return EXIT.ok
-    }),
+    })),
   )
 }

@@ -5,7 +5,7 @@ import { stringifyJson } from '../../core/json.ts'
 import { deleteOnReplica } from '../../replica/deleted-sync-replica.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+import { exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Input: the output of 'cqrs deleted-diff-master' (or django-cqrs's cqrs_deleted_diff_master).
@@ -26,7 +26,7 @@ export function registerDeletedSyncReplica(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const label = 'cqrs deleted-sync-replica'
       const input = openInput(opts.input)
       const { head, rest } = await readPipe(input, "deleted-diff-master's output ('<cqrs_id>,<timestamp>' on line 1)")
@@ -49,6 +49,6 @@ export function registerDeletedSyncReplica(program: Command): void {
       }
       progress.summary(`deleted ${tally.deleted} rows of ${header.cqrsId} from ${t.target.table} (${tally.absent} already gone, ${tally.kept} kept: updated meanwhile)${bad.count ? `; ${bad.count} bad lines or rows` : ''}`)
       return bad.count ? EXIT.error : EXIT.ok
-    }),
+    })),
   )
 }

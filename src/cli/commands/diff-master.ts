@@ -3,7 +3,7 @@ import { diffTimestamp, formatBatch, formatDiffHeader } from '../../core/diff-fo
 import { diffMaster } from '../../master/diff-master.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, masterModel, openOutput, progressWanted, usageExit } from '../tool-support.ts'
+import { batchSize, exitAfter, masterModel, openOutput, progressWanted, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Output: line 1 '<cqrs_id>,<timestamp>', then per batch a JSON array of [pk, revision] pairs (the
@@ -26,7 +26,7 @@ export function registerDiffMaster(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const m = await masterModel(ctx, opts.cqrsId)
       const total = await m.source.count()
       const out = openOutput(opts.output)
@@ -41,6 +41,6 @@ export function registerDiffMaster(program: Command): void {
       await out.close()
       progress.summary(`listed ${rows} rows of ${m.plan.cqrsId}`)
       return EXIT.ok
-    }),
+    })),
   )
 }

@@ -4,7 +4,7 @@ import { formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePair
 import { diffReplica } from '../../replica/diff-replica.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { lineReporter, openInput, openOutput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+import { exitAfter, lineReporter, openInput, openOutput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Input: the output of 'cqrs diff-master' (or django-cqrs's cqrs_diff_master).
@@ -27,7 +27,7 @@ export function registerDiffReplica(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const label = 'cqrs diff-replica'
       const input = openInput(opts.input)
       const { head, rest } = await readPipe(input, "diff-master's output ('<cqrs_id>,<timestamp>' on line 1)")
@@ -52,6 +52,6 @@ export function registerDiffReplica(program: Command): void {
       const drift = tally.missing + tally.stale
       progress.summary(`checked ${progress.done} rows of ${header.cqrsId}: ${drift ? `${drift} drifted (${tally.missing} missing, ${tally.stale} at another revision)` : 'no drift'}${bad.count ? `; ${bad.count} bad lines` : ''}`)
       return bad.count ? EXIT.error : drift ? EXIT.drift : EXIT.ok
-    }),
+    })),
   )
 }

@@ -5,7 +5,7 @@ import { syncPks, syncRoutingKey } from '../../master/sync.ts'
 import { runtime } from '../../transport/runtime-transport.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { lineReporter, masterModel, openInput, progressWanted, readPipe, usageExit } from '../tool-support.ts'
+import { exitAfter, lineReporter, masterModel, openInput, progressWanted, readPipe, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Input: the output of 'cqrs diff-replica' (or django-cqrs's cqrs_diff_replica): line 1
@@ -29,7 +29,7 @@ export function registerDiffSync(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const label = 'cqrs diff-sync'
       const input = openInput(opts.input)
       const { head, rest } = await readPipe(input, "diff-replica's output ('<cqrs_id>,<timestamp>,<queue>' on line 1)")
@@ -53,6 +53,6 @@ export function registerDiffSync(program: Command): void {
       }
       progress.summary(`sent ${published} SYNC messages of ${header.cqrsId} to queue ${queue} (routing key ${syncRoutingKey(header.cqrsId, queue)}); ${skipped} pks no longer on the master skipped${bad.count ? `; ${bad.count} bad lines` : ''}`)
       return bad.count ? EXIT.error : EXIT.ok
-    }),
+    })),
   )
 }

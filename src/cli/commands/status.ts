@@ -9,7 +9,7 @@ import { runtime } from '../../transport/runtime-transport.ts'
 import type { QueueStats } from '../../transport/types.ts'
 import { duration } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { usageExit } from '../tool-support.ts'
+import { exitAfter, usageExit } from '../tool-support.ts'
 
 /** What `cqrs status` reports; `--json` prints it as it is. */
 export interface StatusReport {
@@ -36,7 +36,7 @@ export function registerStatus(program: Command): void {
       .option('--json', 'print the report as JSON')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const report: StatusReport = {}
       const master = await ctx.master(false)
       const replicaOptions = await ctx.replicaOptions(false)
@@ -63,6 +63,6 @@ export function registerStatus(program: Command): void {
         if (r) process.stdout.write(`replica queue ${r.queue}: ${r.messages} ready, ${r.consumers} consumers, ${r.retrying} retrying, ${r.deadLettered} dead-lettered\n`)
       }
       return EXIT.ok
-    }),
+    })),
   )
 }

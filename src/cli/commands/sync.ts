@@ -3,7 +3,7 @@ import { syncRoutingKey, syncRows } from '../../master/sync.ts'
 import { runtime } from '../../transport/runtime-transport.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, checkedCount, masterModel, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
+import { batchSize, checkedCount, exitAfter, masterModel, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 The filter is a Prisma where object for the model (validated against it; never SQL). '{}' is every row.
@@ -29,7 +29,7 @@ export function registerSync(program: Command): void {
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
-    runCommand(cmd, async (ctx) => {
+    exitAfter(runCommand(cmd, async (ctx) => {
       const m = await masterModel(ctx, opts.cqrsId)
       const where = parseFilter(opts.filter, m.source)
       const total = await checkedCount(m.source, where)
@@ -47,6 +47,6 @@ export function registerSync(program: Command): void {
       const to = queue ? `queue ${queue}` : 'every replica'
       progress.summary(`published ${published} SYNC messages of ${m.plan.cqrsId} to ${to} (routing key ${syncRoutingKey(m.plan.cqrsId, queue)})${skipped ? `; ${skipped} rows left out by the model's filter` : ''}`)
       return EXIT.ok
-    }),
+    })),
   )
 }
