@@ -36,39 +36,41 @@ export function encodeValue(kind: ScalarKind, v: unknown): unknown {
   }
 }
 
+// A function of its own, not a closure per call: decodeValue runs for every field of every row.
+function badValue(field: string, v: unknown, want: string): never {
+  throw new MessageValidationError(`field '${field}' must be ${want}; got ${JSON.stringify(typeof v === 'bigint' ? v.toString() : v)}`)
+}
+
 /** Replica side: a wire value to what Prisma and the SQL drivers take for a field of `kind`. */
 export function decodeValue(kind: ScalarKind, v: unknown, field: string): unknown {
   if (v === null || v === undefined) return null
-  const bad = (want: string): never => {
-    throw new MessageValidationError(`field '${field}' must be ${want}; got ${JSON.stringify(typeof v === 'bigint' ? v.toString() : v)}`)
-  }
   switch (kind) {
     case 'DateTime':
     case 'Date': {
-      if (typeof v !== 'string') return bad('a datetime string')
+      if (typeof v !== 'string') return badValue(field, v, 'a datetime string')
       const d = new Date(kind === 'Date' && v.length === 10 ? `${v}T00:00:00Z` : normalizeDateTime(v as string))
-      return Number.isNaN(d.getTime()) ? bad('a datetime string (ISO 8601 or "YYYY-MM-DD HH:MM:SS+00:00")') : d
+      return Number.isNaN(d.getTime()) ? badValue(field, v, 'a datetime string (ISO 8601 or "YYYY-MM-DD HH:MM:SS+00:00")') : d
     }
     case 'Int':
-      return typeof v === 'number' && Number.isInteger(v) ? v : bad('an integer')
+      return typeof v === 'number' && Number.isInteger(v) ? v : badValue(field, v, 'an integer')
     case 'BigInt':
       if (typeof v === 'bigint') return v
       if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v)
       if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
-      return bad('an integer')
+      return badValue(field, v, 'an integer')
     case 'Float':
-      return typeof v === 'number' ? v : bad('a number')
+      return typeof v === 'number' ? v : badValue(field, v, 'a number')
     case 'Decimal':
       if (typeof v === 'number' || typeof v === 'bigint') return String(v)
       if (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) return v
-      return bad('a decimal number')
+      return badValue(field, v, 'a decimal number')
     case 'Boolean':
-      return typeof v === 'boolean' ? v : bad('a boolean')
+      return typeof v === 'boolean' ? v : badValue(field, v, 'a boolean')
     case 'String':
     case 'Enum':
-      return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : bad('a string')
+      return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : badValue(field, v, 'a string')
     case 'Bytes':
-      return typeof v === 'string' ? Buffer.from(v, 'base64') : bad('a base64 string')
+      return typeof v === 'string' ? Buffer.from(v, 'base64') : badValue(field, v, 'a base64 string')
     case 'Json':
       return v
   }

@@ -29,52 +29,69 @@ function pkKeys(target: TableTarget): string[] {
  */
 export async function* loadDump(o: { target: TableTarget; applier: Applier; lines: AsyncIterable<Line>; batchSize: number }): AsyncIterable<LoadBatch | LineError> {
   const keys = pkKeys(o.target)
+  // Read and decode batch k+1 while the database applies batch k.
+  let inflight: Promise<Array<LoadBatch | LineError>> | null = null
   let batch: Line[] = []
-  const flush = async function* (lines: Line[]): AsyncIterable<LoadBatch | LineError> {
-    const items: ApplyItem[] = []
-    const lineOf: number[] = []
-    const out: LoadBatch = { lines: lines.length, applied: 0, skipped: 0, failed: 0 }
-    for (const l of lines) {
-      try {
-        const data = parseDumpLine(l)
-        const pkKey = keys.find((k) => data[k] !== undefined && data[k] !== null)
-        if (!pkKey) throw new LineError(l.line, `the row has no primary key: none of ${keys.map((k) => `'${k}'`).join(', ')} is set`)
-        const message: CqrsMessage = {
-          signal_type: 'SYNC',
-          cqrs_id: o.target.cqrsId,
-          instance_data: data,
-          previous_data: null,
-          instance_pk: data[pkKey] as CqrsMessage['instance_pk'],
-          correlation_id: null,
-          retries: 0,
-          expires: null,
-          meta: {},
-        }
-        items.push({ message, op: toApplyOp(o.target, message) })
-        lineOf.push(l.line)
-      } catch (e) {
-        out.failed++
-        yield e instanceof LineError ? e : new LineError(l.line, (e as Error).message)
-      }
-    }
-    if (items.length) {
-      const results = await o.applier.apply(items)
-      for (let i = 0; i < results.length; i++) {
-        const r = results[i]
-        if (r instanceof Error) {
-          out.failed++
-          yield new LineError(lineOf[i], `not applied: ${r.message}`)
-        } else out[r]++
-      }
-    }
-    yield out
-  }
   for await (const l of o.lines) {
     batch.push(l)
-    if (batch.length >= o.batchSize) {
-      yield* flush(batch)
-      batch = []
+    if (batch.length < o.batchSize) continue
+    const next = prepare(o.target, keys, batch)
+    batch = []
+    if (inflight) yield* await inflight
+    inflight = apply(o.applier, next)
+    inflight.catch(() => {}) // surfaced when awaited
+  }
+  if (inflight) yield* await inflight
+  if (batch.length) yield* await apply(o.applier, prepare(o.target, keys, batch))
+}
+
+interface Prepared {
+  items: ApplyItem[]
+  lineOf: number[]
+  errors: LineError[]
+  out: LoadBatch
+}
+
+/** Parse and decode a batch of dump lines; bad ones become errors with their line number. */
+function prepare(target: TableTarget, keys: string[], lines: Line[]): Prepared {
+  const p: Prepared = { items: [], lineOf: [], errors: [], out: { lines: lines.length, applied: 0, skipped: 0, failed: 0 } }
+  for (const l of lines) {
+    try {
+      const data = parseDumpLine(l)
+      const pkKey = keys.find((k) => data[k] !== undefined && data[k] !== null)
+      if (!pkKey) throw new LineError(l.line, `the row has no primary key: none of ${keys.map((k) => `'${k}'`).join(', ')} is set`)
+      const message: CqrsMessage = {
+        signal_type: 'SYNC',
+        cqrs_id: target.cqrsId,
+        instance_data: data,
+        previous_data: null,
+        instance_pk: data[pkKey] as CqrsMessage['instance_pk'],
+        correlation_id: null,
+        retries: 0,
+        expires: null,
+        meta: {},
+      }
+      p.items.push({ message, op: toApplyOp(target, message) })
+      p.lineOf.push(l.line)
+    } catch (e) {
+      p.out.failed++
+      p.errors.push(e instanceof LineError ? e : new LineError(l.line, (e as Error).message))
     }
   }
-  if (batch.length) yield* flush(batch)
+  return p
+}
+
+async function apply(applier: Applier, p: Prepared): Promise<Array<LoadBatch | LineError>> {
+  const events: Array<LoadBatch | LineError> = [...p.errors]
+  if (p.items.length) {
+    const results = await applier.apply(p.items)
+    results.forEach((r, i) => {
+      if (r instanceof Error) {
+        p.out.failed++
+        events.push(new LineError(p.lineOf[i], `not applied: ${r.message}`))
+      } else p.out[r]++
+    })
+  }
+  events.push(p.out)
+  return events
 }
