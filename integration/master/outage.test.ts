@@ -11,15 +11,19 @@ import { performance } from 'node:perf_hooks'
 import { afterEach, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.ts'
 import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
+import { adapterFromUrl } from '../../src/prisma/adapter-from-url.ts'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
 import { createTestDatabase, DIALECTS, type Dialect } from '../support/databases.ts'
 import { eventCounts, revisionsByPk, testQueue, uniqueSuffix } from '../support/rabbit.ts'
 import { TcpProxy } from '../support/tcp-proxy.ts'
 
 const cleanups: Array<() => Promise<unknown>> = []
+/** A cleanup step that hangs must not keep the next ones (queues, databases) from running. */
+const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
+  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`cleanup step still running after ${ms} ms`)), ms).unref())])
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
-})
+  for (const c of cleanups.splice(0).reverse()) await withTimeout(c(), 15_000).catch(() => {})
+}, 60_000)
 
 /** Wait for a state the test cannot be notified of (the transport noticing a dead socket). */
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -46,7 +50,9 @@ async function setup(dialect: Dialect) {
   cleanups.push(() => proxy.close())
 
   const transport = rabbitmq({ url: proxy.amqpUrl, logger: silentLogger, reconnect: { initialMs: 50, maxMs: 250 } })
-  const base = await db.client()
+  // Generous transaction limits: the tests share a busy machine (Prisma's defaults are 2 s and 5 s).
+  const { PrismaClient } = await import(`../../prisma/generated/${dialect}/client.ts`)
+  const base = new PrismaClient({ adapter: await adapterFromUrl(db.url), transactionOptions: { maxWait: 15_000, timeout: 30_000 } })
   const prisma = base.$extends(cqrsMaster({ transport, models: { author: { cqrsId } }, relay: { enabled: true, pollIntervalMs: 100 }, logger: silentLogger }))
   cleanups.push(async () => {
     await prisma.$cqrs.close()

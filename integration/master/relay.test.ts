@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline'
 import { describe, expect, it, type TestContext } from 'vitest'
 import { silentLogger } from '../../src/core/logger.ts'
 import { cqrsMaster, type CqrsMasterHandle } from '../../src/prisma/cqrs-master.ts'
+import { adapterFromUrl } from '../../src/prisma/adapter-from-url.ts'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
 import { AMQP_URL, createTestDatabase, DIALECTS, ROOT, type Dialect, type TestDatabase } from '../support/databases.ts'
 import { fixture } from '../support/fixtures.ts'
@@ -27,11 +28,24 @@ const DATETIME = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?\+00:00$/
 // Tests of one scenario run concurrently for the three databases, so each test keeps its own list.
 type Master = any & { $cqrs: CqrsMasterHandle }
 
+/**
+ * A PrismaClient on `db` with generous transaction limits: the tests share a busy machine, where
+ * Prisma's defaults (2 s to start a transaction, 5 s to finish it) fail for reasons of load alone.
+ */
+async function patientClient(db: TestDatabase): Promise<any> {
+  const { PrismaClient } = await import(`../../prisma/generated/${db.dialect}/client.ts`)
+  return new PrismaClient({ adapter: await adapterFromUrl(db.url), transactionOptions: { maxWait: 15_000, timeout: 30_000 } })
+}
+
+/** A cleanup step that hangs must not keep the next ones (queues, databases) from running. */
+const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
+  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`cleanup step still running after ${ms} ms`)), ms).unref())])
+
 class Scope {
   private readonly cleanups: Array<() => Promise<unknown>> = []
   constructor(ctx: TestContext) {
     ctx.onTestFinished(async () => {
-      for (const c of this.cleanups.splice(0).reverse()) await c().catch(() => {})
+      for (const c of this.cleanups.splice(0).reverse()) await withTimeout(c(), 15_000).catch(() => {})
     }, 60_000)
   }
 
@@ -53,7 +67,7 @@ class Scope {
 
   /** An extended client on `db` whose relay publishes to RabbitMQ (at `url`). */
   async master(db: TestDatabase, cqrsId: string, opts: { relay?: Record<string, unknown>; url?: string; keys?: 'field' | 'column' } = {}): Promise<Master> {
-    const base = await db.client()
+    const base = await patientClient(db)
     const prisma = base.$extends(
       cqrsMaster({
         transport: rabbitmq({ url: opts.url ?? AMQP_URL, logger: silentLogger }),
@@ -166,8 +180,8 @@ function spawnFixture(script: string, job: Record<string, unknown>, args: string
     proc,
     lines,
     stderr: () => err,
-    line: (re, timeoutMs = 20_000) => waitFor(() => lines.find((l) => re.test(l)), `line matching ${re}`, timeoutMs),
-    lineCount: (re, n, timeoutMs = 20_000) =>
+    line: (re, timeoutMs = 45_000) => waitFor(() => lines.find((l) => re.test(l)), `line matching ${re}`, timeoutMs),
+    lineCount: (re, n, timeoutMs = 45_000) =>
       waitFor(
         () => {
           const m = lines.filter((l) => re.test(l))
@@ -318,7 +332,7 @@ describe('publishes the events of one row in revision order while several caller
   })
 })
 
-describe('two relays on one outbox (in two processes) publish each event once', () => {
+describe('two relays on one outbox (in two processes, at once) publish each event once', () => {
   it.concurrent.for(DIALECTS)('on %s', async (dialect, ctx) => {
     const scope = new Scope(ctx)
     const db = await scope.database(dialect)
@@ -333,23 +347,16 @@ describe('two relays on one outbox (in two processes) publish each event once', 
     const N = ROWS * 3
     expect(await outboxCount(db)).toBe(N)
 
-    const job = { dialect, url: db.url, amqpUrl: AMQP_URL, cqrsId, batchSize: 7 }
-    const relays = [scope.spawn('relay.ts', job), scope.spawn('relay.ts', job)]
-    await Promise.all(relays.map((r) => r.line(/^READY$/)))
-    for (const r of relays) r.send('GO')
-    // On PostgreSQL and MariaDB this process relays too, as soon as a child has started: three relays.
-    await Promise.race(relays.map((r) => r.line(/^PUBLISH /)))
-    const mine = dialect === 'sqlite' ? 0 : await writer.$cqrs.flush()
-    const done = await Promise.all(relays.map((r) => r.line(/^DONE \d+$/)))
-    console.log(dialect, 'published by the child relays', done, 'and this process', mine)
-    const counts = done.map((l) => Number(l.split(' ')[1]))
-    expect(counts.reduce((s, n) => s + n, mine), `published per relay: children ${counts.join(', ')}, parent ${mine}`).toBe(N)
-    if (dialect !== 'sqlite') expect(counts.filter((n) => n > 0).length + (mine > 0 ? 1 : 0), 'more than one relay did work').toBeGreaterThan(1)
-
-    // The outbox ids each child handed to the broker: disjoint, and together every event.
-    const idsOf = (r: (typeof relays)[number]) => r.lines.filter((l) => l.startsWith('PUBLISH ')).flatMap((l) => l.slice(8).split(','))
-    const childIds = relays.flatMap(idsOf)
-    expect(new Set(childIds).size, 'no outbox row handed to the broker by two relays').toBe(childIds.length)
+    // A relay in a process of its own (`cqrs relay`) and this process's relay, at the same time.
+    const other = scope.spawn('relay.ts', { dialect, url: db.url, amqpUrl: AMQP_URL, cqrsId, batchSize: 7 })
+    await other.line(/^READY$/)
+    other.send('GO')
+    await other.line(/^PUBLISH /)
+    const mine = await writer.$cqrs.flush()
+    const theirs = Number((await other.line(/^DONE \d+$/)).split(' ')[1])
+    expect(mine + theirs, `published by the other process ${theirs}, by this one ${mine}`).toBe(N)
+    // Both took turns (row locks hand the next rows to the waiting relay); SQLite's writer lock may let one starve.
+    if (dialect !== 'sqlite') expect(Math.min(mine, theirs), `both relays published: other process ${theirs}, this one ${mine}`).toBeGreaterThan(0)
 
     await q.barrier()
     expectExactlyOnce(q.received, await committedEvents(db))
@@ -365,7 +372,7 @@ describe('a process killed (SIGKILL) after commit and before publishing has its 
     const q = await scope.queue(cqrsId)
     // The child's relay runs, but its broker is a closed port: commits succeed, nothing is published.
     const child = scope.spawn('writer.ts', { dialect, url: db.url, amqpUrl: `amqp://guest:guest@127.0.0.1:${await closedPort()}`, cqrsId, writers: 3 })
-    const reported = await child.lineCount(/^COMMITTED /, 30)
+    const reported = await child.lineCount(/^COMMITTED /, 20)
     await sigkill(child)
 
     const expected = await committedEvents(db)

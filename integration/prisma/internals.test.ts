@@ -9,6 +9,7 @@ import {
   clientInTransaction,
   currentTransaction,
   modelsOf,
+  openAdapter,
   providerOf,
   queryInTransaction,
   runPromiseInTransaction,
@@ -190,6 +191,39 @@ describe.each(DIALECTS)('Prisma internals on %s', (dialect) => {
     })
     expect(await count('rp-commit'), 'a PrismaPromise runs once: lazily, only when requested').toBe(1)
     await expect(base.$transaction(async (tx0: any) => runPromiseInTransaction(Promise.resolve(1), await transactionOf(tx0)))).rejects.toThrow(/takes only Prisma Client promises/)
+  })
+
+  // src/prisma/sql-runner.ts runs outbox claims and replica batches on an adapter of its own (PostgreSQL, MySQL).
+  it.skipIf(dialect === 'sqlite')('openAdapter(client): _engineConfig.adapter.connect() opens a driver adapter of our own, with transactions the caller ends', async () => {
+    expect(typeof base._engineConfig?.adapter?.connect, 'Prisma internal: client._engineConfig.adapter is the driver adapter factory, with connect()').toBe('function')
+    expect(typeof recorded._engineConfig?.adapter?.connect, 'Prisma internal: _engineConfig.adapter through $extends').toBe('function')
+    const adapter: any = await openAdapter(base)
+    expect(adapter, 'openAdapter returns an adapter').not.toBeNull()
+    try {
+      for (const m of ['queryRaw', 'executeRaw', 'startTransaction', 'dispose']) expect(typeof adapter[m], `driver adapter contract: ${m}()`).toBe('function')
+      const one = await adapter.queryRaw({ sql: 'SELECT 1 AS one', args: [], argTypes: [] })
+      expect(one.columnNames, 'driver adapter contract: queryRaw gives columnNames').toEqual(['one'])
+      expect(Number(one.rows[0][0]), 'driver adapter contract: queryRaw gives rows as arrays').toBe(1)
+
+      const ph = dialect === 'postgresql' ? '$1' : '?'
+      const insert = (tx: any, name: string) => tx.executeRaw({ sql: `INSERT INTO plain (name) VALUES (${ph})`, args: [name], argTypes: [{ scalarType: 'unknown', arity: 'scalar' }] })
+      // What AdapterRunner.transaction does: without a phantom query the caller sends COMMIT/ROLLBACK itself.
+      const finish = async (tx: any, sql: 'COMMIT' | 'ROLLBACK') => {
+        if (!tx.options.usePhantomQuery) await tx.executeRaw({ sql, args: [], argTypes: [] })
+        await (sql === 'COMMIT' ? tx.commit() : tx.rollback())
+      }
+      for (const end of ['ROLLBACK', 'COMMIT'] as const) {
+        const name = `adapter-${end}`
+        const tx = await adapter.startTransaction(dialect === 'mysql' ? 'READ COMMITTED' : undefined)
+        expect(typeof tx.options?.usePhantomQuery, 'driver adapter contract: transaction.options.usePhantomQuery').toBe('boolean')
+        expect(await insert(tx, name)).toBe(1)
+        expect(await count(name), 'a write in an adapter transaction is not visible before it ends').toBe(0)
+        await finish(tx, end)
+        expect(await count(name), `an adapter transaction ended with ${end}`).toBe(end === 'COMMIT' ? 1 : 0)
+      }
+    } finally {
+      await adapter.dispose()
+    }
   })
 
   it('providerOf: _activeProvider names the database, on base and extended clients', () => {

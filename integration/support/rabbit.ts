@@ -102,15 +102,15 @@ export async function testQueue(bindings: string[], label = 'test'): Promise<Tes
   return {
     name,
     received,
-    async until(n, timeoutMs = 30_000) {
+    async until(n, timeoutMs = 45_000) {
       await waitFor(() => received.length >= n, () => `expected ${n} messages`, timeoutMs)
       return received
     },
-    async untilMatch(pred, what, timeoutMs = 30_000) {
+    async untilMatch(pred, what, timeoutMs = 45_000) {
       await waitFor(() => pred(received), () => `still waiting for ${what}`, timeoutMs)
       return received
     },
-    async barrier(timeoutMs = 30_000) {
+    async barrier(timeoutMs = 45_000) {
       const token = randomBytes(8).toString('hex')
       ch.publish(EXCHANGE, sentinelKey, Buffer.from(token))
       await ch.waitForConfirms()
@@ -121,9 +121,29 @@ export async function testQueue(bindings: string[], label = 'test'): Promise<Tes
       if (deleted) return
       deleted = true
       await ch.cancel(consumerTag).catch(() => {})
-      await ch.deleteQueue(name).catch(() => {})
+      const gone = await ch.deleteQueue(name).then(
+        () => true,
+        () => false,
+      )
       await conn.close().catch(() => {})
+      if (!gone) await deleteQueues([name]) // the channel died (broker hiccup): delete on a fresh connection
     },
+  }
+}
+
+/** Delete queues on a connection of its own (cleanup that must not depend on a test's channel). */
+export async function deleteQueues(names: string[]): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL)
+  conn.on('error', () => {})
+  try {
+    for (const n of names) {
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      await ch.deleteQueue(n).catch(() => {})
+      await ch.close().catch(() => {})
+    }
+  } finally {
+    await conn.close().catch(() => {})
   }
 }
 
