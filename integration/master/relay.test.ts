@@ -277,6 +277,10 @@ describe('publishes persistent messages routed by cqrs_id, with the nine keys of
     expect(c1, 'SAVE on create is shaped like protocol/save-create.json').toEqual(c2)
     const [u1, u2] = like(updated.body, bodyOf('save-update.json'))
     expect(u1, 'SAVE on update is shaped like protocol/save-update.json').toEqual(u2)
+    // toEqual ignores key order; the order of instance_data's keys matches django-cqrs too.
+    expect(Object.keys(created.body.instance_data), 'instance_data keys in the order of protocol/save-create.json').toEqual(Object.keys(bodyOf('save-create.json').instance_data))
+    expect(Object.keys(updated.body.instance_data)).toEqual(Object.keys(bodyOf('save-update.json').instance_data))
+    expect(Object.keys(deleted.body.instance_data), 'DELETE instance_data keys in the order of protocol/delete.json').toEqual(Object.keys(bodyOf('delete.json').instance_data))
     const del = bodyOf('delete.json')
     expect(shape({ ...deleted.body, expires: 'x' }), 'DELETE is shaped like protocol/delete.json').toEqual(shape({ ...del, expires: 'x' }))
 
