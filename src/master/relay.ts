@@ -14,6 +14,11 @@ export interface RelayOptions {
    * cannot be published and the relay reports an error.
    */
   render?: (row: OutboxRow) => Promise<{ routingKey: string; body: string } | null>
+  /**
+   * Longest wait for the broker's confirms of one batch. The claim holds row locks (and on SQLite the
+   * only write lock) meanwhile, so a broker that hangs instead of refusing must not hold them long.
+   */
+  publishTimeoutMs?: number
 }
 
 export interface RelayStats {
@@ -82,6 +87,19 @@ export class Relay {
   }
 
   private async publish(rows: OutboxRow[]): Promise<void> {
+    const timeoutMs = this.opts.publishTimeoutMs ?? 5000
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the broker did not confirm ${rows.length} event(s) within ${timeoutMs} ms; they stay in the outbox`)), timeoutMs)
+    })
+    try {
+      await Promise.race([this.publishRows(rows), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async publishRows(rows: OutboxRow[]): Promise<void> {
     const messages = []
     for (const r of rows) {
       if (r.format === 0) {
@@ -111,7 +129,8 @@ export class Relay {
         this.stats.lastError = (e as Error).message
         this.opts.logger.warn('cqrs relay: publish failed; events stay in the outbox and will be retried', { error: e as Error, retryInMs: backoff })
         await this.idle(backoff)
-        backoff = Math.min(backoff * 2, 10_000)
+        // Capped at the poll interval: once the broker is back, the backlog leaves within one interval.
+        backoff = Math.min(backoff * 2, Math.max(this.opts.pollIntervalMs, 100))
       }
     }
   }

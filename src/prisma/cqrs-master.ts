@@ -134,7 +134,8 @@ export function cqrsMaster(options: MasterOptions) {
             }
             if (t?.kind === 'itx') return capture.run(a, plan, t)
             if (t) throw new ConfigError(`cqrs-sync: ${a.model}.${a.operation} runs in a '${t.kind}' transaction it cannot capture; call $transaction on the client extended with cqrsMaster()`)
-            const result = await client.$transaction(async (tx0: any) => capture.run(a, plan, await transactionOf(tx0)))
+            // maxWait: on SQLite a relay may hold the one write lock for up to its publish timeout.
+            const result = await client.$transaction(async (tx0: any) => capture.run(a, plan, await transactionOf(tx0)), { maxWait: 15_000, timeout: 30_000 })
             afterCommit()
             return result
           },
