@@ -69,6 +69,7 @@ export async function masterModel(ctx: CliContext, cqrsId: string): Promise<Mast
     throw new ConfigError(`Unknown cqrs_id '${cqrsId}': the master models in ${ctx.configPath} replicate ${known.join(', ')}.${didYouMean(cqrsId, known)}`)
   }
   const source = new RowScanner(prisma, findModel(metas, plan.model)!, { pkField: plan.pkField, revisionField: plan.revisionField })
+  ctx.onClose(() => source.close())
   return {
     prisma,
     plan,
@@ -107,6 +108,7 @@ export async function replicaTable(ctx: CliContext, cqrsId: string): Promise<Rep
   const handler = options.handlers[cqrsId] as { model: string }
   const meta = findModel(modelsOf(options.prisma), handler.model)!
   const reader = new RowScanner(options.prisma, meta, { pkField: route.target.pk.field, revisionField: route.target.revision.field })
+  ctx.onClose(() => Promise.all([reader.close(), replica.store.close()]))
   const applier = route.hooks ? consumerApplier(replica.consumer) : tableApplier(replica.store, route.target)
   return { replica, target: route.target, reader, applier, queue: replica.options.queue }
 }

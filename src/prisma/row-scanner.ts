@@ -6,6 +6,7 @@ import type { PageOptions, RowSource } from '../master/row-source.ts'
 import type { StoredKey, TableReader } from '../replica/table-reader.ts'
 import { providerOf, type FieldMeta, type ModelMeta, type Provider } from './internals.ts'
 import { quoteIdent } from './sql.ts'
+import { sqlRunner, type SqlRunner } from './sql-runner.ts'
 
 /**
  * Reads one model's table in pk order with keyset pagination (`pk > last ORDER BY pk LIMIT n`, never
@@ -22,6 +23,7 @@ export class RowScanner implements RowSource, TableReader {
   private readonly delegate: any
   private readonly pk: FieldMeta
   private readonly fast: FastSelect | null
+  private readonly sql: SqlRunner
 
   constructor(
     private readonly client: any,
@@ -35,6 +37,12 @@ export class RowScanner implements RowSource, TableReader {
     if (!pk) throw new ConfigError(`${meta.name} has no field '${fields.pkField}' to page by`)
     this.pk = pk
     this.fast = this.provider === 'postgresql' ? pgFastSelect(meta, pk) : null
+    this.sql = sqlRunner(client, this.provider)
+  }
+
+  /** Release the scanner's own connection (the fast path reads through the driver adapter). */
+  close(): Promise<void> {
+    return this.sql.close()
   }
 
   async *pages(o: PageOptions): AsyncIterable<Row[]> {
@@ -85,7 +93,7 @@ export class RowScanner implements RowSource, TableReader {
   private async fastPage(after: unknown, limit: number): Promise<Row[]> {
     const f = this.fast!
     const raw: Array<Record<string, unknown>> =
-      after === undefined ? await this.client.$queryRawUnsafe(`${f.sql} ORDER BY ${f.order} LIMIT ${limit}`) : await this.client.$queryRawUnsafe(`${f.sql} WHERE ${f.order} > $1 ORDER BY ${f.order} LIMIT ${limit}`, after)
+      after === undefined ? await this.sql.query(`${f.sql} ORDER BY ${f.order} LIMIT ${limit}`) : await this.sql.query(`${f.sql} WHERE ${f.order} > $1 ORDER BY ${f.order} LIMIT ${limit}`, [after])
     for (const r of raw) for (const [name, conv] of f.convert) r[name] = conv(r[name])
     return raw as Row[]
   }
