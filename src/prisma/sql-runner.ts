@@ -20,7 +20,15 @@ class AdapterQueries {
   constructor(protected readonly q: AdapterConnection | AdapterTransaction) {}
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     const r = await this.q.queryRaw({ sql, args: params, argTypes: argTypes(params) })
-    return r.rows.map((row: unknown[]) => Object.fromEntries(r.columnNames.map((c: string, i: number) => [c, row[i]])) as T)
+    const names = r.columnNames
+    const out: T[] = new Array(r.rows.length)
+    for (let j = 0; j < r.rows.length; j++) {
+      const row = r.rows[j]
+      const o: Record<string, unknown> = {}
+      for (let i = 0; i < names.length; i++) o[names[i]] = row[i]
+      out[j] = o as T
+    }
+    return out
   }
   execute(sql: string, params: unknown[] = []): Promise<number> {
     return this.q.executeRaw({ sql, args: params, argTypes: argTypes(params) })
