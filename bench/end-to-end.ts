@@ -16,6 +16,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import pg from 'pg'
 import { silentLogger } from '../src/core/logger.ts'
 import { cqrsMaster } from '../src/prisma/cqrs-master.ts'
@@ -30,6 +31,7 @@ import {
   authorData,
   authorEventBody,
   type BenchContext,
+  type CliWorkers,
   countRows,
   createTestDatabase,
   deleteQueues,
@@ -39,6 +41,7 @@ import {
   publishRaw,
   replicaQueues,
   sleep,
+  startCli,
   startConsume,
   uniqueSuffix,
   until,
@@ -117,8 +120,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     ctx.log('  end-to-end: runs on PostgreSQL only (lag is read from NOTIFYs); skipped')
     return []
   }
-  const N = ctx.quick ? 2000 : 20_000
-  const LAG_MS = ctx.quick ? 1000 : 10_000
+  const N = ctx.quick ? 1500 : 20_000
+  const LAG_MS = ctx.quick ? 800 : 10_000
   const PER_SEC = 1000
   const [master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'bem'), createTestDatabase('postgresql', 'ber')])
   const suffix = uniqueSuffix()
@@ -222,8 +225,13 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     const publishOne = (body: string) =>
       new Promise<void>((resolve, reject) => rawCh.publish(EXCHANGE, rawKey, Buffer.from(body), { persistent: true, contentType: 'application/json' }, (err) => (err ? reject(err) : resolve())))
     const cols = 'name, birth_date, rating, balance, last_seen, is_active, profile, nickname, external_id, cqrs_revision, cqrs_updated'
+    // The same writes with the relay in a process of its own (`cqrs relay --poll-ms 10`): full runs only.
+    const sepBase = await master.client({ poolSize: 16 })
+    const sep = sepBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: false }, logger: silentLogger, models: { author: { cqrsId } } }))
+    closers.push(() => sep.$cqrs.close())
     const lagOps = {
       cqrs: async (i: number) => (await live.author.create({ data: authorData(i) })).id as number,
+      relayProcess: async (i: number) => (await sep.author.create({ data: authorData(i) })).id as number,
       baseline: async (i: number) => {
         const d = authorData(i)
         const { rows } = await pool.query<{ id: number }>(`INSERT INTO author (${cols}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, now()) RETURNING id`, [
@@ -234,10 +242,28 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
         return id
       },
     }
-    const measureLag = async (who: 'cqrs' | 'baseline', ms: number) => {
+    type Who = keyof typeof lagOps
+    const measureLag = async (who: Who, ms: number) => {
       const ids: number[] = []
+      let relayProcess: CliWorkers | undefined
+      if (who === 'relayProcess') {
+        // Only this relay may see the outbox meanwhile.
+        await live.$cqrs.relay.stop()
+        relayProcess = await startCli(['relay', '--poll-ms', '10'], { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL }, /running/)
+      }
+      // How late this process's event loop runs timers: the in-process relay waits behind it.
+      const loop = monitorEventLoopDelay({ resolution: 5 })
+      loop.enable()
+      const relay0 = { ...live.$cqrs.relay.stats }
       const s = await steady(PER_SEC, ms, 16, async (i) => void ids.push(await lagOps[who](i)))
+      loop.disable()
+      const relayBatches = live.$cqrs.relay.stats.batches - relay0.batches
+      const relayPublished = live.$cqrs.relay.stats.published - relay0.published
       const { lags, toBroker, toReplica, missing } = await listener.wait(ids, 60_000)
+      if (relayProcess) {
+        await relayProcess.stop()
+        live.$cqrs.relay.start()
+      }
       if (missing) throw new Error(`${missing} of ${ids.length} rows written on the master did not reach the replica within 60 s`)
       await listener.reset()
       await replicaDb.exec('TRUNCATE author_ref')
@@ -251,20 +277,32 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
         // Where the lag is: master commit -> broker (relay) and broker -> replica commit (consumer).
         toBroker: { p50: percentile(toBroker, 0.5), p99: percentile(toBroker, 0.99) },
         toReplica: { p50: percentile(toReplica, 0.5), p99: percentile(toReplica, 0.99) },
+        masterEventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 },
+        relay: who === 'cqrs' ? { batches: relayBatches, published: relayPublished, meanBatch: relayPublished / Math.max(1, relayBatches) } : null,
       }
     }
     await measureLag('cqrs', ctx.quick ? 100 : 500)
     await measureLag('baseline', ctx.quick ? 100 : 500)
-    const lag = { cqrs: [] as Awaited<ReturnType<typeof measureLag>>[], baseline: [] as Awaited<ReturnType<typeof measureLag>>[] }
+    type LagRun = Awaited<ReturnType<typeof measureLag>>
+    const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], baseline: [] }
+    const whos: Who[] = ctx.quick ? ['cqrs', 'baseline'] : ['cqrs', 'baseline', 'relayProcess']
     for (let run = 0; run < ctx.runs; run++) {
-      const order = run % 2 === 0 ? (['cqrs', 'baseline'] as const) : (['baseline', 'cqrs'] as const)
+      const order = whos.map((_, i) => whos[(i + run) % whos.length])
       for (const who of order) lag[who].push(await measureLag(who, LAG_MS))
       const c = lag.cqrs.at(-1)!
       const b = lag.baseline.at(-1)!
       const split = (x: typeof c) => `(to broker p50 ${x.toBroker.p50.toFixed(1)}/p99 ${x.toBroker.p99.toFixed(1)}, to replica p50 ${x.toReplica.p50.toFixed(1)}/p99 ${x.toReplica.p99.toFixed(1)})`
-      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s; raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
+      const r = lag.relayProcess.at(-1)
+      if (r) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync with cqrs relay in its own process p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms ${split(r)} at ${r.achievedPerSec.toFixed(0)}/s`)
+      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)}; raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
     }
-    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i] }))
+    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], relayProcess: lag.relayProcess[i] ?? null }))
+    const sepRows: Measurement[] = lag.relayProcess.length
+      ? [
+          { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p50, relay as its own process (cqrs relay --poll-ms 10)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
+          { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, relay as its own process (cqrs relay --poll-ms 10)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
+        ]
+      : []
     const steadyNote = `steady ${PER_SEC}/s for ${LAG_MS / 1000} s per run`
     return [
       {
@@ -282,6 +320,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99 (${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 50, text: '< 50 ms' } },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part master commit -> broker', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toBroker.p99), baseline: lag.baseline.map((x) => x.toBroker.p99), baselineLabel: 'pg INSERT + confirmed publish' },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part broker -> replica commit', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toReplica.p99), baseline: lag.baseline.map((x) => x.toReplica.p99), baselineLabel: 'raw consumer' },
+      ...sepRows,
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'steady write rate achieved', unit: 'events/s', cqrs: lag.cqrs.map((x) => x.achievedPerSec), baseline: lag.baseline.map((x) => x.achievedPerSec) },
     ]
   } finally {

@@ -36,7 +36,7 @@ async function runOps(total: number, concurrency: number, op: (i: number) => Pro
 }
 
 export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
-  const sizes = ctx.quick ? { 1: 40, 16: 160 } : { 1: 500, 16: 2000 }
+  const sizes = ctx.quick ? { 1: 30, 16: 120 } : { 1: 500, 16: 2000 }
   const warm = ctx.quick ? 32 : 200
   const out: Measurement[] = []
   for (const dialect of ctx.dialects) {

@@ -44,7 +44,7 @@ export const authorBodies = (cqrsId: string, from: number, n: number, revision =
   Array.from({ length: n }, (_, k) => ({ pk: from + k, body: authorEventBody(cqrsId, from + k, revision) }))
 
 export async function relay(ctx: BenchContext): Promise<Measurement[]> {
-  const N = ctx.quick ? 3000 : 20_000
+  const N = ctx.quick ? 2000 : 20_000
   const out: Measurement[] = []
   for (const dialect of ctx.dialects) {
     const db = await createTestDatabase(dialect, 'brl')

@@ -50,7 +50,7 @@ const unlockSql = (d: Dialect) => (d === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLE
 type Variant = 'in-process' | 'cli -w 1' | 'cli -w 2' | 'raw p100' | 'raw p1000'
 
 export async function replica(ctx: BenchContext): Promise<Measurement[]> {
-  const N = ctx.quick ? 2000 : 20_000
+  const N = ctx.quick ? 1500 : 20_000
   const WARM = ctx.quick ? 200 : 2000
   const out: Measurement[] = []
   for (const dialect of ctx.dialects) {

@@ -5,6 +5,7 @@
  * machine, prints one table on stdout (progress goes to stderr) and writes bench/results.json with
  * the machine, the conditions and every run's raw figures.
  */
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -104,6 +105,27 @@ function packageVersion(name: string): string | null {
   }
 }
 
+/** The commit measured, and the files of src/ that differ from it (others edit src/ while benchmarks run). */
+function sourceState() {
+  const git = (...a: string[]) => {
+    try {
+      return execFileSync('git', a, { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' }).trim()
+    } catch {
+      return null
+    }
+  }
+  return { commit: git('rev-parse', 'HEAD'), uncommittedInSrc: (git('status', '--porcelain', '--', 'src', 'prisma') ?? '').split('\n').filter(Boolean) }
+}
+
+/** Linux pressure stall info: the share of time tasks waited for a CPU (a noisy neighbour shows here). */
+function pressure(): string | null {
+  try {
+    return readFileSync('/proc/pressure/cpu', 'utf8').split('\n')[0]
+  } catch {
+    return null
+  }
+}
+
 function machine() {
   const cpus = os.cpus()
   return {
@@ -127,8 +149,8 @@ async function main(): Promise<number> {
   const t0 = performance.now()
   const log = (m: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`)
   const ctx: BenchContext = { quick: args.quick, runs: args.runs, dialects: args.dialects, log }
-  const info = { ...machine(), versions: await versions(args.dialects), loadAverageAtStart: os.loadavg() }
-  log(`cqrs-sync bench${args.quick ? ' --quick' : ''}: ${args.only.join(', ')} on ${args.dialects.join(', ')}, ${args.runs} runs each; ${info.cpuCount} x ${info.cpuModel}, ${info.memoryTotalMb} MB, node ${info.node}, PostgreSQL ${info.versions.postgresql}, RabbitMQ ${info.versions.rabbitmq}`)
+  const info = { ...machine(), versions: await versions(args.dialects), source: sourceState(), loadAverageAtStart: os.loadavg(), cpuPressureAtStart: pressure() }
+  log(`cqrs-sync bench${args.quick ? ' --quick' : ''}: ${args.only.join(', ')} on ${args.dialects.join(', ')}, ${args.runs} runs each; ${info.cpuCount} x ${info.cpuModel}, ${info.memoryTotalMb} MB, node ${info.node}, commit ${info.source.commit?.slice(0, 7)}${info.source.uncommittedInSrc.length ? ' + uncommitted src' : ''}, load ${info.loadAverageAtStart.map((l) => l.toFixed(1)).join(' ')}, PostgreSQL ${info.versions.postgresql}, RabbitMQ ${info.versions.rabbitmq}`)
 
   const measurements: Measurement[] = []
   const errors: Array<{ benchmark: string; error: string }> = []
@@ -161,7 +183,7 @@ async function main(): Promise<number> {
     startedAt: started.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     benchmarkDurationsMs: timings,
-    machine: { ...info, loadAverageAtEnd: os.loadavg() },
+    machine: { ...info, loadAverageAtEnd: os.loadavg(), cpuPressureAtEnd: pressure() },
     summary: rows,
     table: tableText,
     measurements,

@@ -337,13 +337,18 @@ export interface CliWorkers {
  * Start `cqrs consume -w <workers>` on the integration test config (env-driven) and wait until every
  * worker said it is ready.
  */
-export async function startConsume(workers: number, env: Record<string, string>, extraArgs: string[] = []): Promise<CliWorkers> {
-  const child = spawnCqrs(['consume', '-w', String(workers), ...extraArgs], env)
+export function startConsume(workers: number, env: Record<string, string>, extraArgs: string[] = []): Promise<CliWorkers> {
+  const pattern = workers > 1 ? new RegExp(`(ready[\\s\\S]*){${workers}}`) : /ready/
+  return startCli(['consume', '-w', String(workers), ...extraArgs], env, pattern)
+}
+
+/** Start `cqrs <args>` on the integration test config and wait until stderr matches `ready`. */
+export async function startCli(args: string[], env: Record<string, string>, ready: RegExp): Promise<CliWorkers> {
+  const child = spawnCqrs(args, env)
   let seen = ''
   child.stderr!.on('data', (d) => (seen += d))
   child.stdout!.resume()
-  const pattern = workers > 1 ? new RegExp(`(ready[\\s\\S]*){${workers}}`) : /ready/
-  await waitForStderr(child, pattern, 60_000)
+  await waitForStderr(child, ready, 60_000)
   return {
     child,
     stderr: () => seen,

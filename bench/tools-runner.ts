@@ -22,7 +22,7 @@ export async function benchToolsRunner(ctx: BenchContext): Promise<Measurement[]
     return [{ benchmark: 'tools', dialect: 'postgresql', metric: 'skipped', unit: '', cqrs: [], baseline: [], note: 'bench/tools.ts (bulk-dump, bulk-load, diff) is not there yet; nothing measured' }]
   }
   const mod = (await import('./tools.ts' as string)) as { benchTools: (o: { rows: number; dialect: 'postgresql' }) => Promise<ToolResult[]> }
-  const rows = ctx.quick ? 10_000 : 1_000_000
+  const rows = ctx.quick ? 5_000 : 1_000_000
   const byName = new Map<string, ToolResult[]>()
   for (let run = 0; run < ctx.runs; run++) {
     const results = await mod.benchTools({ rows, dialect: 'postgresql' })

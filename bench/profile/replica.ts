@@ -22,31 +22,46 @@ const conn = await amqpConnect('prof')
 const ch = await conn.createConfirmChannel()
 await ch.assertQueue(queue, { durable: true })
 const prisma = await db.client()
-let profiledClient: any = prisma
 const stmt = new Map<string, { n: number; ms: number }>()
-if (process.env.CQRS_PROFILE_SQL) {
-  // Time every raw statement the store runs inside its transactions (through a proxy of the tx client).
-  const origTx = prisma.$transaction.bind(prisma)
-  const timedRaw = (f: (...a: any[]) => Promise<unknown>) => async (sql: string, ...params: unknown[]) => {
-    const t = performance.now()
-    try {
-      return await f(sql, ...params)
-    } finally {
-      const k = sql.replace(/\s+/g, ' ').slice(0, 48)
-      const s = stmt.get(k) ?? { n: 0, ms: 0 }
-      s.n++
-      s.ms += performance.now() - t
-      stmt.set(k, s)
-    }
-  }
-  const store = { $transaction: (fn: any, o: any) => origTx((tx: any) => fn(new Proxy(tx, { get: (t, k) => (k === '$executeRawUnsafe' || k === '$queryRawUnsafe' ? timedRaw(t[k].bind(t)) : t[k]) })), o) }
-  profiledClient = new Proxy(prisma, { get: (t, k) => (k === '$transaction' ? store.$transaction : t[k]) })
+const timed = (k: string, ms: number) => {
+  const e = stmt.get(k) ?? { n: 0, ms: 0 }
+  e.n++
+  e.ms += ms
+  stmt.set(k, e)
+}
+/** Time each statement of the store's apply transactions (its SQL runner, src/prisma/sql-runner.ts). */
+function timeStatements(store: any): void {
+  const runner = store.fast
+  if (!runner?.transaction) return void console.log('(the replica store has no SQL runner to time; statement timings skipped)')
+  const wrapRunner = (tx: any) => ({
+    ...tx,
+    transaction: (fn: any, o: any) => tx.transaction((t: any) => fn(wrapRunner(t)), o),
+    query: async (sql: string, params?: unknown[]) => {
+      const t = performance.now()
+      try {
+        return await tx.query(sql, params)
+      } finally {
+        timed(sql.replace(/\s+/g, ' ').slice(0, 48), performance.now() - t)
+      }
+    },
+    execute: async (sql: string, params?: unknown[]) => {
+      const t = performance.now()
+      try {
+        return await tx.execute(sql, params)
+      } finally {
+        timed(sql.replace(/\s+/g, ' ').slice(0, 48), performance.now() - t)
+      }
+    },
+  })
+  const orig = runner.transaction.bind(runner)
+  runner.transaction = (fn: any, o: any) => orig((tx: any) => fn(wrapRunner(tx)), o)
 }
 const publish = (from: number, n: number) =>
   publishRaw(ch, Array.from({ length: n }, (_, k) => ({ routingKey: queue, body: Buffer.from(authorEventBody(cqrsId, from + k, 1)), messageId: String(from + k) })), 1000, '')
-const make = () => cqrsReplica({ prisma: profiledClient, transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), queue, handlers: { [cqrsId]: { model: 'authorRef' } }, prefetch: Number(prefetchArg), batchSize: Number(batchArg), retry: { delaysMs: [1000] }, logger: silentLogger })
+const make = () => cqrsReplica({ prisma, transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), queue, handlers: { [cqrsId]: { model: 'authorRef' } }, prefetch: Number(prefetchArg), batchSize: Number(batchArg), retry: { delaysMs: [1000] }, logger: silentLogger })
 const drain = async (n: number) => {
   const rep = make()
+  if (process.env.CQRS_PROFILE_SQL) timeStatements(rep.store)
   let applyMs = 0
   let applies = 0
   let ops = 0
