@@ -71,7 +71,22 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     const [d] = await second.until(1)
     expect(d.routingKey).toBe(`cqrs.${spec.queue}.${id}`)
     expect(d.body.toString()).toBe('{"retries":1}')
-    expect(d.headers).toMatchObject({ 'x-trace': 't', 'x-cqrs-queue': spec.queue, 'x-cqrs-delay': '1500' })
+    expect(d.headers).toMatchObject({ 'x-trace': 't', 'cqrs-delay-queue': spec.queue, 'cqrs-delay-ms': '1500' })
+  })
+
+  it("a retry waits only in its own queue's delay queue (not in another replica's with the same delay)", async () => {
+    const t = await open()
+    const mine = makeSpec([1500])
+    const other = makeSpec([1500])
+    await declare(t, other)
+    const [id] = mine.cqrsIds
+    const box = inbox(() => ({ kind: 'retry', delayMs: 1500, body: 'again', cqrsId: id, headers: {} }))
+    const sub = await t.consume({ ...mine, prefetch: 1, batchSize: 1 }, box.handler)
+    await t.publish([{ routingKey: id, body: 'first' }])
+    await box.until(1)
+    await sub.stop()
+    expect((await t.queueStats(mine)).retrying).toBe(1)
+    expect((await t.queueStats(other)).retrying).toBe(0)
   })
 
   it('publishes persistent messages with django-cqrs compatible properties', async () => {

@@ -112,7 +112,7 @@ describe('memory transport', () => {
     await r.until(1)
     expect(await t.queueStats(spec)).toMatchObject({ retrying: 1, consumers: 1 })
     const [, back] = await r.until(2)
-    expect(back).toMatchObject({ routingKey: 'cqrs.replica.author', messageId: 'm0', headers: { n: 1, 'x-cqrs-queue': 'replica', 'x-cqrs-delay': '20' } })
+    expect(back).toMatchObject({ routingKey: 'cqrs.replica.author', messageId: 'm0', headers: { n: 1, 'cqrs-delay-queue': 'replica', 'cqrs-delay-ms': '20' } })
     expect(await t.queueStats(spec)).toMatchObject({ retrying: 0 })
   })
 

@@ -51,7 +51,7 @@ describe('topologyPlan', () => {
       queue: 'replica.retry.1000',
       exchange: 'cqrs.delay',
       routingKey: '',
-      arguments: { 'x-match': 'all', 'x-cqrs-queue': 'replica', 'x-cqrs-delay': '1000' },
+      arguments: { 'x-match': 'all', 'cqrs-delay-queue': 'replica', 'cqrs-delay-ms': '1000' },
     })
   })
 
@@ -89,7 +89,7 @@ describe('routes', () => {
     expect(retryRoute('replica', 'author', 1000, 'cqrs', { 'x-trace': 'abc' })).toEqual({
       exchange: 'cqrs.delay',
       routingKey: 'cqrs.replica.author',
-      headers: { 'x-trace': 'abc', 'x-cqrs-queue': 'replica', 'x-cqrs-delay': '1000' },
+      headers: { 'x-trace': 'abc', 'cqrs-delay-queue': 'replica', 'cqrs-delay-ms': '1000' },
     })
   })
 
@@ -115,9 +115,9 @@ describe('describeTopology', () => {
         '  bound to cqrs by key book',
         '  bound to cqrs by key cqrs.replica.book',
         'queue replica.retry.1000 (delay, durable, x-message-ttl=1000, x-dead-letter-exchange=cqrs)',
-        '  bound to cqrs.delay by headers x-match=all x-cqrs-queue=replica x-cqrs-delay=1000',
+        '  bound to cqrs.delay by headers x-match=all cqrs-delay-queue=replica cqrs-delay-ms=1000',
         'queue replica.retry.5000 (delay, durable, x-message-ttl=5000, x-dead-letter-exchange=cqrs)',
-        '  bound to cqrs.delay by headers x-match=all x-cqrs-queue=replica x-cqrs-delay=5000',
+        '  bound to cqrs.delay by headers x-match=all cqrs-delay-queue=replica cqrs-delay-ms=5000',
         'queue dead_letter_replica (dead-letter, durable)',
         '  bound to cqrs by key cqrs.dead_letter_replica.#',
         '',
@@ -143,7 +143,7 @@ describe('declareTopology', () => {
       ['queue', 'dead_letter_q', { durable: true, arguments: {} }],
       ['bind', 'q', 'cqrs', 'a', undefined],
       ['bind', 'q', 'cqrs', 'cqrs.q.a', undefined],
-      ['bind', 'q.retry.10', 'cqrs.delay', '', { 'x-match': 'all', 'x-cqrs-queue': 'q', 'x-cqrs-delay': '10' }],
+      ['bind', 'q.retry.10', 'cqrs.delay', '', { 'x-match': 'all', 'cqrs-delay-queue': 'q', 'cqrs-delay-ms': '10' }],
       ['bind', 'dead_letter_q', 'cqrs', 'cqrs.dead_letter_q.#', undefined],
     ])
   })

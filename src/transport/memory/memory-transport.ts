@@ -183,7 +183,7 @@ class MemorySubscription implements Subscription, MemoryConsumer {
 
   #carryOut(o: Outcome, m: MemoryMessage): void {
     if (o.kind === 'retry') {
-      const headers = { ...o.headers, 'x-cqrs-queue': this.queue.name, 'x-cqrs-delay': String(o.delayMs) }
+      const headers = { ...o.headers, 'cqrs-delay-queue': this.queue.name, 'cqrs-delay-ms': String(o.delayMs) }
       const message = { routingKey: directRoutingKey(this.queue.name, o.cqrsId), body: Buffer.from(o.body), messageId: m.messageId, headers }
       this.broker.publishLater(this.queue, o.delayMs, message)
     } else if (o.kind === 'deadLetter') {

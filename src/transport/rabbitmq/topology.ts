@@ -157,5 +157,7 @@ export function describeTopology(spec: QueueSpec, options: { exchange?: string }
 
 function delayHeaders(queue: string, delayMs: number, base: Record<string, string | number>): Record<string, string | number> {
   // Strings on both sides: a headers exchange compares types too, and 1000 is not '1000'.
-  return { ...base, 'x-cqrs-queue': queue, 'x-cqrs-delay': String(delayMs) }
+  // No `x-` prefix: with x-match=all RabbitMQ ignores x- headers, so every binding would match
+  // every retry and each would be copied into every delay queue.
+  return { ...base, 'cqrs-delay-queue': queue, 'cqrs-delay-ms': String(delayMs) }
 }
