@@ -4,7 +4,7 @@
  * published, so this is the write path alone) against plain Prisma 7 on the same database, at
  * concurrency 1 and 16 with a pool of 16 connections each. Latency p50/p99 and throughput.
  */
-import { cqrsMaster } from '../src/prisma/cqrs-master.ts'
+import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.ts'
 import { rabbitmq } from '../src/transport/rabbitmq/index.ts'
 import { Latencies, rate } from './stats.ts'
 import { AMQP_URL, authorData, createTestDatabase, type BenchContext, type Measurement, uniqueSuffix } from './support.ts'
@@ -44,12 +44,15 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
     try {
       const plain = await db.client({ poolSize: 16 })
       const base = await db.client({ poolSize: 16 })
-      const ext = base.$extends(
-        cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), relay: { enabled: false }, models: { author: { cqrsId: `author_${uniqueSuffix()}` } } }),
-      )
-      const clients = { plain, cqrs: ext } as const
-      // Warm up both: connections, query plans, JIT.
-      for (const c of Object.values(clients)) {
+      const models = { author: { cqrsId: `author_${uniqueSuffix()}` } }
+      const ext = base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), relay: { enabled: false }, models }))
+      // capture: 'trigger' on its own client (the triggers fire for every client of this database,
+      // so the plain and extension runs below happen before they are installed).
+      const trigBase = await db.client({ poolSize: 16 })
+      const trig = trigBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { enabled: false }, models }))
+      const clients = { plain, cqrs: ext, trigger: trig } as const
+      // Warm up: connections, query plans, JIT.
+      for (const c of [plain, ext]) {
         await runOps(warm, 16, (i) => c.author.create({ data: authorData(i) }))
         const ids: number[] = (await c.author.findMany({ select: { id: true }, take: warm })).map((a: { id: number }) => a.id)
         await runOps(ids.length, 4, (i) => c.author.update({ where: { id: ids[i] }, data: { rating: 1 } }))
@@ -57,12 +60,20 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       await db.exec('DELETE FROM cqrs_outbox')
 
       type Key = `${'create' | 'update'} c${1 | 16}`
-      const results: Record<string, { plain: OpResult[]; cqrs: OpResult[] }> = {}
+      const results: Record<string, { plain: OpResult[]; cqrs: OpResult[]; trigger: OpResult[] }> = {}
+      const phases: Array<readonly ['plain' | 'cqrs' | 'trigger', 'plain' | 'cqrs' | 'trigger']> = [['plain', 'cqrs'], ['plain', 'trigger']]
+      for (const [phase, pair] of phases.entries()) {
+      if (phase === 1) {
+        // Trigger phase: install the triggers, warm the trigger client; plain runs again beside it.
+        await installCaptureTriggers(trigBase, { models })
+        await runOps(warm, 16, (i) => trig.author.create({ data: authorData(900_000 + i) }))
+        await db.exec('DELETE FROM cqrs_outbox')
+      }
       for (let run = 0; run < ctx.runs; run++) {
         for (const conc of [1, 16] as const) {
           const n = sizes[conc]
           // Alternate who goes first, so drift (autovacuum, neighbours) does not favour one side.
-          const order = (run + conc) % 2 === 0 ? (['plain', 'cqrs'] as const) : (['cqrs', 'plain'] as const)
+          const order = (run + conc) % 2 === 0 ? [pair[0], pair[1]] : [pair[1], pair[0]]
           for (const who of order) {
             const c = clients[who]
             const created: number[] = new Array(n)
@@ -73,16 +84,24 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
             const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
             for (const [op, r] of [['create', cr], ['update', up]] as const) {
               const k: Key = `${op} c${conc}`
-              results[k] ??= { plain: [], cqrs: [] }
-              results[k][who].push(r)
+              results[k] ??= { plain: [], cqrs: [], trigger: [] }
+              // The plain runs of the trigger phase pair with the trigger runs (same conditions).
+              results[k][phase === 1 && who === 'plain' ? ('plainT' as 'plain') : who] ??= []
+              ;(results[k] as any)[phase === 1 && who === 'plain' ? 'plainT' : who].push(r)
             }
             ctx.log(`  master-writes ${dialect} run ${run + 1}/${ctx.runs} c${conc} ${who}: create ${cr.opsPerSec.toFixed(0)}/s p50 ${cr.p50.toFixed(2)} ms, update ${up.opsPerSec.toFixed(0)}/s p50 ${up.p50.toFixed(2)} ms`)
           }
           await db.exec('DELETE FROM cqrs_outbox')
         }
       }
-      for (const [k, r] of Object.entries(results)) {
-        const c16 = k.endsWith('c16')
+      }
+      for (const [k0, r0] of Object.entries(results).flatMap(([k, r]: [string, any]) => [
+        [`${k} (capture: extension)`, { cqrs: r.cqrs, plain: r.plain }],
+        [`${k} (capture: trigger)`, { cqrs: r.trigger, plain: r.plainT ?? [] }],
+      ] as Array<[string, { cqrs: OpResult[]; plain: OpResult[] }]>)) {
+        const k = k0
+        const r = r0
+        const c16 = k.includes('c16')
         const details = r.cqrs.map((c, i) => ({ cqrs: c, plain: r.plain[i] }))
         out.push({
           benchmark: 'master-writes',
@@ -116,6 +135,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         })
       }
       await ext.$cqrs.close()
+      await trig.$cqrs.close()
     } finally {
       await db.drop()
     }
