@@ -42,7 +42,7 @@ export const replicaOptionsSchema = z.strictObject({
   transport: z.custom<Transport>((v) => !!v && typeof (v as Transport).consume === 'function', { message: 'must be a transport, e.g. rabbitmq({ url }) from cqrs-sync/rabbitmq' }),
   queue: z.string().min(1).regex(/^[\w.-]+$/, 'may hold letters, digits, _, . and -'),
   handlers: z.record(z.string(), z.union([tableHandler, customHandler])).refine((h) => Object.keys(h).length > 0, 'name at least one cqrs_id, e.g. { account: { model: "accountRef" } }'),
-  prefetch: z.number().int().positive().default(200),
+  prefetch: z.number().int().positive().default(1000),
   batchSize: z.number().int().positive().max(5000).default(200),
   retry: z
     .strictObject({

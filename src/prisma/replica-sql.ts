@@ -3,7 +3,7 @@
  * a database and printable. One statement applies a whole batch, version-gated in the database.
  */
 import { formatDate } from '../core/codec.ts'
-import { RawJson, stringifyJson } from '../core/json.ts'
+import { stringifyJson } from '../core/json.ts'
 import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.ts'
 import type { Provider } from './internals.ts'
 import { placeholder, quoteIdent } from './sql.ts'
@@ -37,6 +37,15 @@ export function driverValue(provider: Provider, c: TargetColumn, v: unknown): un
   }
 }
 
+/** Native JSON.stringify (fast); a JSON column holding an integer beyond 2^53 (a bigint) needs ours. */
+function pgJson(rows: unknown[]): string {
+  try {
+    return JSON.stringify(rows)
+  } catch {
+    return stringifyJson(rows)
+  }
+}
+
 /** PostgreSQL takes the batch as one JSON parameter; values as json_populate_recordset reads them. */
 function pgJsonValue(c: TargetColumn, v: unknown): unknown {
   if (v === null || v === undefined) return null
@@ -46,7 +55,10 @@ function pgJsonValue(c: TargetColumn, v: unknown): unknown {
     case 'Date':
       return formatDate(v as Date)
     case 'Decimal':
-      return new RawJson(String(v))
+    case 'BigInt':
+      // Strings: json_populate_recordset parses them with the column's own input function (exact),
+      // and the batch can go through the native JSON.stringify.
+      return String(v)
     case 'Bytes':
       return `\\x${Buffer.from(v as Uint8Array).toString('hex')}`
     default:
@@ -81,7 +93,7 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
     const where = gate === 'always' ? '' : ` WHERE t.${rev} ${cmp(gate)} EXCLUDED.${rev}`
     return {
       sql: `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
-      params: [stringifyJson(rows)],
+      params: [JSON.stringify(rows)],
     }
   }
   const params: unknown[] = []
@@ -105,7 +117,7 @@ export function deleteStatement(provider: Provider, target: TableTarget, ops: Ap
   const rev = q(target.revision.column)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
-    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} <= v.${rev}`, params: [stringifyJson(rows)] }
+    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} <= v.${rev}`, params: [JSON.stringify(rows)] }
   }
   const params: unknown[] = []
   const conds = ops.map((op) => {
@@ -134,6 +146,8 @@ export function tombstoneStatement(provider: Provider, cqrsId: string, ops: Appl
 
 /** Read the tombstones of some pks; MySQL locks them (and the gaps) so a concurrent DELETE waits. */
 export function tombstoneSelect(provider: Provider, cqrsId: string, pkKeys: string[]): Statement {
+  // One array parameter on PostgreSQL instead of one per pk.
+  if (provider === 'postgresql') return { sql: `SELECT pk, revision FROM ${TOMBSTONES} WHERE cqrs_id = $1 AND pk = ANY($2::text[])`, params: [cqrsId, pkKeys] }
   let n = 0
   const p = () => placeholder(provider, ++n)
   const sql = `SELECT pk, revision FROM ${TOMBSTONES} WHERE cqrs_id = ${p()} AND pk IN (${pkKeys.map(p).join(', ')})${provider === 'mysql' ? ' FOR UPDATE' : ''}`

@@ -18,7 +18,7 @@ export function registerConsume(program: Command): void {
     .command('consume')
     .description("Consume the replica's queue and apply every message, version-gated")
     .option('-w, --workers <n>', 'worker processes (env CQRS_WORKERS; default 1)')
-    .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 200)')
+    .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 1000)')
     .option('--batch <n>', 'messages applied per statement (env CQRS_BATCH; default 200)')
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
     .addHelpText('after', EXAMPLES)
@@ -27,7 +27,7 @@ export function registerConsume(program: Command): void {
         const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
         if (workers > 1 && !process.env.CQRS_WORKER_ID) return supervise(workers)
         const options = await ctx.replicaOptions()
-        const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 200, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
+        const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
         const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
         let handlers = options.handlers
         if (opts.cqrsId) {
