@@ -100,3 +100,21 @@ export async function* parseBatches<T>(lines: AsyncIterable<Line>, parse: (l: Li
     }
   }
 }
+
+/**
+ * Each parsed batch with its pks decoded by `decode`; a bad line, or pks that do not decode, pass on
+ * as a {@link LineError} (the stages report it and go on).
+ */
+export async function* decodedBatches<T>(batches: AsyncIterable<Parsed<T>>, decode: (line: number, items: T) => unknown[]): AsyncIterable<{ line: number; items: T; pks: unknown[] } | LineError> {
+  for await (const b of batches) {
+    if (b instanceof LineError) {
+      yield b
+      continue
+    }
+    try {
+      yield { line: b.line, items: b.items, pks: decode(b.line, b.items) }
+    } catch (e) {
+      yield e as LineError
+    }
+  }
+}

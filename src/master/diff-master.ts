@@ -1,7 +1,7 @@
 import { encodeValue } from '../core/codec.ts'
 import { decodeValue } from '../core/codec.ts'
 import { LineError } from '../core/dump-format.ts'
-import type { Parsed, WirePk } from '../core/diff-format.ts'
+import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.ts'
 import { replicated } from './dump.ts'
 import type { ModelPlan } from './model-plan.ts'
 import type { RowSource } from './row-source.ts'
@@ -45,18 +45,12 @@ export interface DeletedDiffBatch {
  */
 export async function* deletedDiffMaster(o: { source: RowSource; plan: ModelPlan; batches: AsyncIterable<Parsed<WirePk[]>> }): AsyncIterable<DeletedDiffBatch | LineError> {
   const { plan } = o
-  for await (const b of o.batches) {
+  for await (const b of decodedBatches(o.batches, (line, items) => decodePks(plan, line, items))) {
     if (b instanceof LineError) {
       yield b
       continue
     }
-    let pks: unknown[]
-    try {
-      pks = decodePks(plan, b.line, b.items)
-    } catch (e) {
-      yield e as LineError
-      continue
-    }
+    const { pks } = b
     const rows = await o.source.byPks(pks, { keysOnly: !plan.filter })
     const present = new Set(rows.filter((r) => replicated(plan, r)).map((r) => String(r[plan.pkField])))
     yield { line: b.line, checked: pks.length, missing: b.items.filter((_, i) => !present.has(String(pks[i]))) }

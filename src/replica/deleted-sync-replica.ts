@@ -1,5 +1,5 @@
 import { LineError } from '../core/dump-format.ts'
-import type { Parsed, WirePk } from '../core/diff-format.ts'
+import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.ts'
 import type { CqrsMessage } from '../core/message.ts'
 import type { ApplyOp, TableTarget } from './apply-op.ts'
 import type { Applier } from './applier.ts'
@@ -27,18 +27,12 @@ export interface DeleteBatch {
  */
 export async function* deleteOnReplica(o: { reader: TableReader; target: TableTarget; applier: Applier; batches: AsyncIterable<Parsed<WirePk[]>> }): AsyncIterable<DeleteBatch | LineError> {
   const { target } = o
-  for await (const b of o.batches) {
+  for await (const b of decodedBatches(o.batches, (line, items) => decodeReplicaPks(target, line, items))) {
     if (b instanceof LineError) {
       yield b
       continue
     }
-    let pks: unknown[]
-    try {
-      pks = decodeReplicaPks(target, b.line, b.items)
-    } catch (e) {
-      yield e as LineError
-      continue
-    }
+    const { pks } = b
     const stored = pks.length ? await o.reader.revisions(pks) : new Map<string, number>()
     const out: DeleteBatch = { line: b.line, deleted: 0, absent: 0, kept: 0, errors: [] }
     const items: Array<{ message: CqrsMessage; op: ApplyOp; pk: WirePk }> = []

@@ -1,6 +1,6 @@
 import { decodeValue, encodeValue } from '../core/codec.ts'
 import { LineError } from '../core/dump-format.ts'
-import type { Parsed, WirePk } from '../core/diff-format.ts'
+import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.ts'
 import type { TableTarget } from './apply-op.ts'
 import type { TableReader } from './table-reader.ts'
 
@@ -31,18 +31,12 @@ export const replicaWirePk = (target: TableTarget, pk: unknown): WirePk => encod
  * replica table (one query per batch) and keep those missing or at a different revision.
  */
 export async function* diffReplica(o: { reader: TableReader; target: TableTarget; batches: AsyncIterable<Parsed<Array<[WirePk, number]>>> }): AsyncIterable<DiffReplicaBatch | LineError> {
-  for await (const b of o.batches) {
+  for await (const b of decodedBatches(o.batches, (line, items) => decodeReplicaPks(o.target, line, items.map(([pk]) => pk)))) {
     if (b instanceof LineError) {
       yield b
       continue
     }
-    let pks: unknown[]
-    try {
-      pks = decodeReplicaPks(o.target, b.line, b.items.map(([pk]) => pk))
-    } catch (e) {
-      yield e as LineError
-      continue
-    }
+    const { pks } = b
     const stored = pks.length ? await o.reader.revisions(pks) : new Map<string, number>()
     const out: DiffReplicaBatch = { line: b.line, checked: pks.length, drifted: [], missing: 0, stale: 0 }
     b.items.forEach(([pk, revision], i) => {
