@@ -48,7 +48,7 @@ export const masterOptionsSchema = z.strictObject({
     .strictObject({
       /** Run the relay in this process (default). Set false when `cqrs relay` runs elsewhere. */
       enabled: z.boolean().default(true),
-      batchSize: z.number().int().positive().max(10_000).default(500),
+      batchSize: z.number().int().positive().max(10_000).default(1000),
       /** How often an idle relay looks at the outbox for rows other processes wrote. */
       pollIntervalMs: z.number().int().positive().default(1000),
     })
