@@ -1,7 +1,8 @@
 import type { CaptureContext, Row } from '../config/master-options.ts'
 import { instanceData } from './event-builder.ts'
 import type { ModelPlan } from './model-plan.ts'
-import type { RowSource } from './row-source.ts'
+import { formatDumpLine } from '../core/dump-format.ts'
+import type { RenderedDumpSource, RowSource } from './row-source.ts'
 
 export interface DumpOptions {
   source: RowSource
@@ -32,5 +33,23 @@ export async function* dumpRows(o: DumpOptions): AsyncIterable<DumpPage> {
     const rows: Array<Record<string, unknown>> = []
     for (const row of page) if (replicated(o.plan, row)) rows.push(await instanceData(o.plan, row, o.ctx))
     yield { rows, scanned: page.length }
+  }
+}
+
+/**
+ * The dump as text, page by page: rendered by the database when the source can (PostgreSQL, a plan
+ * without serializer or filter, no `where`), else each row through `instanceData()` and
+ * `formatDumpLine()`. Both give the same JSON values.
+ */
+export async function* dumpText(o: DumpOptions & { source: RowSource & RenderedDumpSource }): AsyncIterable<{ text: string; rows: number; scanned: number }> {
+  const fast = !o.where && !o.plan.serializer && !o.plan.filter ? o.source.dumpLinePages?.(o.plan, o.batchSize) : null
+  if (fast) {
+    for await (const lines of fast) yield { text: lines.length ? `${lines.join('\n')}\n` : '', rows: lines.length, scanned: lines.length }
+    return
+  }
+  for await (const page of dumpRows(o)) {
+    let text = ''
+    for (const data of page.rows) text += `${formatDumpLine(data)}\n`
+    yield { text, rows: page.rows.length, scanned: page.scanned }
   }
 }

@@ -22,3 +22,13 @@ export interface RowSource {
   /** How many rows match, for progress and time-left estimates. */
   count(where?: Record<string, unknown>): Promise<number>
 }
+
+/**
+ * Optional: pages of dump lines rendered by the database itself (the same JSON a SAVE's
+ * `instance_data` holds), much faster than building each row in JS. Returns null when it cannot
+ * render this plan exactly (a serializer, a filter, a `where`, an unsupported dialect); the caller
+ * then formats rows itself.
+ */
+export interface RenderedDumpSource {
+  dumpLinePages?(plan: import('./model-plan.ts').ModelPlan, batchSize: number): AsyncIterable<string[]> | null
+}

@@ -2,7 +2,8 @@ import type { Row } from '../config/master-options.ts'
 import type { ScalarKind } from '../core/codec.ts'
 import { ConfigError } from '../core/errors.ts'
 import { parseJson } from '../core/json.ts'
-import type { PageOptions, RowSource } from '../master/row-source.ts'
+import type { ModelPlan } from '../master/model-plan.ts'
+import type { PageOptions, RenderedDumpSource, RowSource } from '../master/row-source.ts'
 import type { StoredKey, TableReader } from '../replica/table-reader.ts'
 import { providerOf, type FieldMeta, type ModelMeta, type Provider } from './internals.ts'
 import { quoteIdent } from './sql.ts'
@@ -18,7 +19,7 @@ import { sqlRunner, type SqlRunner } from './sql-runner.ts'
  * one raw statement whose columns are cast so the values convert to the same types cheaply (see
  * {@link pgFastSelect}); integration tests pin that both paths give identical rows.
  */
-export class RowScanner implements RowSource, TableReader {
+export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
   readonly provider: Provider
   private readonly delegate: any
   private readonly pk: FieldMeta
@@ -56,6 +57,26 @@ export class RowScanner implements RowSource, TableReader {
       next?.catch(() => {}) // surfaced when awaited; not an unhandled rejection if the caller stops early
       if (rows.length) yield rows
     }
+  }
+
+  /** PostgreSQL renders each dump line itself (see {@link pgDumpLineSql}); other dialects: null. */
+  dumpLinePages(plan: ModelPlan, batchSize: number): AsyncIterable<string[]> | null {
+    if (this.provider !== 'postgresql') return null
+    const sql = pgDumpLineSql(this.meta, plan)
+    if (!sql) return null
+    const self = this
+    return (async function* () {
+      let after: unknown
+      for (;;) {
+        const rows =
+          after === undefined
+            ? await self.sql.query<{ k: unknown; line: string }>(`${sql} ORDER BY 1 LIMIT ${batchSize}`)
+            : await self.sql.query<{ k: unknown; line: string }>(`${sql} WHERE t.${quoteIdent('postgresql', self.pk.column)} > $1 ORDER BY 1 LIMIT ${batchSize}`, [after])
+        if (rows.length) yield rows.map((r) => r.line)
+        if (rows.length < batchSize) return
+        after = rows[rows.length - 1].k
+      }
+    })()
   }
 
   async byPks(pks: unknown[], o: { keysOnly?: boolean } = {}): Promise<Row[]> {
@@ -167,4 +188,40 @@ export function pgFastSelect(meta: ModelMeta, pk: FieldMeta): FastSelect {
     }
   })
   return { sql: `SELECT ${exprs.join(', ')} FROM ${q(meta.table)}`, order: q(pk.column), convert }
+}
+
+/**
+ * The SELECT that renders a dump line per row on PostgreSQL with the encodings of the JS path:
+ * django-cqrs datetimes at millisecond precision (what a JS Date holds), `YYYY-MM-DD` dates, decimals
+ * without trailing zeros (trim_scale, PostgreSQL 13+), big integers as exact numbers, bytes as base64.
+ * row_to_json writes compact JSON in column order, like the JS path. Null when a key is longer than
+ * PostgreSQL's 63-byte names.
+ */
+export function pgDumpLineSql(meta: ModelMeta, plan: ModelPlan): string | null {
+  if (plan.wire.some((w) => Buffer.byteLength(w.key) > 63)) return null
+  const q = (n: string) => quoteIdent('postgresql', n)
+  const col = (field: string) => `t.${q(meta.fields.find((f) => f.name === field)!.column)}`
+  const datetime = (c: string) =>
+    `CASE WHEN ${c} IS NULL THEN NULL ELSE to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN (extract(microseconds FROM ${c})::bigint % 1000000) / 1000 = 0 THEN '' ELSE '.' || lpad(((extract(microseconds FROM ${c})::bigint % 1000000) / 1000)::text, 3, '0') || '000' END || '+00:00' END`
+  const value = (field: string, kind: ScalarKind) => {
+    const c = col(field)
+    switch (kind) {
+      case 'DateTime':
+        return datetime(c)
+      case 'Date':
+        return `to_char(${c}, 'YYYY-MM-DD')`
+      case 'Decimal':
+        return `trim_scale(${c})`
+      case 'Bytes':
+        return `replace(encode(${c}, 'base64'), E'\\n', '')`
+      default:
+        return c
+    }
+  }
+  const fields = [
+    `${col(plan.revisionField)} AS "cqrs_revision"`,
+    `${datetime(col(plan.updatedField))} AS "cqrs_updated"`,
+    ...plan.wire.map((w) => `${value(w.field, w.kind)} AS ${q(w.key)}`),
+  ]
+  return `SELECT ${col(plan.pkField)} AS k, row_to_json(x)::text AS line FROM ${q(meta.table)} t, LATERAL (SELECT ${fields.join(', ')}) x`
 }

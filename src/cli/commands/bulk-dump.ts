@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { formatDumpHeader, formatDumpLine } from '../../core/dump-format.ts'
-import { dumpRows } from '../../master/dump.ts'
+import { formatDumpHeader } from '../../core/dump-format.ts'
+import { dumpText } from '../../master/dump.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
 import { batchSize, checkedCount, exitAfter, masterModel, openOutput, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
@@ -36,11 +36,9 @@ export function registerBulkDump(program: Command): void {
       const progress = new Progress({ label: 'cqrs bulk-dump', enabled: progressWanted(opts.progress), total })
       await out.write(`${formatDumpHeader(m.plan.cqrsId)}\n`)
       let rows = 0
-      for await (const page of dumpRows({ source: m.source, plan: m.plan, ctx: m.buildContext('bulk-dump'), batchSize: batchSize(opts.batch, 5000), where })) {
-        let text = ''
-        for (const data of page.rows) text += `${formatDumpLine(data)}\n`
-        if (text) await out.write(text)
-        rows += page.rows.length
+      for await (const page of dumpText({ source: m.source, plan: m.plan, ctx: m.buildContext('bulk-dump'), batchSize: batchSize(opts.batch, 5000), where })) {
+        if (page.text) await out.write(page.text)
+        rows += page.rows
         progress.add(page.scanned)
       }
       await out.close()
