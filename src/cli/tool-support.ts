@@ -86,6 +86,13 @@ export async function masterModel(ctx: CliContext, cqrsId: string): Promise<Mast
   }
 }
 
+/** The master model of `cqrsId` with its `--filter` checked and the matching rows counted (dump, sync). */
+export async function filteredMaster(ctx: CliContext, cqrsId: string, filter: string | undefined) {
+  const m = await masterModel(ctx, cqrsId)
+  const where = parseFilter(filter, m.source)
+  return { m, where, total: await checkedCount(m.source, where) }
+}
+
 export interface ReplicaTable {
   replica: Replica
   target: TableTarget

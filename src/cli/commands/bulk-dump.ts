@@ -3,7 +3,7 @@ import { formatDumpHeader } from '../../core/dump-format.ts'
 import { dumpText } from '../../master/dump.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, checkedCount, exitAfter, masterModel, openOutput, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
+import { batchSize, exitAfter, filteredMaster, openOutput, progressWanted, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 Output: line 1 the cqrs_id, then one JSON object per row (a SAVE's instance_data), as django-cqrs's
@@ -29,9 +29,7 @@ export function registerBulkDump(program: Command): void {
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
     exitAfter(runCommand(cmd, async (ctx) => {
-      const m = await masterModel(ctx, opts.cqrsId)
-      const where = parseFilter(opts.filter, m.source)
-      const total = await checkedCount(m.source, where)
+      const { m, where, total } = await filteredMaster(ctx, opts.cqrsId, opts.filter)
       const out = openOutput(opts.output)
       const progress = new Progress({ label: 'cqrs bulk-dump', enabled: progressWanted(opts.progress), total })
       await out.write(`${formatDumpHeader(m.plan.cqrsId)}\n`)

@@ -3,7 +3,7 @@ import { syncRoutingKey, syncRows } from '../../master/sync.ts'
 import { runtime } from '../../transport/runtime-transport.ts'
 import { Progress } from '../progress.ts'
 import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, checkedCount, exitAfter, masterModel, parseFilter, progressWanted, usageExit } from '../tool-support.ts'
+import { batchSize, exitAfter, filteredMaster, progressWanted, usageExit } from '../tool-support.ts'
 
 const EXAMPLES = `
 The filter is a Prisma where object for the model (validated against it; never SQL). '{}' is every row.
@@ -30,9 +30,7 @@ export function registerSync(program: Command): void {
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
     exitAfter(runCommand(cmd, async (ctx) => {
-      const m = await masterModel(ctx, opts.cqrsId)
-      const where = parseFilter(opts.filter, m.source)
-      const total = await checkedCount(m.source, where)
+      const { m, where, total } = await filteredMaster(ctx, opts.cqrsId, opts.filter)
       const transport = runtime(m.transport ?? (await ctx.transport()))
       ctx.onClose(() => transport.close())
       const queue: string | null = opts.queue ?? null
