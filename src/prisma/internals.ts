@@ -15,6 +15,8 @@
  * - `_engineConfig.adapter` is the driver adapter factory the client was made with; its `connect()`
  *   opens an adapter of our own (the adapter interface itself is Prisma's public contract for adapter
  *   authors, @prisma/driver-adapter-utils);
+ * - a transaction of @prisma/adapter-pg (`PgTransaction`) keeps its pg `PoolClient` as `client`: the
+ *   bulk-load runs `COPY ... FROM STDIN` on it (see {@link pgClientOf});
  * - `_runtimeDataModel` lists models and fields; `_engineConfig.inlineSchema` is the schema text
  *   (ids, `@db.Date` and `@updatedAt` are only there); `_activeProvider` names the database.
  */
@@ -192,4 +194,18 @@ export async function openAdapter(client: AnyClient): Promise<AdapterConnection 
   const factory = client._engineConfig?.adapter
   if (!factory || typeof factory.connect !== 'function') return null
   return factory.connect()
+}
+
+/** The slice of a pg client that COPY needs: `query()` of a submittable (pg-copy-streams). */
+export interface PgCopyClient {
+  query<T>(submittable: T): T
+}
+
+/**
+ * The pg `PoolClient` behind a transaction of @prisma/adapter-pg, for `COPY ... FROM STDIN`; null
+ * for another adapter (or a changed one), so the caller takes its plain-SQL path.
+ */
+export function pgClientOf(tx: AdapterTransaction): PgCopyClient | null {
+  const { provider, client } = tx as unknown as { provider?: string; client?: { query?: unknown; release?: unknown } }
+  return provider === 'postgres' && client && typeof client.query === 'function' && typeof client.release === 'function' ? (client as PgCopyClient) : null
 }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.ts'
-import type { ReplicaStore, Tombstone } from '../replica/replica-store.ts'
+import type { Line } from '../core/dump-format.ts'
+import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.ts'
+import { PgRowEncoder, pgLoadRows } from './pg-bulk-load.ts'
 import type { Provider } from './internals.ts'
 import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.ts'
 import { quoteIdent } from './sql.ts'
@@ -16,6 +18,7 @@ import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.ts'
 export class PrismaReplicaStore implements ReplicaStore {
   private readonly fast: SqlRunner
   private readonly prisma: PrismaRunner
+  private readonly encoders = new WeakMap<TableTarget, PgRowEncoder>()
 
   constructor(
     client: any,
@@ -52,6 +55,14 @@ export class PrismaReplicaStore implements ReplicaStore {
       }
       return results
     })
+  }
+
+  /** PostgreSQL: {@link pgLoadRows} (COPY and one gated upsert, no per-pk locks); elsewhere null. */
+  loadRows(target: TableTarget, lines: Line[]): Promise<LoadCount | null> {
+    if (this.provider !== 'postgresql') return Promise.resolve(null)
+    let encoder = this.encoders.get(target)
+    if (!encoder) this.encoders.set(target, (encoder = new PgRowEncoder(target)))
+    return pgLoadRows(this.fast, encoder, target, lines)
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */

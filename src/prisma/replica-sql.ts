@@ -38,11 +38,11 @@ export function driverValue(provider: Provider, c: TargetColumn, v: unknown): un
 }
 
 /** Native JSON.stringify (fast); a JSON column holding an integer beyond 2^53 (a bigint) needs ours. */
-function pgJson(rows: unknown[]): string {
+function pgJson(value: unknown): string {
   try {
-    return JSON.stringify(rows)
+    return JSON.stringify(value)
   } catch {
-    return stringifyJson(rows)
+    return stringifyJson(value)
   }
 }
 
@@ -66,12 +66,22 @@ function pgJsonValue(c: TargetColumn, v: unknown): unknown {
   }
 }
 
+/** What an op writes into column `c`. */
+function columnValue(target: TableTarget, op: ApplyOp, c: TargetColumn): unknown {
+  return c === target.pk ? op.pk : c === target.revision ? op.revision : c === target.updated ? op.updated : op.values.get(c.column)
+}
+
 /** The columns a group of ops writes: pk, the data columns present, revision and time (revision last). */
 export function columnsOf(target: TableTarget, ops: ApplyOp[]): TargetColumn[] {
   const seen = new Set<string>()
   for (const op of ops) for (const col of op.values.keys()) seen.add(col)
+  return tableColumns(target, (c) => seen.has(c.column))
+}
+
+/** pk, the data columns `has` keeps (default all), updated, revision: the one column order of a table. */
+export function tableColumns(target: TableTarget, has: (c: TargetColumn) => boolean = () => true): TargetColumn[] {
   const special = new Set([target.pk.column, target.revision.column, target.updated?.column])
-  const data = [...new Set(target.byKey.values())].filter((c) => seen.has(c.column) && !special.has(c.column))
+  const data = [...new Set(target.byKey.values())].filter((c) => has(c) && !special.has(c.column))
   return [target.pk, ...data, ...(target.updated ? [target.updated] : []), target.revision]
 }
 
@@ -85,7 +95,7 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
   const t = q(target.table)
   const rev = q(target.revision.column)
   const list = cols.map((c) => q(c.column)).join(', ')
-  const valueOf = (op: ApplyOp, c: TargetColumn) => (c === target.pk ? op.pk : c === target.revision ? op.revision : c === target.updated ? op.updated : op.values.get(c.column))
+  const valueOf = (op: ApplyOp, c: TargetColumn) => columnValue(target, op, c)
   const updatable = cols.filter((c) => c !== target.pk)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => Object.fromEntries(cols.map((c) => [c.column, pgJsonValue(c, valueOf(op, c))])))
@@ -152,4 +162,65 @@ export function tombstoneSelect(provider: Provider, cqrsId: string, pkKeys: stri
   const p = () => placeholder(provider, ++n)
   const sql = `SELECT pk, revision FROM ${TOMBSTONES} WHERE cqrs_id = ${p()} AND pk IN (${pkKeys.map(p).join(', ')})${provider === 'mysql' ? ' FOR UPDATE' : ''}`
   return { sql, params: [cqrsId, ...pkKeys] }
+}
+
+/**
+ * bulk-load on PostgreSQL: the rows go by COPY into a temporary stage table (dropped at commit), then
+ * one upsert applies them version-gated like SYNCs: not over a newer row, not over a tombstone at
+ * least as new. The lock makes the batch wait for a consumer batch that deleted rows of the table and
+ * has not committed its tombstones yet (and holds consumers back for the upsert), so a row deleted
+ * meanwhile is not brought back. `cqrs_pk_key` carries the pk as tombstones key it.
+ */
+export function pgLoadPlan(target: TableTarget, cols: TargetColumn[]): { stage: string; create: string; copy: string; lock: string; upsert: Statement } {
+  const q = (n: string) => quoteIdent('postgresql', n)
+  const t = q(target.table)
+  const stage = q(LOAD_STAGE)
+  const list = cols.map((c) => q(c.column)).join(', ')
+  const rev = q(target.revision.column)
+  const set = cols.filter((c) => c !== target.pk).map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`).join(', ')
+  return {
+    stage: LOAD_STAGE,
+    create: `CREATE TEMPORARY TABLE ${stage} ON COMMIT DROP AS SELECT ${list}, NULL::text AS cqrs_pk_key FROM ${t} WITH NO DATA`,
+    copy: `COPY ${stage} (${list}, cqrs_pk_key) FROM STDIN`,
+    lock: `LOCK TABLE ${t} IN SHARE ROW EXCLUSIVE MODE`,
+    upsert: {
+      sql:
+        `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM ${stage} s` +
+        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.cqrs_pk_key AND tb.revision >= s.${rev})` +
+        ` ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set} WHERE t.${rev} <= EXCLUDED.${rev}`,
+      params: [target.cqrsId],
+    },
+  }
+}
+
+const LOAD_STAGE = 'cqrs_load_stage'
+
+const COPY_SPECIAL = /[\\\n\r\t]/
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+
+/** A text for COPY's text format: backslash, newline, carriage return and tab escaped. */
+export function copyEscape(s: string): string {
+  return COPY_SPECIAL.test(s) ? s.replace(/[\\\n\r\t]/g, (ch) => COPY_ESCAPES[ch]) : s
+}
+
+/** A decoded value in COPY's text format for a column of `kind`; `\N` is NULL. */
+export function copyValue(c: TargetColumn, v: unknown): string {
+  if (v === null || v === undefined) return '\\N'
+  switch (c.kind) {
+    case 'DateTime':
+      return (v as Date).toISOString()
+    case 'Date':
+      return formatDate(v as Date)
+    case 'Boolean':
+      return v ? 't' : 'f'
+    case 'Json':
+      return copyEscape(pgJson(v))
+    case 'Bytes':
+      return `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`
+    case 'String':
+    case 'Enum':
+      return copyEscape(v as string)
+    default:
+      return String(v)
+  }
 }

@@ -4,22 +4,40 @@
  * PostgreSQL and MySQL the hot paths talk to a driver adapter of their own, made from the client's
  * adapter factory (a separate, small pool). SQLite, and clients without an adapter, go through Prisma.
  */
-import { openAdapter, type AdapterConnection, type AdapterTransaction } from './internals.ts'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { from as copyFrom } from 'pg-copy-streams'
+import { openAdapter, pgClientOf, type AdapterConnection, type AdapterTransaction } from './internals.ts'
 
 export interface SqlRunner {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
   execute(sql: string, params?: unknown[]): Promise<number>
   /** Run `fn` in one transaction; commit if it resolves, roll back if it throws. */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: { isolationLevel?: 'READ COMMITTED' }): Promise<T>
+  /**
+   * PostgreSQL inside a transaction only: run `COPY ... FROM STDIN` with `data` (COPY text lines);
+   * returns the rows copied. Absent where the runner cannot (other databases, Prisma's raw queries).
+   */
+  copyIn?(sql: string, data: Iterable<string>): Promise<number>
   close(): Promise<void>
 }
 
 const argTypes = (params: unknown[]) => params.map((p) => ({ scalarType: 'unknown' as const, arity: Array.isArray(p) ? ('list' as const) : ('scalar' as const) }))
 
+/**
+ * A driver adapter's error says only its kind (`ValueOutOfRange`); the database's own words are in its
+ * cause. Put them in the message, which is what a user reads.
+ */
+function withDatabaseMessage(e: unknown): never {
+  const cause = (e as { cause?: { originalMessage?: unknown; kind?: unknown } }).cause
+  if (e instanceof Error && typeof cause?.originalMessage === 'string' && !e.message.includes(cause.originalMessage)) e.message = `${cause.originalMessage} (${e.message})`
+  throw e
+}
+
 class AdapterQueries {
   constructor(protected readonly q: AdapterConnection | AdapterTransaction) {}
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const r = await this.q.queryRaw({ sql, args: params, argTypes: argTypes(params) })
+    const r = await this.q.queryRaw({ sql, args: params, argTypes: argTypes(params) }).catch(withDatabaseMessage)
     const names = r.columnNames
     const out: T[] = new Array(r.rows.length)
     for (let j = 0; j < r.rows.length; j++) {
@@ -31,11 +49,22 @@ class AdapterQueries {
     return out
   }
   execute(sql: string, params: unknown[] = []): Promise<number> {
-    return this.q.executeRaw({ sql, args: params, argTypes: argTypes(params) })
+    return this.q.executeRaw({ sql, args: params, argTypes: argTypes(params) }).catch(withDatabaseMessage)
   }
 }
 
 class AdapterTxRunner extends AdapterQueries implements SqlRunner {
+  readonly copyIn?: (sql: string, data: Iterable<string>) => Promise<number>
+  constructor(tx: AdapterTransaction) {
+    super(tx)
+    const pg = pgClientOf(tx)
+    if (pg)
+      this.copyIn = async (sql, data) => {
+        const stream = pg.query(copyFrom(sql))
+        await pipeline(Readable.from(data, { objectMode: false }), stream)
+        return stream.rowCount
+      }
+  }
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
     return fn(this) // already in one
   }

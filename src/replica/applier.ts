@@ -1,7 +1,8 @@
 import { encodeMessage, type CqrsMessage } from '../core/message.ts'
 import { newest, type ApplyOp, type ApplyResult, type TableTarget } from './apply-op.ts'
 import type { ReplicaConsumer } from './replica-consumer.ts'
-import type { ReplicaStore } from './replica-store.ts'
+import type { Line } from '../core/dump-format.ts'
+import type { LoadCount, ReplicaStore } from './replica-store.ts'
 
 /** A message for the replica and its decoded op. */
 export interface ApplyItem {
@@ -16,6 +17,18 @@ export interface ApplyItem {
  */
 export interface Applier {
   apply(items: ApplyItem[]): Promise<Array<ApplyResult | Error>>
+  /** Optional, for bulk-load: {@link ReplicaStore.loadRows}. Without it, bulk-load uses `apply`. */
+  loadRows?(lines: Line[]): Promise<LoadCount | null>
+}
+
+/** The op that decides each pk's final state, in first-seen order. */
+function winners(items: ApplyItem[]): ApplyOp[] {
+  const byPk = new Map<string, ApplyOp>()
+  for (const { op } of items) {
+    const prev = byPk.get(op.pkKey)
+    byPk.set(op.pkKey, prev ? newest(prev, op) : op)
+  }
+  return [...byPk.values()]
 }
 
 /**
@@ -25,13 +38,9 @@ export interface Applier {
  */
 export function tableApplier(store: ReplicaStore, target: TableTarget): Applier {
   return {
+    loadRows: store.loadRows ? (lines) => store.loadRows!(target, lines) : undefined,
     async apply(items) {
-      const winners = new Map<string, ApplyOp>()
-      for (const { op } of items) {
-        const prev = winners.get(op.pkKey)
-        winners.set(op.pkKey, prev ? newest(prev, op) : op)
-      }
-      const ops = [...winners.values()]
+      const ops = winners(items)
       const byOp = new Map<ApplyOp, ApplyResult | Error>()
       try {
         const results = await store.applyBatch(target, ops)

@@ -1,9 +1,29 @@
 import { decodeValue } from '../core/codec.ts'
 import { MessageValidationError } from '../core/errors.ts'
 import { revisionOf, type CqrsMessage } from '../core/message.ts'
-import type { ApplyOp, TableTarget } from './apply-op.ts'
+import type { ApplyOp, TableTarget, TargetColumn } from './apply-op.ts'
 
-const RESERVED = new Set(['cqrs_revision', 'cqrs_updated'])
+/** Keys of `instance_data` that are the version, not columns. */
+export const RESERVED = new Set(['cqrs_revision', 'cqrs_updated'])
+
+/** A value that does not fit its column, with the message's evidence. */
+export function columnValueError(e: unknown, target: TableTarget, pkKey: string, col: TargetColumn): MessageValidationError {
+  return new MessageValidationError(`${(e as Error).message} (cqrs_id '${target.cqrsId}', pk ${pkKey}, replica column ${target.table}.${col.column})`)
+}
+
+/** A required column the row leaves out (`missing`) or sets to null. */
+export function requiredColumnError(target: TableTarget, pkKey: string, col: TargetColumn, how: 'missing' | 'null'): MessageValidationError {
+  return new MessageValidationError(
+    how === 'missing'
+      ? `instance_data of '${target.cqrsId}' pk ${pkKey} lacks '${col.field}', which ${target.table}.${col.column} requires; map it with handlers.${target.cqrsId}.fields or give the column a default`
+      : `'${col.field}' is null in '${target.cqrsId}' pk ${pkKey}, but ${target.table}.${col.column} is NOT NULL`,
+  )
+}
+
+/** Whether a column must be given by every SAVE and SYNC (pk and version columns are given apart). */
+export function mustBeGiven(target: TableTarget, col: TargetColumn): boolean {
+  return col.required && col !== target.pk && col !== target.revision && col !== target.updated
+}
 
 /** A message made ready for its table: values decoded to column types, checked, keyed by column. */
 export function toApplyOp(target: TableTarget, m: CqrsMessage, force = false): ApplyOp {
@@ -21,14 +41,12 @@ export function toApplyOp(target: TableTarget, m: CqrsMessage, force = false): A
     try {
       op.values.set(col.column, decodeValue(col.kind, v, key))
     } catch (e) {
-      throw new MessageValidationError(`${(e as Error).message} (cqrs_id '${m.cqrs_id}', pk ${op.pkKey}, replica column ${target.table}.${col.column})`)
+      throw columnValueError(e, target, op.pkKey, col)
     }
   }
   for (const col of target.byKey.values()) {
-    if (col.required && col !== target.pk && col !== target.revision && col !== target.updated && !op.values.has(col.column))
-      throw new MessageValidationError(`instance_data of '${m.cqrs_id}' pk ${op.pkKey} lacks '${col.field}', which ${target.table}.${col.column} requires; map it with handlers.${m.cqrs_id}.fields or give the column a default`)
-    if (col.required && op.values.get(col.column) === null)
-      throw new MessageValidationError(`'${col.field}' is null in '${m.cqrs_id}' pk ${op.pkKey}, but ${target.table}.${col.column} is NOT NULL`)
+    if (mustBeGiven(target, col) && !op.values.has(col.column)) throw requiredColumnError(target, op.pkKey, col, 'missing')
+    if (col.required && op.values.get(col.column) === null) throw requiredColumnError(target, op.pkKey, col, 'null')
   }
   return op
 }

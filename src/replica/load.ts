@@ -15,7 +15,7 @@ export interface LoadBatch {
 }
 
 /** The dump keys that carry the pk: every key the replica maps to its pk column, then `id`. */
-function pkKeys(target: TableTarget): string[] {
+export function pkKeys(target: TableTarget): string[] {
   const keys = [...target.byKey].filter(([, c]) => c === target.pk).map(([k]) => k)
   return [...new Set([...keys, 'id'])]
 }
@@ -25,41 +25,81 @@ function pkKeys(target: TableTarget): string[] {
  * `instance_data`, through the replica's version-gated apply: a missing row is inserted, a row at a
  * lower or equal revision is overwritten, a newer row or a tombstone at least as new is kept. A line
  * that cannot be read or applied is yielded as a {@link LineError} (with its line number) and the rest
- * goes on.
+ * goes on. Up to `inflight` batches are applied at once (each in its own transaction) while the next
+ * is read: the bulk path's batches do not block each other until their upserts.
  */
-export async function* loadDump(o: { target: TableTarget; applier: Applier; lines: AsyncIterable<Line>; batchSize: number }): AsyncIterable<LoadBatch | LineError> {
+export async function* loadDump(o: {
+  target: TableTarget
+  applier: Applier
+  lines: AsyncIterable<Line>
+  batchSize: number
+  inflight?: number
+  /** The bulk path refused a batch (the database's error); the batch then goes item by item. */
+  onBulkError?: (e: Error, lines: Line[]) => void
+}): AsyncIterable<LoadBatch | LineError> {
   const keys = pkKeys(o.target)
-  // Read and decode batch k+1 while the database applies batch k.
-  let inflight: Promise<Array<LoadBatch | LineError>> | null = null
+  const limit = o.inflight ?? (o.applier.loadRows ? 2 : 1)
+  const queue: Array<Promise<Array<LoadBatch | LineError>>> = []
+  const start = (lines: Line[]) => {
+    const p = apply(o.target, keys, o.applier, lines, o.onBulkError)
+    p.catch(() => {}) // surfaced when awaited
+    queue.push(p)
+  }
   let batch: Line[] = []
   for await (const l of o.lines) {
     batch.push(l)
     if (batch.length < o.batchSize) continue
-    const next = prepare(o.target, keys, batch)
+    if (queue.length >= limit) yield* await queue.shift()!
+    start(batch)
     batch = []
-    if (inflight) yield* await inflight
-    inflight = apply(o.applier, next)
-    inflight.catch(() => {}) // surfaced when awaited
   }
-  if (inflight) yield* await inflight
-  if (batch.length) yield* await apply(o.applier, prepare(o.target, keys, batch))
+  if (batch.length) start(batch)
+  while (queue.length) yield* await queue.shift()!
 }
 
-interface Prepared {
-  items: ApplyItem[]
-  lineOf: number[]
-  errors: LineError[]
-  out: LoadBatch
+/** Read a batch of lines and apply it: the bulk path when there is one, else (or if it is refused) item by item. */
+async function apply(target: TableTarget, keys: string[], applier: Applier, lines: Line[], onBulkError?: (e: Error, lines: Line[]) => void): Promise<Array<LoadBatch | LineError>> {
+  const out: LoadBatch = { lines: lines.length, applied: 0, skipped: 0, failed: 0 }
+  const errors: LineError[] = []
+  const bulk = applier.loadRows
+    ? await applier.loadRows(lines).catch((e: Error) => {
+        onBulkError?.(e, lines)
+        return null
+      })
+    : null
+  if (bulk) {
+    out.applied = bulk.applied
+    out.skipped = bulk.skipped
+    errors.push(...bulk.errors)
+  } else {
+    const rows: Array<{ line: number; data: Record<string, unknown> }> = []
+    for (const l of lines) {
+      try {
+        rows.push({ line: l.line, data: parseDumpLine(l) })
+      } catch (e) {
+        errors.push(e as LineError)
+      }
+    }
+    const { items, lineOf } = toItems(target, keys, rows, errors)
+    // One statement per batch, or pk by pk where that fails: the careful path names the rows that fail.
+    const results = items.length ? await applier.apply(items) : []
+    results.forEach((r, i) => {
+      if (r instanceof Error) errors.push(new LineError(lineOf[i], `not applied: ${r.message}`))
+      else out[r]++
+    })
+  }
+  out.failed = errors.length
+  return [...errors, out]
 }
 
-/** Parse and decode a batch of dump lines; bad ones become errors with their line number. */
-function prepare(target: TableTarget, keys: string[], lines: Line[]): Prepared {
-  const p: Prepared = { items: [], lineOf: [], errors: [], out: { lines: lines.length, applied: 0, skipped: 0, failed: 0 } }
-  for (const l of lines) {
+/** Dump rows as SYNC messages and their ops; rows that cannot be decoded become errors. */
+function toItems(target: TableTarget, keys: string[], rows: Array<{ line: number; data: Record<string, unknown> }>, errors: LineError[]): { items: ApplyItem[]; lineOf: number[] } {
+  const items: ApplyItem[] = []
+  const lineOf: number[] = []
+  for (const { line, data } of rows) {
     try {
-      const data = parseDumpLine(l)
       const pkKey = keys.find((k) => data[k] !== undefined && data[k] !== null)
-      if (!pkKey) throw new LineError(l.line, `the row has no primary key: none of ${keys.map((k) => `'${k}'`).join(', ')} is set`)
+      if (!pkKey) throw new LineError(line, `the row has no primary key: none of ${keys.map((k) => `'${k}'`).join(', ')} is set`)
       const message: CqrsMessage = {
         signal_type: 'SYNC',
         cqrs_id: target.cqrsId,
@@ -71,27 +111,11 @@ function prepare(target: TableTarget, keys: string[], lines: Line[]): Prepared {
         expires: null,
         meta: {},
       }
-      p.items.push({ message, op: toApplyOp(target, message) })
-      p.lineOf.push(l.line)
+      items.push({ message, op: toApplyOp(target, message) })
+      lineOf.push(line)
     } catch (e) {
-      p.out.failed++
-      p.errors.push(e instanceof LineError ? e : new LineError(l.line, (e as Error).message))
+      errors.push(e instanceof LineError ? e : new LineError(line, (e as Error).message))
     }
   }
-  return p
-}
-
-async function apply(applier: Applier, p: Prepared): Promise<Array<LoadBatch | LineError>> {
-  const events: Array<LoadBatch | LineError> = [...p.errors]
-  if (p.items.length) {
-    const results = await applier.apply(p.items)
-    results.forEach((r, i) => {
-      if (r instanceof Error) {
-        p.out.failed++
-        events.push(new LineError(p.lineOf[i], `not applied: ${r.message}`))
-      } else p.out[r]++
-    })
-  }
-  events.push(p.out)
-  return events
+  return { items, lineOf }
 }

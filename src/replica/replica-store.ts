@@ -1,4 +1,12 @@
+import type { Line, LineError } from '../core/dump-format.ts'
 import type { ApplyOp, ApplyResult, TableTarget } from './apply-op.ts'
+
+/** How a batch of a load ended; `skipped`: older than the replica (or a tombstone), or an older duplicate. */
+export interface LoadCount {
+  applied: number
+  skipped: number
+  errors: LineError[]
+}
 
 export interface Tombstone {
   revision: number
@@ -19,6 +27,14 @@ export interface ReplicaStore {
   withLocked<T>(cqrsId: string, pkKeys: string[], fn: (tx: unknown, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T>
   /** Record DELETEs' tombstones inside a `withLocked` transaction. */
   writeTombstones(tx: unknown, cqrsId: string, ops: ApplyOp[]): Promise<void>
+  /**
+   * Optional, for bulk-load: apply dump lines (each a SAVE's `instance_data`) as SYNCs, with the gate of {@link applyBatch} (not over a
+   * newer row, not over a tombstone at least as new; the newest row per pk), in one transaction.
+   * Rows that cannot be read are returned as errors and the rest is applied; it throws if the
+   * database refuses the batch (nothing applied), and returns null where it has no bulk path. In
+   * both cases bulk-load applies the batch through `applyBatch`, which names the rows that fail.
+   */
+  loadRows?(target: TableTarget, lines: Line[]): Promise<LoadCount | null>
   /** Remove tombstones older than `before`; returns how many. */
   pruneTombstones(before: Date): Promise<number>
 }

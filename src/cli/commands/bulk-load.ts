@@ -25,7 +25,7 @@ export function registerBulkLoad(program: Command): void {
       .description("Load a dump into the replica table of its cqrs_id, with the replica's version-gated apply; no broker involved")
       .requiredOption('-i, --input <file>', 'dump file, or - for stdin')
       .option('--clear', "delete the replica table's rows first")
-      .option('--batch <n>', 'rows applied per statement (env CQRS_TOOLS_BATCH; default 1000)')
+      .option('--batch <n>', 'rows per transaction (env CQRS_TOOLS_BATCH; default 10000)')
       .option('--progress', 'progress lines on stderr even when it is not a terminal')
       .addHelpText('after', EXAMPLES),
   ).action((opts, cmd: Command) =>
@@ -39,7 +39,12 @@ export function registerBulkLoad(program: Command): void {
       const bad = lineReporter(label)
       const progress = new Progress({ label, enabled: progressWanted(opts.progress), fraction: input.fraction })
       const tally = { applied: 0, skipped: 0, failed: 0 }
-      for await (const ev of loadDump({ target: t.target, applier: t.applier, lines: rest, batchSize: batchSize(opts.batch, 1000) })) {
+      let refused = 0
+      const onBulkError = (e: Error, lines: Array<{ line: number }>) => {
+        // Said once with the reason, then counted: the batch is applied row by row, which names bad rows.
+        if (refused++ === 0) process.stderr.write(`${label}: the database refused the COPY batch of lines ${lines[0].line}-${lines[lines.length - 1].line} (${e.message.split('\n')[0]}); such batches are applied row by row\n`)
+      }
+      for await (const ev of loadDump({ target: t.target, applier: t.applier, lines: rest, batchSize: batchSize(opts.batch, 10_000), onBulkError })) {
         if (ev instanceof LineError) {
           bad.report(ev)
           continue
@@ -49,7 +54,7 @@ export function registerBulkLoad(program: Command): void {
         tally.failed += ev.failed
         progress.add(ev.lines)
       }
-      progress.summary(`loaded ${progress.done} rows of ${cqrsId} into ${t.target.table}: ${tally.applied} applied, ${tally.skipped} skipped (replica as new or newer), ${tally.failed} failed`)
+      progress.summary(`loaded ${progress.done} rows of ${cqrsId} into ${t.target.table}: ${tally.applied} applied, ${tally.skipped} skipped (replica as new or newer), ${tally.failed} failed${refused ? `; ${refused} batches applied row by row` : ''}`)
       return tally.failed ? EXIT.error : EXIT.ok
     })),
   )
