@@ -8,7 +8,7 @@ import { formatDumpLine } from '../../src/core/dump-format.ts'
 import { dumpRows } from '../../src/master/dump.ts'
 import { modelsOf } from '../../src/prisma/internals.ts'
 import { buildPlans, findModel } from '../../src/prisma/model-plans.ts'
-import { RowScanner } from '../../src/prisma/row-scanner.ts'
+import { pgDumpLineSql, RowScanner } from '../../src/prisma/row-scanner.ts'
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts'
 
 describe('bulk-dump lines rendered by PostgreSQL', () => {
@@ -44,8 +44,18 @@ describe('bulk-dump lines rendered by PostgreSQL', () => {
     try {
       const slow: string[] = []
       for await (const page of dumpRows({ source: scanner, plan, ctx: { tx: prisma, model, operation: 'test' }, batchSize: 2 })) for (const r of page.rows) slow.push(formatDumpLine(r))
-      const fast: string[] = []
-      for await (const lines of scanner.dumpLinePages(plan, 2)!) fast.push(...lines)
+      // Both database paths: one COPY TO STDOUT, and keyset pages (where COPY cannot be had).
+      let copied = ''
+      let counted = 0
+      for await (const chunk of scanner.dumpLineChunks(plan, 2)!) {
+        copied += chunk.text.toString()
+        counted += chunk.rows
+      }
+      const fast = copied.split('\n').slice(0, -1)
+      expect(counted).toBe(fast.length)
+      const paged: string[] = []
+      for await (const lines of scanner.dumpLinePages(pgDumpLineSql(findModel(metas, model)!, plan)!, 2)) paged.push(...lines)
+      expect(paged).toEqual(fast)
       expect(fast.length).toBe(slow.length)
       expect(fast.length).toBeGreaterThan(0)
       // Same keys in the same order, and the same values (big numbers compared as text).

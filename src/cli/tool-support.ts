@@ -151,7 +151,7 @@ export function openInput(path: string | undefined): Input {
 }
 
 export interface Output {
-  write(text: string): Promise<void>
+  write(text: string | Buffer): Promise<void>
   close(): Promise<void>
 }
 

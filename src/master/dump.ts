@@ -41,10 +41,10 @@ export async function* dumpRows(o: DumpOptions): AsyncIterable<DumpPage> {
  * without serializer or filter, no `where`), else each row through `instanceData()` and
  * `formatDumpLine()`. Both give the same JSON values.
  */
-export async function* dumpText(o: DumpOptions & { source: RowSource & RenderedDumpSource }): AsyncIterable<{ text: string; rows: number; scanned: number }> {
-  const fast = !o.where && !o.plan.serializer && !o.plan.filter ? o.source.dumpLinePages?.(o.plan, o.batchSize) : null
+export async function* dumpText(o: DumpOptions & { source: RowSource & RenderedDumpSource }): AsyncIterable<{ text: string | Buffer; rows: number; scanned: number }> {
+  const fast = !o.where && !o.plan.serializer && !o.plan.filter ? o.source.dumpLineChunks?.(o.plan, o.batchSize) : null
   if (fast) {
-    for await (const lines of fast) yield { text: lines.length ? `${lines.join('\n')}\n` : '', rows: lines.length, scanned: lines.length }
+    for await (const chunk of fast) yield { ...chunk, scanned: chunk.rows }
     return
   }
   for await (const page of dumpRows(o)) {

@@ -24,11 +24,12 @@ export interface RowSource {
 }
 
 /**
- * Optional: pages of dump lines rendered by the database itself (the same JSON a SAVE's
- * `instance_data` holds), much faster than building each row in JS. Returns null when it cannot
- * render this plan exactly (a serializer, a filter, a `where`, an unsupported dialect); the caller
- * then formats rows itself.
+ * Optional: the dump's lines rendered by the database itself (the same JSON a SAVE's `instance_data`
+ * holds), in pk order, as chunks of text (together: the lines, each ending in a newline) with the
+ * number of newlines in each; much faster than building each row in JS. Returns null when it cannot render this plan
+ * exactly (a serializer, a filter, a `where`, an unsupported dialect); the caller then formats rows
+ * itself.
  */
 export interface RenderedDumpSource {
-  dumpLinePages?(plan: import('./model-plan.ts').ModelPlan, batchSize: number): AsyncIterable<string[]> | null
+  dumpLineChunks?(plan: import('./model-plan.ts').ModelPlan, batchSize: number): AsyncIterable<{ text: string | Buffer; rows: number }> | null
 }

@@ -16,7 +16,8 @@
  *   opens an adapter of our own (the adapter interface itself is Prisma's public contract for adapter
  *   authors, @prisma/driver-adapter-utils);
  * - a transaction of @prisma/adapter-pg (`PgTransaction`) keeps its pg `PoolClient` as `client`: the
- *   bulk-load runs `COPY ... FROM STDIN` on it (see {@link pgClientOf});
+ *   bulk-load runs `COPY ... FROM STDIN` on it (see {@link pgClientOf}); the adapter's
+ *   `underlyingDriver()` is its pg `Pool`, on which bulk-dump runs `COPY ... TO STDOUT` ({@link pgPoolOf});
  * - `_runtimeDataModel` lists models and fields; `_engineConfig.inlineSchema` is the schema text
  *   (ids, `@db.Date` and `@updatedAt` are only there); `_activeProvider` names the database.
  */
@@ -208,4 +209,17 @@ export interface PgCopyClient {
 export function pgClientOf(tx: AdapterTransaction): PgCopyClient | null {
   const { provider, client } = tx as unknown as { provider?: string; client?: { query?: unknown; release?: unknown } }
   return provider === 'postgres' && client && typeof client.query === 'function' && typeof client.release === 'function' ? (client as PgCopyClient) : null
+}
+
+/** The slice of a pg `Pool` that COPY TO needs. */
+export interface PgCopyPool {
+  connect(): Promise<PgCopyClient & { release(err?: Error | boolean): void }>
+}
+
+/** The pg `Pool` behind an adapter of @prisma/adapter-pg; null for another adapter (or a changed one). */
+export function pgPoolOf(adapter: AdapterConnection): PgCopyPool | null {
+  const a = adapter as unknown as { provider?: string; underlyingDriver?: () => unknown }
+  if (a.provider !== 'postgres' || typeof a.underlyingDriver !== 'function') return null
+  const pool = a.underlyingDriver() as { connect?: unknown } | undefined
+  return pool && typeof pool.connect === 'function' ? (pool as PgCopyPool) : null
 }

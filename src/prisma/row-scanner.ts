@@ -9,6 +9,20 @@ import { providerOf, type FieldMeta, type ModelMeta, type Provider } from './int
 import { quoteIdent } from './sql.ts'
 import { sqlRunner, type SqlRunner } from './sql-runner.ts'
 
+/**
+ * COPY of the rendered lines, raw: CSV with a quote and a delimiter that JSON text never holds (JSON
+ * escapes every control character), so each line comes out as it is, one per row.
+ */
+export function pgCopyLines(renderSql: string): string {
+  return `COPY (SELECT line FROM (${renderSql}) d ORDER BY k) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
+}
+
+function countNewlines(b: Buffer): number {
+  let n = 0
+  for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++
+  return n
+}
+
 /** pk kinds {@link RowScanner.keyRows} reads by raw SQL (their values convert back exactly). */
 const SQL_KEY_KINDS = new Set<ScalarKind>(['Int', 'BigInt', 'String'])
 
@@ -62,24 +76,43 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     }
   }
 
-  /** PostgreSQL renders each dump line itself (see {@link pgDumpLineSql}); other dialects: null. */
-  dumpLinePages(plan: ModelPlan, batchSize: number): AsyncIterable<string[]> | null {
+  /**
+   * PostgreSQL renders each dump line itself (see {@link pgDumpLineSql}) and sends the whole dump as
+   * one `COPY ... TO STDOUT` in pk order (one statement: one snapshot, no page round trips); where COPY
+   * is not to be had (no pg driver adapter), the same lines come in keyset pages. Other dialects: null.
+   */
+  dumpLineChunks(plan: ModelPlan, batchSize: number): AsyncIterable<{ text: string | Buffer; rows: number }> | null {
     if (this.provider !== 'postgresql') return null
     const sql = pgDumpLineSql(this.meta, plan)
     if (!sql) return null
     const self = this
     return (async function* () {
-      let after: unknown
-      for (;;) {
-        const rows =
-          after === undefined
-            ? await self.sql.query<{ k: unknown; line: string }>(`${sql} ORDER BY 1 LIMIT ${batchSize}`)
-            : await self.sql.query<{ k: unknown; line: string }>(`${sql} WHERE t.${quoteIdent('postgresql', self.pk.column)} > $1 ORDER BY 1 LIMIT ${batchSize}`, [after])
-        if (rows.length) yield rows.map((r) => r.line)
-        if (rows.length < batchSize) return
-        after = rows[rows.length - 1].k
+      let started = false
+      try {
+        for await (const chunk of self.sql.copyOut!(pgCopyLines(sql))) {
+          started = true
+          yield { text: chunk, rows: countNewlines(chunk) }
+        }
+        return
+      } catch (e) {
+        if (started) throw e
       }
+      for await (const lines of self.dumpLinePages(sql, batchSize)) yield { text: `${lines.join('\n')}\n`, rows: lines.length }
     })()
+  }
+
+  /** The rendered lines in keyset pages (see {@link dumpLineChunks}). */
+  async *dumpLinePages(sql: string, batchSize: number): AsyncIterable<string[]> {
+    let after: unknown
+    for (;;) {
+      const rows =
+        after === undefined
+          ? await this.sql.query<{ k: unknown; line: string }>(`${sql} ORDER BY 1 LIMIT ${batchSize}`)
+          : await this.sql.query<{ k: unknown; line: string }>(`${sql} WHERE t.${quoteIdent('postgresql', this.pk.column)} > $1 ORDER BY 1 LIMIT ${batchSize}`, [after])
+      if (rows.length) yield rows.map((r) => r.line)
+      if (rows.length < batchSize) return
+      after = rows[rows.length - 1].k
+    }
   }
 
   async byPks(pks: unknown[], o: { keysOnly?: boolean } = {}): Promise<Row[]> {

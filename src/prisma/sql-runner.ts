@@ -6,8 +6,8 @@
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { from as copyFrom } from 'pg-copy-streams'
-import { openAdapter, pgClientOf, type AdapterConnection, type AdapterTransaction } from './internals.ts'
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
+import { openAdapter, pgClientOf, pgPoolOf, type AdapterConnection, type AdapterTransaction } from './internals.ts'
 
 export interface SqlRunner {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
@@ -19,6 +19,11 @@ export interface SqlRunner {
    * returns the rows copied. Absent where the runner cannot (other databases, Prisma's raw queries).
    */
   copyIn?(sql: string, data: Iterable<string>): Promise<number>
+  /**
+   * PostgreSQL: the output of `COPY ... TO STDOUT`, chunk by chunk, on a connection of its own (one
+   * statement, one snapshot). Throws where the runner cannot (no pg driver adapter).
+   */
+  copyOut?(sql: string): AsyncIterable<Buffer>
   close(): Promise<void>
 }
 
@@ -92,6 +97,22 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     await finish('COMMIT')
     return result
   }
+  async *copyOut(sql: string): AsyncIterable<Buffer> {
+    const pool = pgPoolOf(this.adapter)
+    if (!pool) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
+    const client = await pool.connect()
+    let end: 'done' | 'stopped' | Error = 'stopped'
+    try {
+      for await (const chunk of client.query(copyTo(sql)) as AsyncIterable<Buffer>) yield chunk
+      end = 'done'
+    } catch (e) {
+      end = e as Error
+      throw e
+    } finally {
+      // A COPY left unread (the caller stopped early) leaves the connection mid-protocol: drop it.
+      client.release(end === 'done' ? undefined : end === 'stopped' ? true : end)
+    }
+  }
   close(): Promise<void> {
     return this.adapter.dispose()
   }
@@ -132,6 +153,11 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
     query: async (sql, params) => (await get()).query(sql, params),
     execute: async (sql, params) => (await get()).execute(sql, params),
     transaction: async (fn, options) => (await get()).transaction(fn, options),
+    async *copyOut(sql) {
+      const r: SqlRunner = await get()
+      if (!r.copyOut) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
+      yield* r.copyOut(sql)
+    },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
       opened = null
