@@ -383,20 +383,29 @@ function copyText(col: TargetColumn, v: unknown, key: string): string {
   return copyValue(col, decodeValue(col.kind, v, key))
 }
 
+/** A batch encoded for COPY: per shape, the COPY input; the lines that could not be read. */
+export interface PreparedLoad {
+  groups: Array<{ shape: string; text: string }>
+  /** Lines encoded (duplicates of a pk included). */
+  encoded: number
+  errors: Array<{ line: number; reason: string }>
+}
+
 /**
- * Load rows in one transaction: encode (bad rows become errors, the rest goes on), keep the newest
- * row per pk (higher revision; at equal revision the later line), then per shape COPY and upsert.
- * Throws if the database refuses the batch; nothing of it is then applied.
+ * Encode a batch (bad lines become errors, the rest goes on) and keep the newest row per pk (higher
+ * revision; at equal revision the later line), grouped by shape. No I/O: the next batch is prepared
+ * while the database applies the one before.
  */
-export async function pgLoadRows(runner: SqlRunner, encoder: PgRowEncoder, target: TableTarget, rows: Line[]): Promise<LoadCount | null> {
-  const errors: LineError[] = []
+export function prepareLoad(encoder: PgRowEncoder, lines: Line[]): PreparedLoad {
+  const errors: PreparedLoad['errors'] = []
   const byPk = new Map<string, EncodedRow>()
-  for (const row of rows) {
+  for (const line of lines) {
     let r: EncodedRow
     try {
-      r = encoder.encode(row)
+      r = encoder.encode(line)
     } catch (e) {
-      errors.push(e as LineError)
+      const le = e as LineError
+      errors.push({ line: le.line, reason: le.reason })
       continue
     }
     const prev = byPk.get(r.pkKey)
@@ -408,13 +417,22 @@ export async function pgLoadRows(runner: SqlRunner, encoder: PgRowEncoder, targe
     if (g) g.push(r)
     else shapes.set(r.shape, [r])
   }
+  return { groups: [...shapes].map(([shape, rows]) => ({ shape, text: copyInput(rows) })), encoded: lines.length - errors.length, errors }
+}
+
+/**
+ * Apply a prepared batch in one transaction: per shape COPY into the stage and one gated upsert.
+ * Throws if the database refuses the batch; nothing of it is then applied. Null where the runner has
+ * no COPY.
+ */
+export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad): Promise<LoadCount | null> {
   const applied = await runner.transaction(async (tx) => {
     if (!tx.copyIn) return null
     let n = 0
-    for (const [shape, group] of shapes) {
-      const plan = pgLoadPlan(target, encoder.columns(shape))
+    for (const { shape, text } of p.groups) {
+      const plan = pgLoadPlan(target, columns(shape))
       await tx.execute(plan.create)
-      await tx.copyIn(plan.copy, copyChunks(group))
+      await tx.copyIn(plan.copy, [text])
       await tx.execute(plan.lock)
       n += await run(tx, plan.upsert)
       await tx.execute(`DROP TABLE ${quoteIdent('postgresql', plan.stage)}`)
@@ -422,22 +440,16 @@ export async function pgLoadRows(runner: SqlRunner, encoder: PgRowEncoder, targe
     return n
   })
   if (applied === null) return null
-  return { applied, skipped: rows.length - errors.length - applied, errors }
+  return { applied, skipped: p.encoded - applied, errors: p.errors.map((e) => new LineError(e.line, e.reason)) }
 }
 
 function run(tx: SqlRunner, s: Statement): Promise<number> {
   return tx.execute(s.sql, s.params)
 }
 
-/** COPY input in pieces of about 64 KiB: each row's given values, then its pk key. */
-function* copyChunks(rows: EncodedRow[]): Iterable<string> {
-  let chunk = ''
-  for (const r of rows) {
-    chunk += `${r.text}\t${copyEscape(r.pkKey)}\n`
-    if (chunk.length >= 65536) {
-      yield chunk
-      chunk = ''
-    }
-  }
-  if (chunk) yield chunk
+/** The COPY input of some rows: each row's given values, then its pk key. */
+function copyInput(rows: EncodedRow[]): string {
+  let out = ''
+  for (const r of rows) out += `${r.text}\t${copyEscape(r.pkKey)}\n`
+  return out
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.ts'
 import type { Line } from '../core/dump-format.ts'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.ts'
-import { PgRowEncoder, pgLoadRows } from './pg-bulk-load.ts'
+import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.ts'
 import type { Provider } from './internals.ts'
 import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.ts'
 import { quoteIdent } from './sql.ts'
@@ -57,12 +57,16 @@ export class PrismaReplicaStore implements ReplicaStore {
     })
   }
 
-  /** PostgreSQL: {@link pgLoadRows} (COPY and one gated upsert, no per-pk locks); elsewhere null. */
+  /**
+   * PostgreSQL: dump lines encoded for COPY ({@link prepareLoad}), then COPY into a stage table and
+   * one gated upsert ({@link applyPreparedLoad}), no per-pk locks; elsewhere null.
+   */
   loadRows(target: TableTarget, lines: Line[]): Promise<LoadCount | null> {
     if (this.provider !== 'postgresql') return Promise.resolve(null)
     let encoder = this.encoders.get(target)
     if (!encoder) this.encoders.set(target, (encoder = new PgRowEncoder(target)))
-    return pgLoadRows(this.fast, encoder, target, lines)
+    const e = encoder
+    return applyPreparedLoad(this.fast, target, (shape) => e.columns(shape), prepareLoad(e, lines))
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */
