@@ -3,7 +3,9 @@
  * `bin/cqrs` subprocesses on PostgreSQL, against raw SQL baselines measured in the same run:
  *   dump          vs COPY (SELECT row_to_json(t) FROM author t) TO STDOUT (psql), else a keyset SELECT
  *   load          vs batched INSERT ... SELECT FROM json_populate_recordset ... ON CONFLICT DO UPDATE WHERE
- *                    (the version gate), 1000 dump lines per statement, through pg
+ *                    (the version gate), 1000 dump lines per statement, through pg; and (with psql) vs
+ *                    PostgreSQL's own floor for a gated load: \copy of the table in COPY's text format
+ *                    (no JSON at all) into a temporary table, then one INSERT ... ON CONFLICT DO UPDATE WHERE
  *   diff-master   vs COPY (SELECT id, cqrs_revision FROM author ORDER BY id) TO STDOUT
  *   diff-replica  vs per batch SELECT id, cqrs_revision FROM author_ref WHERE id = ANY($1), through pg
  * Rates are rows over the wall time of the whole command (process start included); peak RSS is the
@@ -14,7 +16,7 @@
  *   npx tsx bench/tools.ts --rows 1000000
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs'
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -107,6 +109,35 @@ async function rawLoad(url: string, file: string): Promise<number> {
   return seconds
 }
 
+/** The gated load at PostgreSQL's own speed: the master table in COPY format, \copy into a stage, one upsert. */
+async function copyLoad(masterUrl: string, replicaUrl: string, dir: string): Promise<number> {
+  const data = join(dir, 'author.copy')
+  await psqlScript(masterUrl, `\\copy (SELECT id, name, birth_date, rating, balance, last_seen, is_active, profile, nickname, external_id, cqrs_revision, cqrs_updated FROM author) TO '${data}'`, dir)
+  const cols = ['id', 'name', 'birth_date', 'rating', 'balance', 'last_seen', 'is_active', 'profile', 'nickname', 'external_id', 'cqrs_revision', 'cqrs_updated']
+  const set = cols.slice(1).map((k) => `${k} = EXCLUDED.${k}`).join(', ')
+  const script = [
+    'BEGIN;',
+    `CREATE TEMPORARY TABLE stage ON COMMIT DROP AS SELECT ${cols.join(', ')} FROM author_ref WITH NO DATA;`,
+    `\\copy stage FROM '${data}'`,
+    `INSERT INTO author_ref AS t SELECT * FROM stage ON CONFLICT (id) DO UPDATE SET ${set} WHERE t.cqrs_revision <= EXCLUDED.cqrs_revision;`,
+    'COMMIT;',
+  ].join('\n')
+  const t0 = performance.now()
+  await psqlScript(replicaUrl, script, dir)
+  return (performance.now() - t0) / 1000
+}
+
+function psqlScript(url: string, script: string, dir: string): Promise<void> {
+  const file = join(dir, 'script.sql')
+  writeFileSync(file, script)
+  return new Promise((resolve, reject) => {
+    const child = spawn('psql', [url, '-q', '-v', 'ON_ERROR_STOP=1', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))))
+  })
+}
+
 /** The raw SQL diff-replica: each batch of the diff-master file looked up with one ANY($1). */
 async function rawDiffReplica(url: string, file: string): Promise<number> {
   const c = new pg.Client({ connectionString: url })
@@ -165,6 +196,10 @@ export async function benchTools(opts: { rows: number; dialect: 'postgresql' }):
     await replica.exec('TRUNCATE author_ref')
     const l = await cqrs(['bulk-load', '-i', dump], env)
     row('bulk-load', l.seconds, lBase, l.rssMb)
+    if (psql) {
+      await replica.exec('TRUNCATE author_ref')
+      row('bulk-load (vs COPY)', l.seconds, await copyLoad(master.url, replica.url, dir), l.rssMb)
+    }
 
     const m = await cqrs(['diff-master', '--cqrs-id', 'author', '-o', diff], env)
     const mBase = psql ? await psqlCopy(master.url, 'SELECT id, cqrs_revision FROM author ORDER BY id') : await keysetSelect(master.url, 'json_build_array(id, cqrs_revision)::text', 'author')
@@ -186,6 +221,6 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rows = i > 0 ? Number(process.argv[i + 1]) : 1_000_000
   const results = await benchTools({ rows, dialect: 'postgresql' })
   console.log(`cqrs tools on PostgreSQL, ${rows.toLocaleString('en-US')} rows (rates over whole-command wall time${HEAP_CAP_MB ? `; V8 heap capped at ${HEAP_CAP_MB} MB` : ''})`)
-  console.log('tool           rows/s   baseline rows/s   ratio   peak RSS MB')
-  for (const r of results) console.log(`${r.name.padEnd(14)} ${String(r.rowsPerSec).padStart(7)}   ${String(r.baselineRowsPerSec).padStart(15)}   ${r.ratio.toFixed(2).padStart(5)}   ${String(r.peakRssMb).padStart(11)}`)
+  console.log('tool                 rows/s   baseline rows/s   ratio   peak RSS MB')
+  for (const r of results) console.log(`${r.name.padEnd(20)} ${String(r.rowsPerSec).padStart(7)}   ${String(r.baselineRowsPerSec).padStart(15)}   ${r.ratio.toFixed(2).padStart(5)}   ${String(r.peakRssMb).padStart(11)}`)
 }
