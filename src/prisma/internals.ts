@@ -200,6 +200,7 @@ export async function openAdapter(client: AnyClient): Promise<AdapterConnection 
 /** The slice of a pg client that COPY needs: `query()` of a submittable (pg-copy-streams). */
 export interface PgCopyClient {
   query<T>(submittable: T): T
+  query(sql: string): Promise<unknown>
 }
 
 /**

@@ -17,6 +17,13 @@ export function pgCopyLines(renderSql: string): string {
   return `COPY (SELECT line FROM (${renderSql}) d ORDER BY k) TO STDOUT WITH (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`
 }
 
+/**
+ * The planner reads a whole table in pk order by its index, on one core: it does not weigh what
+ * rendering a line costs. A parallel scan with a sort renders on several (here 7.3 s against 12.5 s
+ * for 1M author rows, with 2 workers), and the sort keeps the pk order.
+ */
+const PG_DUMP_SETTINGS = { enable_indexscan: 'off', enable_bitmapscan: 'off' }
+
 function countNewlines(b: Buffer): number {
   let n = 0
   for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++
@@ -89,7 +96,7 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     return (async function* () {
       let started = false
       try {
-        for await (const chunk of self.sql.copyOut!(pgCopyLines(sql))) {
+        for await (const chunk of self.sql.copyOut!(pgCopyLines(sql), PG_DUMP_SETTINGS)) {
           started = true
           yield { text: chunk, rows: countNewlines(chunk) }
         }

@@ -21,9 +21,10 @@ export interface SqlRunner {
   copyIn?(sql: string, data: Iterable<string>): Promise<number>
   /**
    * PostgreSQL: the output of `COPY ... TO STDOUT`, chunk by chunk, on a connection of its own (one
-   * statement, one snapshot). Throws where the runner cannot (no pg driver adapter).
+   * statement, one snapshot). `settings` are set for the statement alone (`SET LOCAL` in a read-only
+   * transaction around it). Throws where the runner cannot (no pg driver adapter).
    */
-  copyOut?(sql: string): AsyncIterable<Buffer>
+  copyOut?(sql: string, settings?: Record<string, string>): AsyncIterable<Buffer>
   close(): Promise<void>
 }
 
@@ -97,13 +98,19 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     await finish('COMMIT')
     return result
   }
-  async *copyOut(sql: string): AsyncIterable<Buffer> {
+  async *copyOut(sql: string, settings: Record<string, string> = {}): AsyncIterable<Buffer> {
     const pool = pgPoolOf(this.adapter)
     if (!pool) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
     const client = await pool.connect()
+    const local = Object.entries(settings)
     let end: 'done' | 'stopped' | Error = 'stopped'
     try {
+      if (local.length) {
+        await client.query('BEGIN READ ONLY')
+        for (const [name, value] of local) await client.query(`SELECT set_config('${name.replace(/'/g, "''")}', '${value.replace(/'/g, "''")}', true)`)
+      }
       for await (const chunk of client.query(copyTo(sql)) as AsyncIterable<Buffer>) yield chunk
+      if (local.length) await client.query('COMMIT')
       end = 'done'
     } catch (e) {
       end = e as Error
@@ -153,10 +160,10 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
     query: async (sql, params) => (await get()).query(sql, params),
     execute: async (sql, params) => (await get()).execute(sql, params),
     transaction: async (fn, options) => (await get()).transaction(fn, options),
-    async *copyOut(sql) {
+    async *copyOut(sql, settings) {
       const r: SqlRunner = await get()
       if (!r.copyOut) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
-      yield* r.copyOut(sql)
+      yield* r.copyOut(sql, settings)
     },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
