@@ -26,6 +26,22 @@ export class PrismaReplicaStore implements ReplicaStore {
   ) {
     this.fast = sqlRunner(client, provider)
     this.prisma = new PrismaRunner(client)
+    // Only PostgreSQL has the bulk path: without it, bulk-load goes through applyBatch one batch at a time.
+    if (provider === 'postgresql') this.loadRows = (target, lines) => this.pgLoadRows(target, lines)
+  }
+
+  /** bulk-load's path, on PostgreSQL only (see {@link pgLoadRows}). */
+  readonly loadRows?: (target: TableTarget, lines: Line[]) => Promise<LoadCount | null>
+
+  /**
+   * Dump lines encoded for COPY ({@link prepareLoad}), then COPY into a stage table and one gated
+   * upsert ({@link applyPreparedLoad}), no per-pk locks.
+   */
+  private pgLoadRows(target: TableTarget, lines: Line[]): Promise<LoadCount | null> {
+    let encoder = this.encoders.get(target)
+    if (!encoder) this.encoders.set(target, (encoder = new PgRowEncoder(target)))
+    const e = encoder
+    return applyPreparedLoad(this.fast, target, (shape) => e.columns(shape), prepareLoad(e, lines))
   }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
@@ -55,18 +71,6 @@ export class PrismaReplicaStore implements ReplicaStore {
       }
       return results
     })
-  }
-
-  /**
-   * PostgreSQL: dump lines encoded for COPY ({@link prepareLoad}), then COPY into a stage table and
-   * one gated upsert ({@link applyPreparedLoad}), no per-pk locks; elsewhere null.
-   */
-  loadRows(target: TableTarget, lines: Line[]): Promise<LoadCount | null> {
-    if (this.provider !== 'postgresql') return Promise.resolve(null)
-    let encoder = this.encoders.get(target)
-    if (!encoder) this.encoders.set(target, (encoder = new PgRowEncoder(target)))
-    const e = encoder
-    return applyPreparedLoad(this.fast, target, (shape) => e.columns(shape), prepareLoad(e, lines))
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */
