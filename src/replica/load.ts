@@ -25,8 +25,9 @@ export function pkKeys(target: TableTarget): string[] {
  * `instance_data`, through the replica's version-gated apply: a missing row is inserted, a row at a
  * lower or equal revision is overwritten, a newer row or a tombstone at least as new is kept. A line
  * that cannot be read or applied is yielded as a {@link LineError} (with its line number) and the rest
- * goes on. Up to `inflight` batches are applied at once (each in its own transaction) while the next
- * is read: the bulk path's batches do not block each other until their upserts.
+ * goes on. Up to `inflight` batches (default 2) are under way at once, each in its own transaction:
+ * the bulk path's batches overlap until their upserts; the item-by-item path reads a batch while the
+ * one before is applied.
  */
 export async function* loadDump(o: {
   target: TableTarget
@@ -38,12 +39,14 @@ export async function* loadDump(o: {
   onBulkError?: (e: Error, lines: Line[]) => void
 }): AsyncIterable<LoadBatch | LineError> {
   const keys = pkKeys(o.target)
-  const limit = o.inflight ?? (o.applier.loadRows ? 2 : 1)
+  const limit = o.inflight ?? 2
   const queue: Array<Promise<Array<LoadBatch | LineError>>> = []
+  let previous: Promise<unknown> = Promise.resolve()
   const start = (lines: Line[]) => {
-    const p = apply(o.target, keys, o.applier, lines, o.onBulkError)
+    const p = apply(o.target, keys, o.applier, lines, previous, o.onBulkError)
     p.catch(() => {}) // surfaced when awaited
     queue.push(p)
+    previous = p.catch(() => {})
   }
   let batch: Line[] = []
   for await (const l of o.lines) {
@@ -57,8 +60,13 @@ export async function* loadDump(o: {
   while (queue.length) yield* await queue.shift()!
 }
 
-/** Read a batch of lines and apply it: the bulk path when there is one, else (or if it is refused) item by item. */
-async function apply(target: TableTarget, keys: string[], applier: Applier, lines: Line[], onBulkError?: (e: Error, lines: Line[]) => void): Promise<Array<LoadBatch | LineError>> {
+/**
+ * Read a batch of lines and apply it: the bulk path when there is one (its batches may overlap), else
+ * (or if it is refused) item by item, after the batch before: the consumer's path takes per-pk locks,
+ * and on MySQL two such batches could deadlock on gap locks. Either way the lines are read at once,
+ * while the batch before is in the database.
+ */
+async function apply(target: TableTarget, keys: string[], applier: Applier, lines: Line[], previous: Promise<unknown>, onBulkError?: (e: Error, lines: Line[]) => void): Promise<Array<LoadBatch | LineError>> {
   const out: LoadBatch = { lines: lines.length, applied: 0, skipped: 0, failed: 0 }
   const errors: LineError[] = []
   const bulk = applier.loadRows
@@ -81,6 +89,7 @@ async function apply(target: TableTarget, keys: string[], applier: Applier, line
       }
     }
     const { items, lineOf } = toItems(target, keys, rows, errors)
+    await previous
     // One statement per batch, or pk by pk where that fails: the careful path names the rows that fail.
     const results = items.length ? await applier.apply(items) : []
     results.forEach((r, i) => {
