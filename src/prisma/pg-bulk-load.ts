@@ -10,7 +10,7 @@ import { LineError, parseDumpLine, type Line } from '../core/dump-format.ts'
 import { MessageValidationError } from '../core/errors.ts'
 import type { TableTarget, TargetColumn } from '../replica/apply-op.ts'
 import { columnValueError, mustBeGiven, requiredColumnError, RESERVED } from '../replica/decode-op.ts'
-import { pkKeys } from '../replica/load.ts'
+import { pkKeyOf, pkKeys, type DumpRow } from '../replica/load.ts'
 import type { LoadCount } from '../replica/replica-store.ts'
 import { copyEscape, copyValue, pgLoadPlan, tableColumns, type Statement } from './replica-sql.ts'
 import { quoteIdent } from './sql.ts'
@@ -42,12 +42,6 @@ function rowText(values: Array<string | undefined>, full: boolean): string {
   let out: string | undefined
   for (const v of values) if (v !== undefined) out = out === undefined ? v : `${out}\t${v}`
   return out ?? ''
-}
-
-/** A dump line read as JSON: a SAVE's `instance_data`. */
-interface DumpRow {
-  line: number
-  data: Record<string, unknown>
 }
 
 /** A row as COPY text, with what the batch needs to keep one row per pk. */
@@ -233,9 +227,7 @@ export class PgRowEncoder {
     const t = this.target
     const data = row.data
     try {
-      let rawPk: unknown
-      for (const k of this.pkKeys) if ((rawPk = data[k]) !== undefined && rawPk !== null) break
-      if (rawPk === undefined || rawPk === null) throw new LineError(row.line, `the row has no primary key: none of ${this.pkKeys.map((k) => `'${k}'`).join(', ')} is set`)
+      const rawPk = data[pkKeyOf(this.pkKeys, row)]
       const values: Array<string | undefined> = new Array(this.cols.length)
       const pk = decodeValue(t.pk.kind, rawPk, 'instance_pk')
       const pkKey = String(pk)
@@ -432,7 +424,7 @@ export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, 
     for (const { shape, text } of p.groups) {
       const plan = pgLoadPlan(target, columns(shape))
       await tx.execute(plan.create)
-      await tx.copyIn(plan.copy, [text])
+      await tx.copyIn(plan.copy, text)
       await tx.execute(plan.lock)
       n += await run(tx, plan.upsert)
       await tx.execute(`DROP TABLE ${quoteIdent('postgresql', plan.stage)}`)

@@ -38,10 +38,9 @@ export class PrismaReplicaStore implements ReplicaStore {
    * upsert ({@link applyPreparedLoad}), no per-pk locks.
    */
   private pgLoadRows(target: TableTarget, lines: Line[]): Promise<LoadCount | null> {
-    let encoder = this.encoders.get(target)
-    if (!encoder) this.encoders.set(target, (encoder = new PgRowEncoder(target)))
-    const e = encoder
-    return applyPreparedLoad(this.fast, target, (shape) => e.columns(shape), prepareLoad(e, lines))
+    const encoder = this.encoders.get(target) ?? new PgRowEncoder(target)
+    this.encoders.set(target, encoder)
+    return applyPreparedLoad(this.fast, target, (shape) => encoder.columns(shape), prepareLoad(encoder, lines))
   }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {

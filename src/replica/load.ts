@@ -14,6 +14,19 @@ export interface LoadBatch {
   failed: number
 }
 
+/** A dump line read as JSON: a SAVE's `instance_data`. */
+export interface DumpRow {
+  line: number
+  data: Record<string, unknown>
+}
+
+/** Which of `keys` ({@link pkKeys}) carries a dump row's pk: the first one set; a {@link LineError} when none is. */
+export function pkKeyOf(keys: string[], row: DumpRow): string {
+  const key = keys.find((k) => row.data[k] !== undefined && row.data[k] !== null)
+  if (!key) throw new LineError(row.line, `the row has no primary key: none of ${keys.map((k) => `'${k}'`).join(', ')} is set`)
+  return key
+}
+
 /** The dump keys that carry the pk: every key the replica maps to its pk column, then `id`. */
 export function pkKeys(target: TableTarget): string[] {
   const keys = [...target.byKey].filter(([, c]) => c === target.pk).map(([k]) => k)
@@ -80,7 +93,7 @@ async function apply(target: TableTarget, keys: string[], applier: Applier, line
     out.skipped = bulk.skipped
     errors.push(...bulk.errors)
   } else {
-    const rows: Array<{ line: number; data: Record<string, unknown> }> = []
+    const rows: DumpRow[] = []
     for (const l of lines) {
       try {
         rows.push({ line: l.line, data: parseDumpLine(l) })
@@ -102,13 +115,13 @@ async function apply(target: TableTarget, keys: string[], applier: Applier, line
 }
 
 /** Dump rows as SYNC messages and their ops; rows that cannot be decoded become errors. */
-function toItems(target: TableTarget, keys: string[], rows: Array<{ line: number; data: Record<string, unknown> }>, errors: LineError[]): { items: ApplyItem[]; lineOf: number[] } {
+function toItems(target: TableTarget, keys: string[], rows: DumpRow[], errors: LineError[]): { items: ApplyItem[]; lineOf: number[] } {
   const items: ApplyItem[] = []
   const lineOf: number[] = []
-  for (const { line, data } of rows) {
+  for (const row of rows) {
+    const { line, data } = row
     try {
-      const pkKey = keys.find((k) => data[k] !== undefined && data[k] !== null)
-      if (!pkKey) throw new LineError(line, `the row has no primary key: none of ${keys.map((k) => `'${k}'`).join(', ')} is set`)
+      const pkKey = pkKeyOf(keys, row)
       const message: CqrsMessage = {
         signal_type: 'SYNC',
         cqrs_id: target.cqrsId,
