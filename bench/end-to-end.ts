@@ -18,13 +18,13 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import pg from 'pg'
-import { silentLogger } from '../src/core/logger.ts'
-import { cqrsMaster } from '../src/prisma/cqrs-master.ts'
-import { rabbitmq } from '../src/transport/rabbitmq/index.ts'
-import { ROOT } from '../integration/support/databases.ts'
-import { stop as stopChild, waitForStderr } from '../integration/support/cli.ts'
-import { authorBodies, fillOutbox } from './relay.ts'
-import { percentile, rate } from './stats.ts'
+import { silentLogger } from '../src/core/logger.js'
+import { cqrsMaster } from '../src/prisma/cqrs-master.js'
+import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { ROOT } from '../integration/support/databases.js'
+import { stop as stopChild, waitForStderr } from '../integration/support/cli.js'
+import { authorBodies, fillOutbox } from './relay.js'
+import { percentile, rate } from './stats.js'
 import {
   AMQP_URL,
   amqpConnect,
@@ -45,7 +45,7 @@ import {
   startConsume,
   uniqueSuffix,
   until,
-} from './support.ts'
+} from './support.js'
 
 const REVISION = 2
 

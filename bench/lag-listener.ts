@@ -8,7 +8,7 @@
  * (ms); { type: 'reset' } -> { type: 'reset' }. Env: LAG_MASTER_URL, LAG_REPLICA_URL, LAG_TAP_KEYS.
  */
 import pg from 'pg'
-import { amqpConnect, EXCHANGE } from './support.ts'
+import { amqpConnect, EXCHANGE } from './support.js'
 
 const master = new Map<number, number>()
 const replica = new Map<number, number>()

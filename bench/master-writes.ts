@@ -4,10 +4,10 @@
  * published, so this is the write path alone) against plain Prisma 7 on the same database, at
  * concurrency 1 and 16 with a pool of 16 connections each. Latency p50/p99 and throughput.
  */
-import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.ts'
-import { rabbitmq } from '../src/transport/rabbitmq/index.ts'
-import { Latencies, rate } from './stats.ts'
-import { AMQP_URL, authorData, createTestDatabase, type BenchContext, type Measurement, uniqueSuffix } from './support.ts'
+import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.js'
+import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { Latencies, rate } from './stats.js'
+import { AMQP_URL, authorData, createTestDatabase, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
 interface OpResult {
   ops: number

@@ -4,7 +4,7 @@
  * plain driver, acked with multiple=true. Env: RAW_DIALECT, RAW_DB_URL, RAW_QUEUE, RAW_KEYS
  * (routing keys to bind, comma-separated), RAW_PREFETCH. Says "ready" on stderr; SIGTERM stops it.
  */
-import { amqpConnect, declareSink, rawApplier, rawConsume, type TestDatabase } from './support.ts'
+import { amqpConnect, declareSink, rawApplier, rawConsume, type TestDatabase } from './support.js'
 
 const env = process.env
 const db = { dialect: env.RAW_DIALECT ?? 'postgresql', url: env.RAW_DB_URL! } as TestDatabase

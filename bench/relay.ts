@@ -5,10 +5,10 @@
  * confirm channel with at most 1000 unconfirmed. Both publish persistent messages to the cqrs
  * exchange, routed into one durable queue (so the broker stores them as in production).
  */
-import { silentLogger } from '../src/core/logger.ts'
-import { createRelay } from '../src/prisma/cqrs-master.ts'
-import { rabbitmq } from '../src/transport/rabbitmq/index.ts'
-import { rate } from './stats.ts'
+import { silentLogger } from '../src/core/logger.js'
+import { createRelay } from '../src/prisma/cqrs-master.js'
+import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { rate } from './stats.js'
 import {
   AMQP_URL,
   amqpConnect,
@@ -24,7 +24,7 @@ import {
   type TestDatabase,
   uniqueSuffix,
   until,
-} from './support.ts'
+} from './support.js'
 
 const sqlString = (db: TestDatabase, s: string) => `'${(db.dialect === 'mysql' ? s.replace(/\\/g, '\\\\') : s).replace(/'/g, "''")}'`
 

@@ -13,10 +13,10 @@
  *   `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE ... WHERE revision <`), then acked
  *   with multiple=true. No tombstones, no locks, no retries: the floor of the same work.
  */
-import { silentLogger } from '../src/core/logger.ts'
-import { cqrsReplica } from '../src/prisma/cqrs-replica.ts'
-import { rabbitmq } from '../src/transport/rabbitmq/index.ts'
-import { rate } from './stats.ts'
+import { silentLogger } from '../src/core/logger.js'
+import { cqrsReplica } from '../src/prisma/cqrs-replica.js'
+import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { rate } from './stats.js'
 import {
   AMQP_URL,
   amqpConnect,
@@ -37,7 +37,7 @@ import {
   type TestDatabase,
   uniqueSuffix,
   until,
-} from './support.ts'
+} from './support.js'
 
 const REVISION = 1
 const RETRY_DELAYS = [1000]

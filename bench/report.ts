@@ -1,7 +1,7 @@
 /** The one table on stdout and bench/results.json. */
 import { writeFileSync } from 'node:fs'
-import { spread, type Spread } from './stats.ts'
-import type { Goal, Measurement } from './support.ts'
+import { spread, type Spread } from './stats.js'
+import type { Goal, Measurement } from './support.js'
 
 export interface Row {
   benchmark: string

@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib'
-import { encodeMessage } from '../src/core/message.ts'
-import { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase } from '../integration/support/databases.ts'
-import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.ts'
+import { encodeMessage } from '../src/core/message.js'
+import { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase } from '../integration/support/databases.js'
+import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.js'
 
 export { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase }
 export const EXCHANGE = 'cqrs'

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { BenchContext, Measurement } from './support.ts'
+import type { BenchContext, Measurement } from './support.js'
 
 interface ToolResult {
   name: string
@@ -21,7 +21,7 @@ export async function benchToolsRunner(ctx: BenchContext): Promise<Measurement[]
     ctx.log('  tools: bench/tools.ts is not there; skipped')
     return [{ benchmark: 'tools', dialect: 'postgresql', metric: 'skipped', unit: '', cqrs: [], baseline: [], note: 'bench/tools.ts (bulk-dump, bulk-load, diff) is not there yet; nothing measured' }]
   }
-  const mod = (await import('./tools.ts' as string)) as { benchTools: (o: { rows: number; dialect: 'postgresql' }) => Promise<ToolResult[]> }
+  const mod = (await import('./tools.js' as string)) as { benchTools: (o: { rows: number; dialect: 'postgresql' }) => Promise<ToolResult[]> }
   const rows = ctx.quick ? 5_000 : 1_000_000
   const byName = new Map<string, ToolResult[]>()
   for (let run = 0; run < ctx.runs; run++) {

@@ -22,8 +22,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
-import { BIN, TEST_CONFIG } from '../integration/support/cli.ts'
-import { createTestDatabase, type TestDatabase } from '../integration/support/databases.ts'
+import { BIN, TEST_CONFIG } from '../integration/support/cli.js'
+import { createTestDatabase, type TestDatabase } from '../integration/support/databases.js'
 
 export interface ToolBench {
   name: string

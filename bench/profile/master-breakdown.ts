@@ -8,11 +8,11 @@
  *   cqrs   the cqrsMaster() extension, relay disabled
  * Prints median throughput and the Node process's CPU time per write (user + system).
  */
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
-import { spread } from '../stats.ts'
-import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { spread } from '../stats.js'
+import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
 
 const [nArg = '1000', dialect = 'postgresql', op = 'create'] = process.argv.slice(2)
 const n = Number(nArg)

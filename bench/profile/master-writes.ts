@@ -5,11 +5,11 @@
  * raw2 (the same with the outbox row through tx.$executeRawUnsafe), cqrs (the extension).
  * Prints throughput and where the JS time went.
  */
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
-import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.ts'
-import { profiled } from './cpu.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
+import { profiled } from './cpu.js'
 import { execFileSync } from 'node:child_process'
 
 const [who = 'cqrs', op = 'create', concArg = '16', nArg = '3000', dialect = 'postgresql', noprof] = process.argv.slice(2)

@@ -5,16 +5,16 @@
  * database part (peek, claim, delete, commit), under the CPU profiler.
  */
 import { execFileSync } from 'node:child_process'
-import { silentLogger } from '../../src/core/logger.ts'
-import { Relay } from '../../src/master/relay.ts'
-import { modelsOf, providerOf } from '../../src/prisma/internals.ts'
-import { findModel } from '../../src/prisma/model-plans.ts'
-import { PrismaOutboxStore } from '../../src/prisma/prisma-outbox-store.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
-import { runtime } from '../../src/transport/runtime-transport.ts'
-import { authorBodies, fillOutbox } from '../relay.ts'
-import { AMQP_URL, amqpConnect, createTestDatabase, declareSink, deleteQueues, type Dialect, uniqueSuffix } from '../support.ts'
-import { profiled } from './cpu.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { Relay } from '../../src/master/relay.js'
+import { modelsOf, providerOf } from '../../src/prisma/internals.js'
+import { findModel } from '../../src/prisma/model-plans.js'
+import { PrismaOutboxStore } from '../../src/prisma/prisma-outbox-store.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { runtime } from '../../src/transport/runtime-transport.js'
+import { authorBodies, fillOutbox } from '../relay.js'
+import { AMQP_URL, amqpConnect, createTestDatabase, declareSink, deleteQueues, type Dialect, uniqueSuffix } from '../support.js'
+import { profiled } from './cpu.js'
 
 const [nArg = '20000', batchArg = '500', dialect = 'postgresql'] = process.argv.slice(2)
 const N = Number(nArg)

@@ -6,11 +6,11 @@
  * transaction is timed too.
  */
 import { execFileSync } from 'node:child_process'
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsReplica } from '../../src/prisma/cqrs-replica.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
-import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, publishRaw, replicaQueues, uniqueSuffix } from '../support.ts'
-import { profiled } from './cpu.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, publishRaw, replicaQueues, uniqueSuffix } from '../support.js'
+import { profiled } from './cpu.js'
 
 const [nArg = '20000', prefetchArg = '200', batchArg = '200', dialect = 'postgresql'] = process.argv.slice(2)
 const N = Number(nArg)

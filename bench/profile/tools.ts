@@ -8,9 +8,9 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BIN, TEST_CONFIG } from '../../integration/support/cli.ts'
-import { createTestDatabase } from '../support.ts'
-import { PROFILE_DIR } from './cpu.ts'
+import { BIN, TEST_CONFIG } from '../../integration/support/cli.js'
+import { createTestDatabase } from '../support.js'
+import { PROFILE_DIR } from './cpu.js'
 
 const rows = Number(process.argv[2] ?? 200_000)
 const [master, replica] = await Promise.all([createTestDatabase('postgresql', 'prof'), createTestDatabase('postgresql', 'prof')])

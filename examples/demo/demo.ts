@@ -7,16 +7,16 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { silentLogger } from '../../src/core/logger.ts'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.ts'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
-import { cqrsReplica } from '../../src/prisma/cqrs-replica.ts'
-import { memory, MemoryBroker } from '../../src/transport/memory/index.ts'
-import type { Transport } from '../../src/transport/types.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
+import { memory, MemoryBroker } from '../../src/transport/memory/index.js'
+import type { Transport } from '../../src/transport/types.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const dir = join(root, '.tmp', 'demo')
-const { PrismaClient } = await import('../../prisma/generated/sqlite/client.ts')
+const { PrismaClient } = await import('../../prisma/generated/sqlite/client.js')
 
 function freshDatabase(name: string): string {
   mkdirSync(dir, { recursive: true })
@@ -37,7 +37,7 @@ const models = { cqrsIds: ['account'] }
 let masterTransport: Transport
 let replicaTransport: Transport
 if (process.env.AMQP_URL) {
-  const { rabbitmq } = await import('../../src/transport/rabbitmq/index.ts')
+  const { rabbitmq } = await import('../../src/transport/rabbitmq/index.js')
   masterTransport = rabbitmq({ url: process.env.AMQP_URL, logger: silentLogger })
   replicaTransport = rabbitmq({ url: process.env.AMQP_URL, logger: silentLogger })
 } else {

@@ -3,9 +3,9 @@
  * The relay publishes to a recording transport; `$cqrs.flush()` drains the outbox deterministically.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.ts'
-import { CollectorTransport } from '../support/collector.ts'
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
+import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
+import { CollectorTransport } from '../support/collector.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 
 const MODES = ['extension', 'trigger'] as const
 const CASES = DIALECTS.flatMap((d) => MODES.map((m) => [d, m] as const))

@@ -9,13 +9,13 @@
  */
 import { performance } from 'node:perf_hooks'
 import { afterEach, describe, expect, it } from 'vitest'
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
-import { createTestDatabase, DIALECTS, type Dialect } from '../support/databases.ts'
-import { eventCounts, revisionsByPk, testQueue, uniqueSuffix } from '../support/rabbit.ts'
-import { TcpProxy } from '../support/tcp-proxy.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { createTestDatabase, DIALECTS, type Dialect } from '../support/databases.js'
+import { eventCounts, revisionsByPk, testQueue, uniqueSuffix } from '../support/rabbit.js'
+import { TcpProxy } from '../support/tcp-proxy.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 /** A cleanup step that hangs must not keep the next ones (queues, databases) from running. */

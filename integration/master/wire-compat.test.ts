@@ -4,11 +4,11 @@
  * ../shared/protocol.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
-import { CollectorTransport } from '../support/collector.ts'
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts'
-import { fixture } from '../support/fixtures.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { CollectorTransport } from '../support/collector.js'
+import { createTestDatabase, type TestDatabase } from '../support/databases.js'
+import { fixture } from '../support/fixtures.js'
 
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
 const shape = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeOf(v)]))

@@ -16,8 +16,8 @@ import {
   transactionOf,
   type ModelMeta,
   type TransactionDescriptor,
-} from '../../src/prisma/internals.ts'
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
+} from '../../src/prisma/internals.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 
 const ROLLBACK = new Error('roll back on purpose')
 

@@ -3,12 +3,12 @@
  * Messages go through the same consumer the broker feeds; the broker itself is exercised elsewhere.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeMessage, type CqrsMessage } from '../../src/core/message.ts'
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.ts'
-import type { Delivery, Transport } from '../../src/transport/types.ts'
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
-import { fixture, messageFixtures } from '../support/fixtures.ts'
+import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
+import type { Delivery, Transport } from '../../src/transport/types.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { fixture, messageFixtures } from '../support/fixtures.js'
 
 const noTransport = { name: 'none', connect: async () => {}, publish: async () => {}, consume: async () => ({ stop: async () => {} }), close: async () => {} } as Transport
 

@@ -4,15 +4,15 @@
  * row, on each database. The seed is printed on failure; rerun one with CQRS_SEED=<n>.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.ts'
-import { cqrsReplica } from '../../src/prisma/cqrs-replica.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
-import type { BatchHandler } from '../../src/transport/types.ts'
-import { ChaosPublisher, rng } from '../support/chaos.ts'
-import { eventually, tableDiff } from '../support/compare.ts'
-import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
-import { deleteQueues } from '../support/rabbit-cleanup.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import type { BatchHandler } from '../../src/transport/types.js'
+import { ChaosPublisher, rng } from '../support/chaos.js'
+import { eventually, tableDiff } from '../support/compare.js'
+import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { deleteQueues } from '../support/rabbit-cleanup.js'
 
 const SEED = Number(process.env.CQRS_SEED ?? Date.now() % 100_000)
 

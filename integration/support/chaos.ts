@@ -1,4 +1,4 @@
-import type { OutgoingMessage, Transport } from '../../src/transport/types.ts'
+import type { OutgoingMessage, Transport } from '../../src/transport/types.js'
 
 /** A seeded PRNG (mulberry32): the same seed gives the same stream of writes and faults. */
 export function rng(seed: number): () => number {

@@ -1,7 +1,7 @@
 /** Run the real `bin/cqrs` as a subprocess, the way users do. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { ROOT } from './databases.ts'
+import { ROOT } from './databases.js'
 
 export const BIN = join(ROOT, 'bin/cqrs.mjs')
 export const TEST_CONFIG = join(ROOT, 'integration/support/test-config.ts')

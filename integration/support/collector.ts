@@ -1,4 +1,4 @@
-import type { OutgoingMessage, Transport } from '../../src/transport/types.ts'
+import type { OutgoingMessage, Transport } from '../../src/transport/types.js'
 
 /**
  * A transport that records what the relay published, for tests of capture (which events a write

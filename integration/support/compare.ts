@@ -1,4 +1,4 @@
-import type { TestDatabase } from './databases.ts'
+import type { TestDatabase } from './databases.js'
 
 /** Columns compared between a master table and its replica twin (the mapped fields and cqrs_revision). */
 export const AUTHOR_COLUMNS = ['id', 'name', 'birth_date', 'rating', 'balance', 'last_seen', 'is_active', 'nickname', 'external_id', 'cqrs_revision', 'cqrs_updated']

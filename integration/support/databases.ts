@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.ts'
+import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 
 export type Dialect = 'postgresql' | 'mysql' | 'sqlite'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))

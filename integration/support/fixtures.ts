@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from './databases.ts'
+import { ROOT } from './databases.js'
 
 /** The django-cqrs captures in ../shared/protocol (PROTOCOL.md). */
 export const PROTOCOL_DIR = process.env.CQRS_PROTOCOL_DIR ?? join(ROOT, '..', 'shared', 'protocol')

@@ -1,4 +1,4 @@
-import { AMQP_URL } from './databases.ts'
+import { AMQP_URL } from './databases.js'
 
 /** Remove a test queue and its dead-letter and delay queues. */
 export async function deleteQueues(queue: string): Promise<void> {

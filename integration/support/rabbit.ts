@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import amqp, { type ConfirmChannel, type ConsumeMessage, type MessageFields, type MessageProperties } from 'amqplib'
-import { AMQP_URL } from './databases.ts'
+import { AMQP_URL } from './databases.js'
 
 export const EXCHANGE = 'cqrs'
 

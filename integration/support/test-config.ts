@@ -10,10 +10,10 @@
  *   CQRS_AUTHOR_KEYS    'column': the master sends author rows keyed by column name, like django-cqrs
  *   CQRS_FAIL_NAME      a replica hook fails for author rows whose name starts with this text
  */
-import { defineConfig } from '../../src/config/define-config.ts'
-import { NonRetryableError } from '../../src/core/errors.ts'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.ts'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.ts'
+import { defineConfig } from '../../src/config/define-config.js'
+import { NonRetryableError } from '../../src/core/errors.js'
+import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 
 const env = process.env
 const dialect = env.CQRS_TEST_DIALECT ?? 'postgresql'

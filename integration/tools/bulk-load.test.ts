@@ -6,15 +6,15 @@
  */
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readLines } from '../../src/core/dump-format.ts'
-import { silentLogger } from '../../src/core/logger.ts'
-import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.ts'
-import { tableApplier, type Applier } from '../../src/replica/applier.ts'
-import type { TableTarget } from '../../src/replica/apply-op.ts'
-import { loadDump } from '../../src/replica/load.ts'
-import type { Transport } from '../../src/transport/types.ts'
-import { DIALECTS } from '../support/databases.ts'
-import { stage, until, type Stage } from './support.ts'
+import { readLines } from '../../src/core/dump-format.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
+import { tableApplier, type Applier } from '../../src/replica/applier.js'
+import type { TableTarget } from '../../src/replica/apply-op.js'
+import { loadDump } from '../../src/replica/load.js'
+import type { Transport } from '../../src/transport/types.js'
+import { DIALECTS } from '../support/databases.js'
+import { stage, until, type Stage } from './support.js'
 
 const noTransport = { name: 'none', connect: async () => {}, publish: async () => {}, consume: async () => ({ stop: async () => {} }), close: async () => {} } as Transport
 

@@ -5,8 +5,8 @@
  * die of it here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DIALECTS } from '../support/databases.ts'
-import { stage, type Stage } from './support.ts'
+import { DIALECTS } from '../support/databases.js'
+import { stage, type Stage } from './support.js'
 
 const ROWS = 300_000
 

@@ -6,10 +6,10 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseJson } from '../../src/core/json.ts'
-import { DIALECTS } from '../support/databases.ts'
-import { fixtureText, PROTOCOL_DIR } from '../support/fixtures.ts'
-import { collectQueue, plain, stage, type Stage } from './support.ts'
+import { parseJson } from '../../src/core/json.js'
+import { DIALECTS } from '../support/databases.js'
+import { fixtureText, PROTOCOL_DIR } from '../support/fixtures.js'
+import { collectQueue, plain, stage, type Stage } from './support.js'
 
 const dumpRows = () =>
   fixtureText('author.dump')

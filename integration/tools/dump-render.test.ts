@@ -3,13 +3,13 @@
  * value and key for key, as the JS path (instanceData + formatDumpLine), for every scalar kind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { resolveMasterOptions } from '../../src/config/master-options.ts'
-import { formatDumpLine } from '../../src/core/dump-format.ts'
-import { dumpRows } from '../../src/master/dump.ts'
-import { modelsOf } from '../../src/prisma/internals.ts'
-import { buildPlans, findModel } from '../../src/prisma/model-plans.ts'
-import { pgDumpLineSql, RowScanner } from '../../src/prisma/row-scanner.ts'
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts'
+import { resolveMasterOptions } from '../../src/config/master-options.js'
+import { formatDumpLine } from '../../src/core/dump-format.js'
+import { dumpRows } from '../../src/master/dump.js'
+import { modelsOf } from '../../src/prisma/internals.js'
+import { buildPlans, findModel } from '../../src/prisma/model-plans.js'
+import { pgDumpLineSql, RowScanner } from '../../src/prisma/row-scanner.js'
+import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 
 describe('bulk-dump lines rendered by PostgreSQL', () => {
   let db: TestDatabase

@@ -5,9 +5,9 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnCqrs, stop, waitForStderr } from '../support/cli.ts'
-import { DIALECTS, type Dialect } from '../support/databases.ts'
-import { plain, stage, until, type Stage } from './support.ts'
+import { spawnCqrs, stop, waitForStderr } from '../support/cli.js'
+import { DIALECTS, type Dialect } from '../support/databases.js'
+import { plain, stage, until, type Stage } from './support.js'
 
 // PostgreSQL always; the others as CQRS_TEST_DIALECTS says (default: all three).
 const dialects: Dialect[] = DIALECTS

@@ -6,9 +6,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnCqrs, stop, waitForStderr } from '../support/cli.ts'
-import { DIALECTS } from '../support/databases.ts'
-import { plain, stage, until, type Stage } from './support.ts'
+import { spawnCqrs, stop, waitForStderr } from '../support/cli.js'
+import { DIALECTS } from '../support/databases.js'
+import { plain, stage, until, type Stage } from './support.js'
 
 const BIG = 9007199254740993n // 2^53 + 1: a JS number cannot hold it
 

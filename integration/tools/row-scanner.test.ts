@@ -3,13 +3,13 @@
  * the raw fast path giving exactly the rows (and so the instance_data) findMany gives.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { resolveMasterOptions } from '../../src/config/master-options.ts'
-import { formatDumpLine } from '../../src/core/dump-format.ts'
-import { instanceData } from '../../src/master/event-builder.ts'
-import { modelsOf } from '../../src/prisma/internals.ts'
-import { buildPlans } from '../../src/prisma/model-plans.ts'
-import { RowScanner } from '../../src/prisma/row-scanner.ts'
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.ts'
+import { resolveMasterOptions } from '../../src/config/master-options.js'
+import { formatDumpLine } from '../../src/core/dump-format.js'
+import { instanceData } from '../../src/master/event-builder.js'
+import { modelsOf } from '../../src/prisma/internals.js'
+import { buildPlans } from '../../src/prisma/model-plans.js'
+import { RowScanner } from '../../src/prisma/row-scanner.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 
 describe.each(DIALECTS)('row scanner on %s', (dialect) => {
   let db: TestDatabase

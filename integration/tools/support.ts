@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import amqp from 'amqplib'
-import { topologyPlan } from '../../src/transport/rabbitmq/index.ts'
-import { BIN, TEST_CONFIG, type CliResult } from '../support/cli.ts'
-import { AMQP_URL, createTestDatabase, ROOT, type Dialect, type TestDatabase } from '../support/databases.ts'
+import { topologyPlan } from '../../src/transport/rabbitmq/index.js'
+import { BIN, TEST_CONFIG, type CliResult } from '../support/cli.js'
+import { AMQP_URL, createTestDatabase, ROOT, type Dialect, type TestDatabase } from '../support/databases.js'
 
 export interface Stage {
   dialect: Dialect

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { TransportError } from '../../src/core/errors.ts'
-import { runtime } from '../../src/transport/runtime-transport.ts'
-import type { BatchHandler, Delivery, OutgoingMessage, Outcome, QueueSpec, Subscription, Transport } from '../../src/transport/types.ts'
+import { TransportError } from '../../src/core/errors.js'
+import { runtime } from '../../src/transport/runtime-transport.js'
+import type { BatchHandler, Delivery, OutgoingMessage, Outcome, QueueSpec, Subscription, Transport } from '../../src/transport/types.js'
 
 /** Hooks a transport may need around the shared suite. */
 export interface ContractHooks {

@@ -1,6 +1,6 @@
-import { silentLogger } from '../../src/core/logger.ts'
-import { MemoryBroker, memory } from '../../src/transport/memory/index.ts'
-import { transportContract } from './contract.ts'
+import { silentLogger } from '../../src/core/logger.js'
+import { MemoryBroker, memory } from '../../src/transport/memory/index.js'
+import { transportContract } from './contract.js'
 
 // A broker per transport would isolate too much: the contract opens several transports per test
 // and expects them to see each other, as on RabbitMQ. Unique queue names keep tests apart.

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import amqp, { type ChannelModel } from 'amqplib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { TransportError } from '../../src/core/errors.ts'
-import type { Logger } from '../../src/core/logger.ts'
-import { rabbitmq, RabbitmqTransport, topologyPlan, type RabbitmqOptions } from '../../src/transport/rabbitmq/index.ts'
-import type { QueueSpec } from '../../src/transport/types.ts'
-import { deferred, inbox, transportContract } from './contract.ts'
+import { TransportError } from '../../src/core/errors.js'
+import type { Logger } from '../../src/core/logger.js'
+import { rabbitmq, RabbitmqTransport, topologyPlan, type RabbitmqOptions } from '../../src/transport/rabbitmq/index.js'
+import type { QueueSpec } from '../../src/transport/types.js'
+import { deferred, inbox, transportContract } from './contract.js'
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} }

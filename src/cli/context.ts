@@ -1,8 +1,8 @@
-import { resolveLazy, type CqrsConfig } from '../config/define-config.ts'
-import { loadConfig } from '../config/load-config.ts'
-import { ConfigError } from '../core/errors.ts'
-import { stderrLogger, type Logger } from '../core/logger.ts'
-import type { Transport } from '../transport/types.ts'
+import { resolveLazy, type CqrsConfig } from '../config/define-config.js'
+import { loadConfig } from '../config/load-config.js'
+import { ConfigError } from '../core/errors.js'
+import { stderrLogger, type Logger } from '../core/logger.js'
+import type { Transport } from '../transport/types.js'
 
 /** What every command gets: the loaded config, lazily built parts, and the stderr logger. */
 export class CliContext {

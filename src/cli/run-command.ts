@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { CqrsError } from '../core/errors.ts'
-import { redactUrl } from '../core/logger.ts'
-import { CliContext } from './context.ts'
+import { CqrsError } from '../core/errors.js'
+import { redactUrl } from '../core/logger.js'
+import { CliContext } from './context.js'
 
 /** Exit codes scripts can trust. */
 export const EXIT = { ok: 0, drift: 1, error: 2, usage: 64 } as const

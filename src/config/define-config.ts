@@ -1,6 +1,6 @@
-import type { MasterOptions } from './master-options.ts'
-import type { ReplicaOptions } from './replica-options.ts'
-import type { Transport } from '../transport/types.ts'
+import type { MasterOptions } from './master-options.js'
+import type { ReplicaOptions } from './replica-options.js'
+import type { Transport } from '../transport/types.js'
 
 type Lazy<T> = T | (() => T | Promise<T>)
 

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { ConfigError } from '../core/errors.ts'
-import type { CqrsConfig } from './define-config.ts'
+import { ConfigError } from '../core/errors.js'
+import type { CqrsConfig } from './define-config.js'
 
 const CANDIDATES = ['cqrs.config.ts', 'cqrs.config.mts', 'cqrs.config.js', 'cqrs.config.mjs']
 

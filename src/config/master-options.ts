@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { ConfigError } from '../core/errors.ts'
-import type { Logger } from '../core/logger.ts'
-import type { Transport } from '../transport/types.ts'
+import { ConfigError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import type { Transport } from '../transport/types.js'
 
 /** Context handed to serializer, meta and correlation-id functions. */
 export interface CaptureContext {

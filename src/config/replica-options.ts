@@ -1,9 +1,9 @@
 import { z } from 'zod'
-import type { Logger } from '../core/logger.ts'
-import type { CqrsMessage } from '../core/message.ts'
-import type { Transport } from '../transport/types.ts'
-import { ConfigError } from '../core/errors.ts'
-import { formatZodError } from './master-options.ts'
+import type { Logger } from '../core/logger.js'
+import type { CqrsMessage } from '../core/message.js'
+import type { Transport } from '../transport/types.js'
+import { ConfigError } from '../core/errors.js'
+import { formatZodError } from './master-options.js'
 
 /** What a hook or custom handler gets besides the data. */
 export interface HandlerContext {

@@ -1,4 +1,4 @@
-import { ConfigError } from '../core/errors.ts'
+import { ConfigError } from '../core/errors.js'
 
 /**
  * The one precedence rule for CLI settings: flag > env > config file > default.

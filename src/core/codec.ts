@@ -1,6 +1,6 @@
-import { MessageValidationError } from './errors.ts'
-import { RawJson } from './json.ts'
-import { normalizeDateTime } from './message.ts'
+import { MessageValidationError } from './errors.js'
+import { RawJson } from './json.js'
+import { normalizeDateTime } from './message.js'
 
 /** The Prisma scalar kinds the codec knows; `Date` is a DateTime stored as `@db.Date`. */
 export type ScalarKind = 'String' | 'Int' | 'BigInt' | 'Float' | 'Decimal' | 'Boolean' | 'DateTime' | 'Date' | 'Json' | 'Bytes' | 'Enum'

@@ -9,9 +9,9 @@
  * Pks keep their JSON type: numbers for int and bigint (exact beyond 2^53), strings for uuid and text.
  * An empty batch may be written as `[]` or left out; both read the same.
  */
-import { formatDateTime } from './codec.ts'
-import { LineError, type Line } from './dump-format.ts'
-import { parseJson, stringifyJson } from './json.ts'
+import { formatDateTime } from './codec.js'
+import { LineError, type Line } from './dump-format.js'
+import { parseJson, stringifyJson } from './json.js'
 
 /** A primary key on the wire. */
 export type WirePk = string | number | bigint

@@ -4,7 +4,7 @@
  * write one, and read both. Also the line splitter every pipe format reads with.
  */
 import { StringDecoder } from 'node:string_decoder'
-import { parseJson, RawJson, stringifyJson } from './json.ts'
+import { parseJson, RawJson, stringifyJson } from './json.js'
 
 /** A line of a pipe format that cannot be read; `line` is 1-based, as editors count. */
 export class LineError extends Error {

@@ -1,5 +1,5 @@
-import { MessageValidationError } from './errors.ts'
-import { parseJson, stringifyJson } from './json.ts'
+import { MessageValidationError } from './errors.js'
+import { parseJson, stringifyJson } from './json.js'
 
 export type SignalType = 'SAVE' | 'DELETE' | 'SYNC'
 export const SIGNAL_TYPES: readonly SignalType[] = ['SAVE', 'DELETE', 'SYNC']

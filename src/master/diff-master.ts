@@ -1,10 +1,10 @@
-import { encodeValue } from '../core/codec.ts'
-import { decodeValue } from '../core/codec.ts'
-import { LineError } from '../core/dump-format.ts'
-import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.ts'
-import { replicated } from './dump.ts'
-import type { ModelPlan } from './model-plan.ts'
-import type { RowSource } from './row-source.ts'
+import { encodeValue } from '../core/codec.js'
+import { decodeValue } from '../core/codec.js'
+import { LineError } from '../core/dump-format.js'
+import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.js'
+import { replicated } from './dump.js'
+import type { ModelPlan } from './model-plan.js'
+import type { RowSource } from './row-source.js'
 
 /** A master row's pk as it goes on the wire (numbers for int and bigint, strings for uuid and text). */
 export const wirePk = (plan: ModelPlan, row: Record<string, unknown>): WirePk => encodeValue(plan.pkKind, row[plan.pkField]) as WirePk

@@ -1,8 +1,8 @@
-import type { CaptureContext, Row } from '../config/master-options.ts'
-import { instanceData } from './event-builder.ts'
-import type { ModelPlan } from './model-plan.ts'
-import { formatDumpLine } from '../core/dump-format.ts'
-import type { RenderedDumpSource, RowSource } from './row-source.ts'
+import type { CaptureContext, Row } from '../config/master-options.js'
+import { instanceData } from './event-builder.js'
+import type { ModelPlan } from './model-plan.js'
+import { formatDumpLine } from '../core/dump-format.js'
+import type { RenderedDumpSource, RowSource } from './row-source.js'
 
 export interface DumpOptions {
   source: RowSource

@@ -1,7 +1,7 @@
-import { encodeValue } from '../core/codec.ts'
-import type { CaptureContext, Row } from '../config/master-options.ts'
-import { encodeMessage, type CqrsMessage, type SignalType } from '../core/message.ts'
-import type { ModelPlan, OutboxEvent } from './model-plan.ts'
+import { encodeValue } from '../core/codec.js'
+import type { CaptureContext, Row } from '../config/master-options.js'
+import { encodeMessage, type CqrsMessage, type SignalType } from '../core/message.js'
+import type { ModelPlan, OutboxEvent } from './model-plan.js'
 
 export interface BuildContext extends CaptureContext {
   correlationId: string | null

@@ -1,5 +1,5 @@
-import type { ScalarKind } from '../core/codec.ts'
-import type { CaptureContext, Row } from '../config/master-options.ts'
+import type { ScalarKind } from '../core/codec.js'
+import type { CaptureContext, Row } from '../config/master-options.js'
 
 /** One field sent in `instance_data`: the model field, its key on the wire, how to encode it. */
 export interface WireField {

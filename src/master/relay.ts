@@ -1,6 +1,6 @@
-import type { Logger } from '../core/logger.ts'
-import type { RuntimeTransport } from '../transport/runtime-transport.ts'
-import type { OutboxRow, OutboxStore } from './outbox-store.ts'
+import type { Logger } from '../core/logger.js'
+import type { RuntimeTransport } from '../transport/runtime-transport.js'
+import type { OutboxRow, OutboxStore } from './outbox-store.js'
 
 export interface RelayOptions {
   store: OutboxStore

@@ -1,4 +1,4 @@
-import type { Row } from '../config/master-options.ts'
+import type { Row } from '../config/master-options.js'
 
 /** How to read a table page by page. */
 export interface PageOptions {
@@ -31,5 +31,5 @@ export interface RowSource {
  * itself.
  */
 export interface RenderedDumpSource {
-  dumpLineChunks?(plan: import('./model-plan.ts').ModelPlan, batchSize: number): AsyncIterable<{ text: string | Buffer; rows: number }> | null
+  dumpLineChunks?(plan: import('./model-plan.js').ModelPlan, batchSize: number): AsyncIterable<{ text: string | Buffer; rows: number }> | null
 }

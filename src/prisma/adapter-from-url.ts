@@ -1,6 +1,6 @@
 import type { SqlDriverAdapterFactory } from '@prisma/client/runtime/client'
-import { ConfigError } from '../core/errors.ts'
-import { redactUrl } from '../core/logger.ts'
+import { ConfigError } from '../core/errors.js'
+import { redactUrl } from '../core/logger.js'
 
 /**
  * A Prisma 7 driver adapter for a database URL: `postgres(ql)://`, `mysql://` or `mariadb://`,

@@ -1,7 +1,7 @@
-import { ConfigError } from '../core/errors.ts'
-import type { ModelPlan } from '../master/model-plan.ts'
-import type { ModelMeta, Provider } from './internals.ts'
-import { captureTriggerSql, dropTriggerSql, expectedTriggerNames, listTriggersSql, triggerBaseName } from './trigger-sql.ts'
+import { ConfigError } from '../core/errors.js'
+import type { ModelPlan } from '../master/model-plan.js'
+import type { ModelMeta, Provider } from './internals.js'
+import { captureTriggerSql, dropTriggerSql, expectedTriggerNames, listTriggersSql, triggerBaseName } from './trigger-sql.js'
 
 export interface TriggerTarget {
   meta: ModelMeta

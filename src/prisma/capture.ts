@@ -1,8 +1,8 @@
-import type { ResolvedMasterOptions, Row } from '../config/master-options.ts'
-import { ConfigError } from '../core/errors.ts'
-import { deleteEvent, eventForWrite, type BuildContext } from '../master/event-builder.ts'
-import type { ModelPlan, OutboxEvent } from '../master/model-plan.ts'
-import { clientInTransaction, queryInTransaction, type ModelMeta, type Provider, type TransactionDescriptor } from './internals.ts'
+import type { ResolvedMasterOptions, Row } from '../config/master-options.js'
+import { ConfigError } from '../core/errors.js'
+import { deleteEvent, eventForWrite, type BuildContext } from '../master/event-builder.js'
+import type { ModelPlan, OutboxEvent } from '../master/model-plan.js'
+import { clientInTransaction, queryInTransaction, type ModelMeta, type Provider, type TransactionDescriptor } from './internals.js'
 
 export const WRITE_OPERATIONS = new Set(['create', 'createMany', 'createManyAndReturn', 'update', 'updateMany', 'updateManyAndReturn', 'upsert', 'delete', 'deleteMany'])
 

@@ -21,7 +21,7 @@
  * - `_runtimeDataModel` lists models and fields; `_engineConfig.inlineSchema` is the schema text
  *   (ids, `@db.Date` and `@updatedAt` are only there); `_activeProvider` names the database.
  */
-import type { ScalarKind } from '../core/codec.ts'
+import type { ScalarKind } from '../core/codec.js'
 
 /** What the hook argument tells about the transaction a query runs in. */
 export interface TransactionDescriptor {

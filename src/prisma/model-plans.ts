@@ -1,7 +1,7 @@
-import type { ResolvedMasterOptions } from '../config/master-options.ts'
-import { ConfigError, didYouMean } from '../core/errors.ts'
-import type { ModelPlan, WireField } from '../master/model-plan.ts'
-import type { ModelMeta } from './internals.ts'
+import type { ResolvedMasterOptions } from '../config/master-options.js'
+import { ConfigError, didYouMean } from '../core/errors.js'
+import type { ModelPlan, WireField } from '../master/model-plan.js'
+import type { ModelMeta } from './internals.js'
 
 /** Find a model by client property (`account`) or model name (`Account`). */
 export function findModel(metas: Map<string, ModelMeta>, key: string): ModelMeta | undefined {

@@ -5,16 +5,16 @@
  * as they came; anything else goes through the replica's decoder, so a value is accepted or refused
  * here exactly as a consumed SYNC would be, with the same message.
  */
-import { decodeValue } from '../core/codec.ts'
-import { LineError, parseDumpLine, type Line } from '../core/dump-format.ts'
-import { MessageValidationError } from '../core/errors.ts'
-import type { TableTarget, TargetColumn } from '../replica/apply-op.ts'
-import { columnValueError, mustBeGiven, requiredColumnError, RESERVED } from '../replica/decode-op.ts'
-import { pkKeyOf, pkKeys, type DumpRow } from '../replica/load.ts'
-import type { LoadCount } from '../replica/replica-store.ts'
-import { copyEscape, copyValue, pgLoadPlan, tableColumns, type Statement } from './replica-sql.ts'
-import { quoteIdent } from './sql.ts'
-import type { SqlRunner } from './sql-runner.ts'
+import { decodeValue } from '../core/codec.js'
+import { LineError, parseDumpLine, type Line } from '../core/dump-format.js'
+import { MessageValidationError } from '../core/errors.js'
+import type { TableTarget, TargetColumn } from '../replica/apply-op.js'
+import { columnValueError, mustBeGiven, requiredColumnError, RESERVED } from '../replica/decode-op.js'
+import { pkKeyOf, pkKeys, type DumpRow } from '../replica/load.js'
+import type { LoadCount } from '../replica/replica-store.js'
+import { copyEscape, copyValue, pgLoadPlan, tableColumns, type Statement } from './replica-sql.js'
+import { quoteIdent } from './sql.js'
+import type { SqlRunner } from './sql-runner.js'
 
 // The datetime forms PostgreSQL reads as the same instant into timestamp and timestamptz alike: UTC,
 // with at most microseconds (a `timestamp` column ignores the offset, so only +00:00 or Z pass).

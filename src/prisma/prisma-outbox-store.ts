@@ -1,7 +1,7 @@
-import type { OutboxRow, OutboxStore } from '../master/outbox-store.ts'
-import type { ModelMeta, Provider } from './internals.ts'
-import { quoteIdent } from './sql.ts'
-import { sqlRunner, type SqlRunner } from './sql-runner.ts'
+import type { OutboxRow, OutboxStore } from '../master/outbox-store.js'
+import type { ModelMeta, Provider } from './internals.js'
+import { quoteIdent } from './sql.js'
+import { sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The outbox on PostgreSQL, MySQL/MariaDB and SQLite through a Prisma client.

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
-import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.ts'
-import type { Line } from '../core/dump-format.ts'
-import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.ts'
-import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.ts'
-import type { Provider } from './internals.ts'
-import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.ts'
-import { quoteIdent } from './sql.ts'
-import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.ts'
+import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
+import type { Line } from '../core/dump-format.js'
+import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
+import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.js'
+import type { Provider } from './internals.js'
+import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { quoteIdent } from './sql.js'
+import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the

@@ -2,11 +2,11 @@
  * The replica's SQL per dialect, as pure functions returning `{ sql, params }`: unit-tested without
  * a database and printable. One statement applies a whole batch, version-gated in the database.
  */
-import { formatDate } from '../core/codec.ts'
-import { stringifyJson } from '../core/json.ts'
-import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.ts'
-import type { Provider } from './internals.ts'
-import { placeholder, quoteIdent } from './sql.ts'
+import { formatDate } from '../core/codec.js'
+import { stringifyJson } from '../core/json.js'
+import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.js'
+import type { Provider } from './internals.js'
+import { placeholder, quoteIdent } from './sql.js'
 
 export interface Statement {
   sql: string

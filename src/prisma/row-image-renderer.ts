@@ -1,10 +1,10 @@
-import type { ResolvedMasterOptions } from '../config/master-options.ts'
-import { ConfigError } from '../core/errors.ts'
-import { deleteEvent, eventForWrite, type BuildContext } from '../master/event-builder.ts'
-import type { ModelPlan } from '../master/model-plan.ts'
-import type { OutboxRow } from '../master/outbox-store.ts'
-import type { ModelMeta } from './internals.ts'
-import { imageToRow, parseRowImage } from './row-image.ts'
+import type { ResolvedMasterOptions } from '../config/master-options.js'
+import { ConfigError } from '../core/errors.js'
+import { deleteEvent, eventForWrite, type BuildContext } from '../master/event-builder.js'
+import type { ModelPlan } from '../master/model-plan.js'
+import type { OutboxRow } from '../master/outbox-store.js'
+import type { ModelMeta } from './internals.js'
+import { imageToRow, parseRowImage } from './row-image.js'
 
 /**
  * The relay's renderer for capture-trigger rows: the row image becomes the same SAVE or DELETE the

@@ -1,7 +1,7 @@
 import { isLosslessNumber, parse as losslessParse } from 'lossless-json'
-import type { Row } from '../config/master-options.ts'
-import { normalizeDateTime } from '../core/message.ts'
-import type { ModelMeta } from './internals.ts'
+import type { Row } from '../config/master-options.js'
+import { normalizeDateTime } from '../core/message.js'
+import type { ModelMeta } from './internals.js'
 
 /** What a capture trigger wrote: the operation and the row before and after, keyed by column. */
 export interface RowImage {

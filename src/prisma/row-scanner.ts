@@ -1,13 +1,13 @@
-import type { Row } from '../config/master-options.ts'
-import type { ScalarKind } from '../core/codec.ts'
-import { ConfigError } from '../core/errors.ts'
-import { parseJson } from '../core/json.ts'
-import type { ModelPlan } from '../master/model-plan.ts'
-import type { PageOptions, RenderedDumpSource, RowSource } from '../master/row-source.ts'
-import type { StoredKey, TableReader } from '../replica/table-reader.ts'
-import { providerOf, type FieldMeta, type ModelMeta, type Provider } from './internals.ts'
-import { quoteIdent } from './sql.ts'
-import { sqlRunner, type SqlRunner } from './sql-runner.ts'
+import type { Row } from '../config/master-options.js'
+import type { ScalarKind } from '../core/codec.js'
+import { ConfigError } from '../core/errors.js'
+import { parseJson } from '../core/json.js'
+import type { ModelPlan } from '../master/model-plan.js'
+import type { PageOptions, RenderedDumpSource, RowSource } from '../master/row-source.js'
+import type { StoredKey, TableReader } from '../replica/table-reader.js'
+import { providerOf, type FieldMeta, type ModelMeta, type Provider } from './internals.js'
+import { quoteIdent } from './sql.js'
+import { sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * COPY of the rendered lines, raw: CSV with a quote and a delimiter that JSON text never holds (JSON

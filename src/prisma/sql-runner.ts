@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
-import { openAdapter, pgClientOf, pgPoolOf, type AdapterConnection, type AdapterTransaction } from './internals.ts'
+import { openAdapter, pgClientOf, pgPoolOf, type AdapterConnection, type AdapterTransaction } from './internals.js'
 
 export interface SqlRunner {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>

@@ -1,4 +1,4 @@
-import type { Provider } from './internals.ts'
+import type { Provider } from './internals.js'
 
 /** Quote a table or column name for the dialect. */
 export function quoteIdent(provider: Provider, name: string): string {

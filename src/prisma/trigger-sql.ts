@@ -4,9 +4,9 @@
  * row image to the outbox in the statement that changes the row, so a write costs one round trip,
  * and raw SQL and nested writes are captured too. The relay turns row images into messages.
  */
-import type { ModelPlan } from '../master/model-plan.ts'
-import type { ModelMeta, Provider } from './internals.ts'
-import { quoteIdent } from './sql.ts'
+import type { ModelPlan } from '../master/model-plan.js'
+import type { ModelMeta, Provider } from './internals.js'
+import { quoteIdent } from './sql.js'
 
 export const ROW_IMAGE = 1
 

@@ -1,8 +1,8 @@
-import { encodeMessage, type CqrsMessage } from '../core/message.ts'
-import { newest, type ApplyOp, type ApplyResult, type TableTarget } from './apply-op.ts'
-import type { ReplicaConsumer } from './replica-consumer.ts'
-import type { Line } from '../core/dump-format.ts'
-import type { LoadCount, ReplicaStore } from './replica-store.ts'
+import { encodeMessage, type CqrsMessage } from '../core/message.js'
+import { newest, type ApplyOp, type ApplyResult, type TableTarget } from './apply-op.js'
+import type { ReplicaConsumer } from './replica-consumer.js'
+import type { Line } from '../core/dump-format.js'
+import type { LoadCount, ReplicaStore } from './replica-store.js'
 
 /** A message for the replica and its decoded op. */
 export interface ApplyItem {

@@ -1,5 +1,5 @@
-import type { ScalarKind } from '../core/codec.ts'
-import type { SignalType } from '../core/message.ts'
+import type { ScalarKind } from '../core/codec.js'
+import type { SignalType } from '../core/message.js'
 
 /** A replica column fed from the wire. */
 export interface TargetColumn {

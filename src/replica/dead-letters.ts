@@ -1,8 +1,8 @@
-import { parseJson, stringifyJson } from '../core/json.ts'
-import { directRoutingKey } from '../transport/queue-names.ts'
-import { runtime } from '../transport/runtime-transport.ts'
-import type { DeadLetter, QueueSpec, Transport } from '../transport/types.ts'
-import { ConfigError } from '../core/errors.ts'
+import { parseJson, stringifyJson } from '../core/json.js'
+import { directRoutingKey } from '../transport/queue-names.js'
+import { runtime } from '../transport/runtime-transport.js'
+import type { DeadLetter, QueueSpec, Transport } from '../transport/types.js'
+import { ConfigError } from '../core/errors.js'
 
 /** A dead letter as an operator reads it. */
 export interface DeadLetterInfo {

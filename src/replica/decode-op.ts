@@ -1,7 +1,7 @@
-import { decodeValue } from '../core/codec.ts'
-import { MessageValidationError } from '../core/errors.ts'
-import { revisionOf, type CqrsMessage } from '../core/message.ts'
-import type { ApplyOp, TableTarget, TargetColumn } from './apply-op.ts'
+import { decodeValue } from '../core/codec.js'
+import { MessageValidationError } from '../core/errors.js'
+import { revisionOf, type CqrsMessage } from '../core/message.js'
+import type { ApplyOp, TableTarget, TargetColumn } from './apply-op.js'
 
 /** Keys of `instance_data` that are the version, not columns. */
 export const RESERVED = new Set(['cqrs_revision', 'cqrs_updated'])

@@ -1,10 +1,10 @@
-import { LineError } from '../core/dump-format.ts'
-import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.ts'
-import type { CqrsMessage } from '../core/message.ts'
-import type { ApplyOp, TableTarget } from './apply-op.ts'
-import type { Applier } from './applier.ts'
-import { decodeReplicaPks } from './diff-replica.ts'
-import type { TableReader } from './table-reader.ts'
+import { LineError } from '../core/dump-format.js'
+import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.js'
+import type { CqrsMessage } from '../core/message.js'
+import type { ApplyOp, TableTarget } from './apply-op.js'
+import type { Applier } from './applier.js'
+import { decodeReplicaPks } from './diff-replica.js'
+import type { TableReader } from './table-reader.js'
 
 /** One batch of deleted-sync-replica. */
 export interface DeleteBatch {

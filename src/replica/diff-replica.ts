@@ -1,8 +1,8 @@
-import { decodeValue, encodeValue } from '../core/codec.ts'
-import { LineError } from '../core/dump-format.ts'
-import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.ts'
-import type { TableTarget } from './apply-op.ts'
-import type { TableReader } from './table-reader.ts'
+import { decodeValue, encodeValue } from '../core/codec.js'
+import { LineError } from '../core/dump-format.js'
+import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.js'
+import type { TableTarget } from './apply-op.js'
+import type { TableReader } from './table-reader.js'
 
 /** One batch of diff-replica: of `checked` master pks, those the replica lacks or holds at another revision. */
 export interface DiffReplicaBatch {

@@ -1,8 +1,8 @@
-import { LineError, parseDumpLine, type Line } from '../core/dump-format.ts'
-import type { CqrsMessage } from '../core/message.ts'
-import type { TableTarget } from './apply-op.ts'
-import type { Applier, ApplyItem } from './applier.ts'
-import { toApplyOp } from './decode-op.ts'
+import { LineError, parseDumpLine, type Line } from '../core/dump-format.js'
+import type { CqrsMessage } from '../core/message.js'
+import type { TableTarget } from './apply-op.js'
+import type { Applier, ApplyItem } from './applier.js'
+import { toApplyOp } from './decode-op.js'
 
 /** One applied batch of a load. */
 export interface LoadBatch {

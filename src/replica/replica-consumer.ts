@@ -1,13 +1,13 @@
-import type { HandlerContext } from '../config/replica-options.ts'
-import { MessageValidationError } from '../core/errors.ts'
-import type { Logger } from '../core/logger.ts'
-import { decodeMessage, encodeMessage, normalizeDateTime, type CqrsMessage } from '../core/message.ts'
-import type { Delivery, Outcome } from '../transport/types.ts'
-import { newest, type ApplyOp, type TableTarget } from './apply-op.ts'
-import { toApplyOp } from './decode-op.ts'
-import type { ReplicaStore } from './replica-store.ts'
-import { decideRetry, errorText, isConnectionError } from './retry-policy.ts'
-import { ReplicaStats } from './replica-stats.ts'
+import type { HandlerContext } from '../config/replica-options.js'
+import { MessageValidationError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import { decodeMessage, encodeMessage, normalizeDateTime, type CqrsMessage } from '../core/message.js'
+import type { Delivery, Outcome } from '../transport/types.js'
+import { newest, type ApplyOp, type TableTarget } from './apply-op.js'
+import { toApplyOp } from './decode-op.js'
+import type { ReplicaStore } from './replica-store.js'
+import { decideRetry, errorText, isConnectionError } from './retry-policy.js'
+import { ReplicaStats } from './replica-stats.js'
 
 /** Row-level hooks for a table replica (django-cqrs's cqrs_create / cqrs_update), run in the apply transaction. */
 export interface RowHooks {

@@ -1,4 +1,4 @@
-import { normalizeDateTime, type CqrsMessage } from '../core/message.ts'
+import { normalizeDateTime, type CqrsMessage } from '../core/message.js'
 
 /** Counters and a lag sample (apply time minus the master's cqrs_updated) for metrics and benchmarks. */
 export class ReplicaStats {

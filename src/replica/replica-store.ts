@@ -1,5 +1,5 @@
-import type { Line, LineError } from '../core/dump-format.ts'
-import type { ApplyOp, ApplyResult, TableTarget } from './apply-op.ts'
+import type { Line, LineError } from '../core/dump-format.js'
+import type { ApplyOp, ApplyResult, TableTarget } from './apply-op.js'
 
 /** How a batch of a load ended; `skipped`: older than the replica (or a tombstone), or an older duplicate. */
 export interface LoadCount {

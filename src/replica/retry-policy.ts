@@ -1,4 +1,4 @@
-import { NonRetryableError } from '../core/errors.ts'
+import { NonRetryableError } from '../core/errors.js'
 
 /** Errors that mean the database (not the message) is the problem: wait and try again, do not spend retries. */
 const CONNECTION_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '08006', '08001', '08003'])

@@ -1,5 +1,5 @@
-import { ConfigError } from '../core/errors.ts'
-import type { ConsumeOptions, Outcome } from './types.ts'
+import { ConfigError } from '../core/errors.js'
+import type { ConsumeOptions, Outcome } from './types.js'
 
 /**
  * Micro-batching for consumers: items are buffered, and whenever no batch is running and items

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { QueueSpec } from './types.ts'
+import type { QueueSpec } from './types.js'
 
 // Names and routing keys of PROTOCOL.md ("RabbitMQ topology"), shared by every transport so the
 // in-memory broker routes exactly like RabbitMQ does.

@@ -1,4 +1,4 @@
-import { TransportError } from '../core/errors.ts'
+import { TransportError } from '../core/errors.js'
 import type {
   BatchHandler,
   ConsumeOptions,
@@ -8,7 +8,7 @@ import type {
   QueueStats,
   Subscription,
   Transport,
-} from './types.ts'
+} from './types.js'
 
 /**
  * Wraps any {@link Transport} so that it is connected once and closed once, whoever calls

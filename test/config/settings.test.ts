@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { resolveMasterOptions } from '../../src/config/master-options.ts'
-import { resolveReplicaOptions } from '../../src/config/replica-options.ts'
-import { positiveInt, setting } from '../../src/config/settings.ts'
-import { ConfigError } from '../../src/core/errors.ts'
+import { resolveMasterOptions } from '../../src/config/master-options.js'
+import { resolveReplicaOptions } from '../../src/config/replica-options.js'
+import { positiveInt, setting } from '../../src/config/settings.js'
+import { ConfigError } from '../../src/core/errors.js'
 
 const spec = { name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { diffTimestamp, formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePairBatch, parsePkBatch } from '../../src/core/diff-format.ts'
-import { LineError, readLines, splitHead } from '../../src/core/dump-format.ts'
+import { diffTimestamp, formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePairBatch, parsePkBatch } from '../../src/core/diff-format.js'
+import { LineError, readLines, splitHead } from '../../src/core/dump-format.js'
 
 const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'protocol')
 const fixture = (name: string) => readFileSync(join(PROTOCOL, name), 'utf8')

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLines, splitHead } from '../../src/core/dump-format.ts'
-import { RawJson, stringifyJson } from '../../src/core/json.ts'
+import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLines, splitHead } from '../../src/core/dump-format.js'
+import { RawJson, stringifyJson } from '../../src/core/json.js'
 
 const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'protocol')
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { formatDateTime, decodeValue, encodeValue } from '../../src/core/codec.ts'
-import { MessageValidationError } from '../../src/core/errors.ts'
-import { parseJson, RawJson, stringifyJson } from '../../src/core/json.ts'
-import { decodeMessage, encodeMessage } from '../../src/core/message.ts'
+import { formatDateTime, decodeValue, encodeValue } from '../../src/core/codec.js'
+import { MessageValidationError } from '../../src/core/errors.js'
+import { parseJson, RawJson, stringifyJson } from '../../src/core/json.js'
+import { decodeMessage, encodeMessage } from '../../src/core/message.js'
 
 const body = (o: Record<string, unknown>) => JSON.stringify({ signal_type: 'SAVE', cqrs_id: 'a', instance_data: { id: 1, cqrs_revision: 0 }, instance_pk: 1, ...o })
 

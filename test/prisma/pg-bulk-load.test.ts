@@ -4,10 +4,10 @@
  * hands everything else to the parsed path, which words the errors.
  */
 import { describe, expect, it } from 'vitest'
-import { parseDumpLine } from '../../src/core/dump-format.ts'
-import { PgRowEncoder } from '../../src/prisma/pg-bulk-load.ts'
-import type { TableTarget, TargetColumn } from '../../src/replica/apply-op.ts'
-import { fixtureText } from '../../integration/support/fixtures.ts'
+import { parseDumpLine } from '../../src/core/dump-format.js'
+import { PgRowEncoder } from '../../src/prisma/pg-bulk-load.js'
+import type { TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
+import { fixtureText } from '../../integration/support/fixtures.js'
 
 const col = (column: string, kind: TargetColumn['kind'], required = false): TargetColumn => ({ column, field: column, kind, required })
 const cols = [

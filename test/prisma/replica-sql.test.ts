@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.ts'
-import { deleteStatement, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.ts'
+import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
+import { deleteStatement, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
 
 const c = (column: string, kind: TargetColumn['kind'] = 'String'): TargetColumn => ({ column, field: column, kind, required: false })
 const pk = c('id', 'Int')

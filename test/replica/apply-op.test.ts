@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { newest, type ApplyOp } from '../../src/replica/apply-op.ts'
-import { decideRetry } from '../../src/replica/retry-policy.ts'
-import { NonRetryableError } from '../../src/core/errors.ts'
+import { newest, type ApplyOp } from '../../src/replica/apply-op.js'
+import { decideRetry } from '../../src/replica/retry-policy.js'
+import { NonRetryableError } from '../../src/core/errors.js'
 
 const op = (signal: ApplyOp['signal'], revision: number, force = false): ApplyOp => ({ signal, revision, force, pk: 1, pkKey: '1', updated: null, values: new Map() })
 

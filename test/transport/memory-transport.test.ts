@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { TransportError } from '../../src/core/errors.ts'
-import { silentLogger } from '../../src/core/logger.ts'
-import { MemoryBroker, memory, topicMatches } from '../../src/transport/memory/index.ts'
-import type { BatchHandler, Delivery, Outcome } from '../../src/transport/types.ts'
+import { TransportError } from '../../src/core/errors.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { MemoryBroker, memory, topicMatches } from '../../src/transport/memory/index.js'
+import type { BatchHandler, Delivery, Outcome } from '../../src/transport/types.js'
 
 const spec = { queue: 'replica', cqrsIds: ['author'], retryDelaysMs: [20] }
 const ack: Outcome = { kind: 'ack' }

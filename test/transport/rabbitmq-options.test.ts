@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/core/errors.ts'
-import { DEFAULT_AMQP_URL, resolveRabbitmqOptions } from '../../src/transport/rabbitmq/rabbitmq-options.ts'
+import { ConfigError } from '../../src/core/errors.js'
+import { DEFAULT_AMQP_URL, resolveRabbitmqOptions } from '../../src/transport/rabbitmq/rabbitmq-options.js'
 
 describe('resolveRabbitmqOptions', () => {
   it('fills in the defaults', () => {

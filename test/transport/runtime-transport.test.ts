@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { TransportError } from '../../src/core/errors.ts'
-import { RuntimeTransport, runtime } from '../../src/transport/runtime-transport.ts'
-import type { Subscription, Transport } from '../../src/transport/types.ts'
+import { TransportError } from '../../src/core/errors.js'
+import { RuntimeTransport, runtime } from '../../src/transport/runtime-transport.js'
+import type { Subscription, Transport } from '../../src/transport/types.js'
 
 function fake(overrides: Partial<Transport> = {}) {
   const calls: string[] = []

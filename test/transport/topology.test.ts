@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/core/errors.ts'
-import { declareTopology } from '../../src/transport/rabbitmq/declare-topology.ts'
+import { ConfigError } from '../../src/core/errors.js'
+import { declareTopology } from '../../src/transport/rabbitmq/declare-topology.js'
 import {
   deadLetterRoute,
   delayQueuePlan,
@@ -8,7 +8,7 @@ import {
   exchangePlan,
   retryRoute,
   topologyPlan,
-} from '../../src/transport/rabbitmq/topology.ts'
+} from '../../src/transport/rabbitmq/topology.js'
 
 const spec = { queue: 'replica', cqrsIds: ['author', 'book'], retryDelaysMs: [5000, 1000, 1000] }
 

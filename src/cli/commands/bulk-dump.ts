@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { formatDumpHeader } from '../../core/dump-format.ts'
-import { dumpText } from '../../master/dump.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, exitAfter, filteredMaster, openOutput, progressWanted, usageExit } from '../tool-support.ts'
+import { formatDumpHeader } from '../../core/dump-format.js'
+import { dumpText } from '../../master/dump.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { batchSize, exitAfter, filteredMaster, openOutput, progressWanted, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Output: line 1 the cqrs_id, then one JSON object per row (a SAVE's instance_data), as django-cqrs's

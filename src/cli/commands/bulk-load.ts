@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { LineError, parseDumpHeader } from '../../core/dump-format.ts'
-import { loadDump } from '../../replica/load.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+import { LineError, parseDumpHeader } from '../../core/dump-format.js'
+import { loadDump } from '../../replica/load.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { batchSize, exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Input: a dump (line 1 the cqrs_id, then one JSON object per row), from 'cqrs bulk-dump' or django-cqrs's

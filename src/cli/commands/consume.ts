@@ -1,9 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import type { Command } from 'commander'
-import { positiveInt, setting } from '../../config/settings.ts'
-import { ConfigError } from '../../core/errors.ts'
-import { cqrsReplica } from '../../prisma/cqrs-replica.ts'
-import { runCommand, waitForSignal } from '../run-command.ts'
+import { positiveInt, setting } from '../../config/settings.js'
+import { ConfigError } from '../../core/errors.js'
+import { cqrsReplica } from '../../prisma/cqrs-replica.js'
+import { runCommand, waitForSignal } from '../run-command.js'
 
 const EXAMPLES = `
 Examples:

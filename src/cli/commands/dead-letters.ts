@@ -1,10 +1,10 @@
 import type { Command } from 'commander'
-import { positiveInt, setting } from '../../config/settings.ts'
-import { cqrsReplica } from '../../prisma/cqrs-replica.ts'
-import { listDeadLetters, purgeDeadLetters, retryDeadLetters, type DeadLetterSelector } from '../../replica/dead-letters.ts'
-import { runtime } from '../../transport/runtime-transport.ts'
-import type { CliContext } from '../context.ts'
-import { runCommand } from '../run-command.ts'
+import { positiveInt, setting } from '../../config/settings.js'
+import { cqrsReplica } from '../../prisma/cqrs-replica.js'
+import { listDeadLetters, purgeDeadLetters, retryDeadLetters, type DeadLetterSelector } from '../../replica/dead-letters.js'
+import { runtime } from '../../transport/runtime-transport.js'
+import type { CliContext } from '../context.js'
+import { runCommand } from '../run-command.js'
 
 const EXAMPLES = `
 Examples:

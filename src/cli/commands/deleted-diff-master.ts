@@ -1,10 +1,10 @@
 import type { Command } from 'commander'
-import { LineError } from '../../core/dump-format.ts'
-import { formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePkBatch } from '../../core/diff-format.ts'
-import { deletedDiffMaster } from '../../master/diff-master.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { exitAfter, lineReporter, masterModel, openInput, openOutput, progressWanted, readPipe, usageExit } from '../tool-support.ts'
+import { LineError } from '../../core/dump-format.js'
+import { formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePkBatch } from '../../core/diff-format.js'
+import { deletedDiffMaster } from '../../master/diff-master.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { exitAfter, lineReporter, masterModel, openInput, openOutput, progressWanted, readPipe, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Input: the output of 'cqrs deleted-diff-replica' (or django-cqrs's cqrs_deleted_diff_replica).

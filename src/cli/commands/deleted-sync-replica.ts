@@ -1,11 +1,11 @@
 import type { Command } from 'commander'
-import { LineError } from '../../core/dump-format.ts'
-import { parseBatches, parseDiffHeader, parsePkBatch } from '../../core/diff-format.ts'
-import { stringifyJson } from '../../core/json.ts'
-import { deleteOnReplica } from '../../replica/deleted-sync-replica.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+import { LineError } from '../../core/dump-format.js'
+import { parseBatches, parseDiffHeader, parsePkBatch } from '../../core/diff-format.js'
+import { stringifyJson } from '../../core/json.js'
+import { deleteOnReplica } from '../../replica/deleted-sync-replica.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Input: the output of 'cqrs deleted-diff-master' (or django-cqrs's cqrs_deleted_diff_master).

@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { diffTimestamp, formatBatch, formatDiffHeader } from '../../core/diff-format.ts'
-import { diffMaster } from '../../master/diff-master.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, exitAfter, masterModel, openOutput, progressWanted, usageExit } from '../tool-support.ts'
+import { diffTimestamp, formatBatch, formatDiffHeader } from '../../core/diff-format.js'
+import { diffMaster } from '../../master/diff-master.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { batchSize, exitAfter, masterModel, openOutput, progressWanted, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Output: line 1 '<cqrs_id>,<timestamp>', then per batch a JSON array of [pk, revision] pairs (the

@@ -1,10 +1,10 @@
 import type { Command } from 'commander'
-import { LineError } from '../../core/dump-format.ts'
-import { formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePairBatch } from '../../core/diff-format.ts'
-import { diffReplica } from '../../replica/diff-replica.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { exitAfter, lineReporter, openInput, openOutput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.ts'
+import { LineError } from '../../core/dump-format.js'
+import { formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePairBatch } from '../../core/diff-format.js'
+import { diffReplica } from '../../replica/diff-replica.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { exitAfter, lineReporter, openInput, openOutput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Input: the output of 'cqrs diff-master' (or django-cqrs's cqrs_diff_master).

@@ -1,11 +1,11 @@
 import type { Command } from 'commander'
-import { LineError } from '../../core/dump-format.ts'
-import { parseBatches, parseDiffHeader, parsePkBatch } from '../../core/diff-format.ts'
-import { syncPks, syncRoutingKey } from '../../master/sync.ts'
-import { runtime } from '../../transport/runtime-transport.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { exitAfter, lineReporter, masterModel, openInput, progressWanted, readPipe, usageExit } from '../tool-support.ts'
+import { LineError } from '../../core/dump-format.js'
+import { parseBatches, parseDiffHeader, parsePkBatch } from '../../core/diff-format.js'
+import { syncPks, syncRoutingKey } from '../../master/sync.js'
+import { runtime } from '../../transport/runtime-transport.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { exitAfter, lineReporter, masterModel, openInput, progressWanted, readPipe, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Input: the output of 'cqrs diff-replica' (or django-cqrs's cqrs_diff_replica): line 1

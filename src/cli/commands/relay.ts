@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { positiveInt, setting } from '../../config/settings.ts'
-import { createRelay } from '../../prisma/cqrs-master.ts'
-import { runCommand, waitForSignal } from '../run-command.ts'
+import { positiveInt, setting } from '../../config/settings.js'
+import { createRelay } from '../../prisma/cqrs-master.js'
+import { runCommand, waitForSignal } from '../run-command.js'
 
 export function registerRelay(program: Command): void {
   program

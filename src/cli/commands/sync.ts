@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { syncRoutingKey, syncRows } from '../../master/sync.ts'
-import { runtime } from '../../transport/runtime-transport.ts'
-import { Progress } from '../progress.ts'
-import { EXIT, runCommand } from '../run-command.ts'
-import { batchSize, exitAfter, filteredMaster, progressWanted, usageExit } from '../tool-support.ts'
+import { syncRoutingKey, syncRows } from '../../master/sync.js'
+import { runtime } from '../../transport/runtime-transport.js'
+import { Progress } from '../progress.js'
+import { EXIT, runCommand } from '../run-command.js'
+import { batchSize, exitAfter, filteredMaster, progressWanted, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 The filter is a Prisma where object for the model (validated against it; never SQL). '{}' is every row.

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { captureTriggerStatements, installCaptureTriggers } from '../../prisma/cqrs-master.ts'
-import { runCommand } from '../run-command.ts'
+import { captureTriggerStatements, installCaptureTriggers } from '../../prisma/cqrs-master.js'
+import { runCommand } from '../run-command.js'
 
 const EXAMPLES = `
 Examples:

@@ -1,7 +1,7 @@
-import { MemoryTransport, type MemoryTransportOptions } from './memory-transport.ts'
+import { MemoryTransport, type MemoryTransportOptions } from './memory-transport.js'
 
-export { MemoryBroker, MemoryQueue, topicMatches, type MemoryConsumer, type MemoryMessage } from './memory-broker.ts'
-export { MemoryTransport, type MemoryTransportOptions } from './memory-transport.ts'
+export { MemoryBroker, MemoryQueue, topicMatches, type MemoryConsumer, type MemoryMessage } from './memory-broker.js'
+export { MemoryTransport, type MemoryTransportOptions } from './memory-transport.js'
 
 /**
  * An in-process transport for unit tests and the demo. Transports made with the same `broker`

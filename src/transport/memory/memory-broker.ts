@@ -2,8 +2,8 @@ import {
   deadLetterBindingKey,
   deadLetterQueueName,
   replicaBindingKeys,
-} from '../queue-names.ts'
-import type { QueueSpec } from '../types.ts'
+} from '../queue-names.js'
+import type { QueueSpec } from '../types.js'
 
 /** A message as the in-memory broker stores it. */
 export interface MemoryMessage {

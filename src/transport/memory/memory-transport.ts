@@ -1,7 +1,7 @@
-import { TransportError } from '../../core/errors.ts'
-import { type Logger, stderrLogger } from '../../core/logger.ts'
-import { assertConsumeOptions, assertOutcomes, BatchPump } from '../batch-pump.ts'
-import { deadLetterId, deadLetterQueueName, deadLetterRoutingKey, directRoutingKey } from '../queue-names.ts'
+import { TransportError } from '../../core/errors.js'
+import { type Logger, stderrLogger } from '../../core/logger.js'
+import { assertConsumeOptions, assertOutcomes, BatchPump } from '../batch-pump.js'
+import { deadLetterId, deadLetterQueueName, deadLetterRoutingKey, directRoutingKey } from '../queue-names.js'
 import type {
   BatchHandler,
   ConsumeOptions,
@@ -13,8 +13,8 @@ import type {
   QueueStats,
   Subscription,
   Transport,
-} from '../types.ts'
-import { type MemoryConsumer, MemoryBroker, type MemoryMessage, type MemoryQueue } from './memory-broker.ts'
+} from '../types.js'
+import { type MemoryConsumer, MemoryBroker, type MemoryMessage, type MemoryQueue } from './memory-broker.js'
 
 /** Options of {@link memory}. */
 export interface MemoryTransportOptions {

@@ -1,5 +1,5 @@
 import type { ConfirmChannel, Options } from 'amqplib'
-import { TransportError } from '../../core/errors.ts'
+import { TransportError } from '../../core/errors.js'
 
 /** A message handed to the publisher; `confirmed` settles when the broker confirms or refuses it. */
 export interface Sent {

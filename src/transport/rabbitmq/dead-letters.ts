@@ -1,8 +1,8 @@
 import type { Channel, GetMessage } from 'amqplib'
-import { deadLetterId, deadLetterQueueName } from '../queue-names.ts'
-import type { DeadLetter } from '../types.ts'
-import { declareTopology } from './declare-topology.ts'
-import { deadLetterPlan } from './topology.ts'
+import { deadLetterId, deadLetterQueueName } from '../queue-names.js'
+import type { DeadLetter } from '../types.js'
+import { declareTopology } from './declare-topology.js'
+import { deadLetterPlan } from './topology.js'
 
 // Dead letters are read with basic.get on a channel of their own: whatever is not acked goes back
 // to the queue, in place and unchanged, when the caller closes that channel.

@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib'
-import type { TopologyPlan } from './topology.ts'
+import type { TopologyPlan } from './topology.js'
 
 /** The slice of an amqplib channel that declaring a plan uses (a plain object will do in tests). */
 export type DeclaringChannel = Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'>

@@ -1,8 +1,8 @@
-import type { RabbitmqOptions } from './rabbitmq-options.ts'
-import { RabbitmqTransport } from './rabbitmq-transport.ts'
+import type { RabbitmqOptions } from './rabbitmq-options.js'
+import { RabbitmqTransport } from './rabbitmq-transport.js'
 
-export { DEFAULT_AMQP_URL, resolveRabbitmqOptions, type RabbitmqOptions, type ResolvedRabbitmqOptions } from './rabbitmq-options.ts'
-export { RabbitmqTransport } from './rabbitmq-transport.ts'
+export { DEFAULT_AMQP_URL, resolveRabbitmqOptions, type RabbitmqOptions, type ResolvedRabbitmqOptions } from './rabbitmq-options.js'
+export { RabbitmqTransport } from './rabbitmq-transport.js'
 export {
   deadLetterPlan,
   deadLetterRoute,
@@ -19,7 +19,7 @@ export {
   type PublishRoute,
   type QueueDeclaration,
   type TopologyPlan,
-} from './topology.ts'
+} from './topology.js'
 
 /**
  * The RabbitMQ transport (the default), wire-compatible with django-cqrs:

@@ -1,10 +1,10 @@
 import type { Channel, ChannelModel, ConsumeMessage, Options } from 'amqplib'
-import type { Logger } from '../../core/logger.ts'
-import { assertOutcomes, BatchPump } from '../batch-pump.ts'
-import type { BatchHandler, ConsumeOptions, Delivery, Outcome, Subscription } from '../types.ts'
-import { declareTopology } from './declare-topology.ts'
-import type { ResolvedRabbitmqOptions } from './rabbitmq-options.ts'
-import { deadLetterRoute, delayQueuePlan, type PublishRoute, retryRoute, topologyPlan } from './topology.ts'
+import type { Logger } from '../../core/logger.js'
+import { assertOutcomes, BatchPump } from '../batch-pump.js'
+import type { BatchHandler, ConsumeOptions, Delivery, Outcome, Subscription } from '../types.js'
+import { declareTopology } from './declare-topology.js'
+import type { ResolvedRabbitmqOptions } from './rabbitmq-options.js'
+import { deadLetterRoute, delayQueuePlan, type PublishRoute, retryRoute, topologyPlan } from './topology.js'
 
 /** What a consumer needs from its transport. */
 export interface ConsumerHost {

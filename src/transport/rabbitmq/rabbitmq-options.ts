@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { ConfigError } from '../../core/errors.ts'
-import { type Logger, redactUrl, stderrLogger } from '../../core/logger.ts'
+import { ConfigError } from '../../core/errors.js'
+import { type Logger, redactUrl, stderrLogger } from '../../core/logger.js'
 
 /** Used when neither `rabbitmq({ url })` nor env `AMQP_URL` is set. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672'

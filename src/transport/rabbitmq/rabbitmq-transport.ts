@@ -1,7 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type Options } from 'amqplib'
-import { TransportError } from '../../core/errors.ts'
-import { assertConsumeOptions } from '../batch-pump.ts'
-import { deadLetterQueueName } from '../queue-names.ts'
+import { TransportError } from '../../core/errors.js'
+import { assertConsumeOptions } from '../batch-pump.js'
+import { deadLetterQueueName } from '../queue-names.js'
 import type {
   BatchHandler,
   ConsumeOptions,
@@ -11,13 +11,13 @@ import type {
   QueueStats,
   Subscription,
   Transport,
-} from '../types.ts'
-import { ConfirmPublisher } from './confirm-publisher.ts'
-import { readDeadLetters, takeDeadLetters } from './dead-letters.ts'
-import { declareTopology } from './declare-topology.ts'
-import { type ConsumerHost, RabbitmqConsumer } from './rabbitmq-consumer.ts'
-import { type RabbitmqOptions, type ResolvedRabbitmqOptions, resolveRabbitmqOptions } from './rabbitmq-options.ts'
-import { delayQueueName, exchangePlan } from './topology.ts'
+} from '../types.js'
+import { ConfirmPublisher } from './confirm-publisher.js'
+import { readDeadLetters, takeDeadLetters } from './dead-letters.js'
+import { declareTopology } from './declare-topology.js'
+import { type ConsumerHost, RabbitmqConsumer } from './rabbitmq-consumer.js'
+import { type RabbitmqOptions, type ResolvedRabbitmqOptions, resolveRabbitmqOptions } from './rabbitmq-options.js'
+import { delayQueueName, exchangePlan } from './topology.js'
 
 // amqplib waits for the OS TCP timeout (minutes) on an unreachable host; fail sooner.
 const CONNECT_TIMEOUT_MS = 10_000

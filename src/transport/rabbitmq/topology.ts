@@ -1,12 +1,12 @@
-import { ConfigError } from '../../core/errors.ts'
+import { ConfigError } from '../../core/errors.js'
 import {
   deadLetterBindingKey,
   deadLetterQueueName,
   deadLetterRoutingKey,
   directRoutingKey,
   replicaBindingKeys,
-} from '../queue-names.ts'
-import type { QueueSpec } from '../types.ts'
+} from '../queue-names.js'
+import type { QueueSpec } from '../types.js'
 
 // The RabbitMQ topology as data (PROTOCOL.md, "RabbitMQ topology"): pure functions, no I/O, so the
 // plan is unit-tested without a broker and printed by `--dry-run`.
