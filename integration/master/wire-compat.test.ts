@@ -1,7 +1,7 @@
 /**
  * G6, master side: what cqrs-sync publishes has the shape of what django-cqrs publishes, so a Django
  * replica reads it: same keys, same value types, same routing. Compared with the captures in
- * ../shared/protocol.
+ * test/fixtures/django-cqrs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'

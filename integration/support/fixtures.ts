@@ -2,8 +2,8 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from './databases.js'
 
-/** The django-cqrs captures in ../shared/protocol (PROTOCOL.md). */
-export const PROTOCOL_DIR = process.env.CQRS_PROTOCOL_DIR ?? join(ROOT, '..', 'shared', 'protocol')
+/** The django-cqrs captures in test/fixtures/django-cqrs (PROTOCOL.md). */
+export const PROTOCOL_DIR = process.env.CQRS_PROTOCOL_DIR ?? join(ROOT, 'test', 'fixtures', 'django-cqrs')
 
 export interface CapturedMessage {
   routing_key: string

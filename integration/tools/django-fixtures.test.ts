@@ -1,5 +1,5 @@
 /**
- * Each stage reads what django-cqrs wrote (../shared/protocol): the dump loads, the diff outputs drive
+ * Each stage reads what django-cqrs wrote (test/fixtures/django-cqrs): the dump loads, the diff outputs drive
  * our next stage, and where our output is the next django file it is the same bytes. Plus the errors
  * a script meets: a missing file, a wrong cqrs_id, malformed lines (named, the rest still processed),
  * bad usage.

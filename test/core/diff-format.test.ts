@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { diffTimestamp, formatBatch, formatDiffHeader, parseBatches, parseDiffHeader, parsePairBatch, parsePkBatch } from '../../src/core/diff-format.js'
 import { LineError, readLines, splitHead } from '../../src/core/dump-format.js'
 
-const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'protocol')
+const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', 'fixtures', 'django-cqrs')
 const fixture = (name: string) => readFileSync(join(PROTOCOL, name), 'utf8')
 
 async function read(text: string) {

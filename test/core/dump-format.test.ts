@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLines, splitHead } from '../../src/core/dump-format.js'
 import { RawJson, stringifyJson } from '../../src/core/json.js'
 
-const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'protocol')
+const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', 'fixtures', 'django-cqrs')
 
 async function* chunks(...parts: string[]) {
   for (const p of parts) yield Buffer.from(p)
