@@ -52,23 +52,30 @@ export function decodeValue(kind: ScalarKind, v: unknown, field: string): unknow
       return Number.isNaN(d.getTime()) ? badValue(field, v, 'a datetime string (ISO 8601 or "YYYY-MM-DD HH:MM:SS+00:00")') : d
     }
     case 'Int':
-      return typeof v === 'number' && Number.isInteger(v) ? v : badValue(field, v, 'an integer')
+      if (typeof v === 'number' && Number.isInteger(v)) return v
+      if (v instanceof RawJson && /^-?\d+(\.0*)?$/.test(v.text)) return Number.parseInt(v.text, 10)
+      return badValue(field, v, 'an integer')
     case 'BigInt':
       if (typeof v === 'bigint') return v
       if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v)
       if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
+      if (v instanceof RawJson && /^-?\d+(\.0*)?$/.test(v.text)) return BigInt(v.text.replace(/\..*/, ''))
       return badValue(field, v, 'an integer')
     case 'Float':
-      return typeof v === 'number' ? v : badValue(field, v, 'a number')
+      if (typeof v === 'number') return v
+      if (v instanceof RawJson || typeof v === 'bigint') return Number(v instanceof RawJson ? v.text : v)
+      return badValue(field, v, 'a number')
     case 'Decimal':
+      // The digits as written: parseJson keeps a decimal JSON.parse would round as RawJson.
       if (typeof v === 'number' || typeof v === 'bigint') return String(v)
+      if (v instanceof RawJson) return v.text
       if (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) return v
       return badValue(field, v, 'a decimal number')
     case 'Boolean':
       return typeof v === 'boolean' ? v : badValue(field, v, 'a boolean')
     case 'String':
     case 'Enum':
-      return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : badValue(field, v, 'a string')
+      return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : v instanceof RawJson ? v.text : badValue(field, v, 'a string')
     case 'Bytes':
       return typeof v === 'string' ? Buffer.from(v, 'base64') : badValue(field, v, 'a base64 string')
     case 'Json':

@@ -1,28 +1,78 @@
-import { isSafeNumber, parse as losslessParse } from 'lossless-json'
+import { parse as losslessParse } from 'lossless-json'
 
 /**
- * JSON with integers beyond 2^53 kept exact. The fast path is JSON.parse; only a text that has a
- * run of 16+ digits takes the lossless parser, which returns such integers as bigint.
+ * A JSON number kept as the text it was written with: a decimal with more digits than a double holds
+ * (`1234567890.12345678`), a form a double would rewrite (`33.0`, `1e-7`, `-0`). {@link parseJson}
+ * returns it for such numbers and {@link stringifyJson} writes it back as it came, so a value passes
+ * through cqrs-sync unchanged.
  */
-const LONG_NUMBER = /[-:[,\s]\d{16,}/
-
-export function parseJson(text: string): unknown {
-  if (!LONG_NUMBER.test(text)) return JSON.parse(text)
-  return losslessParse(text, null, (value: string) => {
-    if (isSafeNumber(value)) return Number(value)
-    if (/^-?\d+$/.test(value)) return BigInt(value)
-    return Number(value)
-  })
-}
-
-/** A value written into JSON text as it is (a number too long or too precise for a JS number). */
 export class RawJson {
   constructor(readonly text: string) {}
+  toJSON(): never {
+    // Native JSON.stringify would write {"text":...}: every writer of wire values must use stringifyJson.
+    throw new TypeError('a RawJson number must be written with stringifyJson, not JSON.stringify')
+  }
+}
+
+/** The number JSON.parse would give for `text`, or null when that loses what was written. */
+function plainNumber(text: string): number | null {
+  const n = Number(text)
+  return String(n) === text && Number.isSafeInteger(Math.trunc(n)) ? n : null
 }
 
 /**
- * JSON.stringify that writes bigint and {@link RawJson} as bare numbers, so a Decimal or a BigInt
- * reaches the peer with every digit (django-cqrs reads decimals and big integers as JSON numbers).
+ * Whether some number in a JSON text would change under JSON.parse (too many digits, or a form like
+ * `33.0`). Strings are skipped, so a datetime's `52.912` does not count. One pass, no allocation for
+ * the common message whose numbers are small integers and short decimals.
+ */
+function hasInexactNumber(text: string): boolean {
+  const n = text.length
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34 /* " */) {
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 92 /* \ */) i++
+        else if (d === 34) break
+      }
+    } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
+      const start = i
+      let simple = true
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i)
+        if (d >= 48 && d <= 57) continue
+        if (d === 46 /* . */ || d === 101 || d === 69 /* e E */ || d === 43 || d === 45) simple = false
+        else break
+      }
+      // Integers of up to 15 digits are always exact as doubles.
+      if ((!simple || i - start > 15) && plainNumber(text.slice(start, i)) === null) return true
+      i--
+    }
+  }
+  return false
+}
+
+/** How the exact path reads each number: a plain number where that is exact, else bigint or RawJson. */
+function exactNumber(text: string): unknown {
+  const n = plainNumber(text)
+  if (n !== null) return n
+  if (/^-?\d+$/.test(text) && !Number.isSafeInteger(Number(text))) return BigInt(text)
+  return new RawJson(text)
+}
+
+/**
+ * JSON where every number keeps what was written. The fast path is JSON.parse; a text with a number
+ * JSON.parse would change takes the lossless parser, which gives integers beyond 2^53 as bigint and
+ * other such numbers as {@link RawJson}.
+ */
+export function parseJson(text: string): unknown {
+  if (!hasInexactNumber(text)) return JSON.parse(text)
+  return losslessParse(text, null, exactNumber)
+}
+
+/**
+ * JSON.stringify that writes bigint and {@link RawJson} as bare numbers, so a Decimal, a BigInt or a
+ * number in a JSON field reaches the peer with every digit and in its form.
  */
 export function stringifyJson(value: unknown): string {
   if (value === null || value === undefined) return 'null'
@@ -38,6 +88,7 @@ export function stringifyJson(value: unknown): string {
       if (value instanceof RawJson) return value.text
       if (Array.isArray(value)) return `[${value.map(stringifyJson).join(',')}]`
       if (value instanceof Date) return JSON.stringify(value.toISOString())
+      if (Buffer.isBuffer(value) || value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'))
       let out = ''
       for (const [k, v] of Object.entries(value)) {
         if (v === undefined) continue

@@ -29,7 +29,7 @@ export function driverValue(provider: Provider, c: TargetColumn, v: unknown): un
     case 'Decimal':
       return provider === 'sqlite' ? Number(v) : String(v)
     case 'Json':
-      return JSON.stringify(v)
+      return stringifyJson(v)
     case 'Boolean':
       return provider === 'postgresql' ? v : v ? 1 : 0
     default:
@@ -103,7 +103,7 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
     const where = gate === 'always' ? '' : ` WHERE t.${rev} ${cmp(gate)} EXCLUDED.${rev}`
     return {
       sql: `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
-      params: [JSON.stringify(rows)],
+      params: [pgJson(rows)],
     }
   }
   const params: unknown[] = []
