@@ -1,0 +1,47 @@
+import { ConfigError } from '../core/errors.js'
+import { setting } from '../config/settings.js'
+import { cqrsMetrics, loadPromClient } from '../metrics/metrics-registry.js'
+import { serveMetrics } from '../metrics/metrics-server.js'
+import { answerMetricsRequests, SupervisorMetrics } from '../metrics/worker-metrics.js'
+import type { CliContext } from './context.js'
+
+/** The `--metrics-port` option, shared by `cqrs consume` and `cqrs relay`. */
+export const METRICS_PORT_FLAG = ['--metrics-port <port>', 'serve Prometheus metrics on http://<host>:<port>/metrics (env CQRS_METRICS_PORT; 0 picks a free port); with -w the supervisor serves the sum of its workers'] as const
+
+/** What runs in this process: one consumer or relay, a worker of a supervisor, or the supervisor. */
+export type MetricsRole = 'process' | 'worker' | 'supervisor'
+
+export interface CliMetrics {
+  /** Set in the supervisor: give it every worker it starts. */
+  supervisor?: SupervisorMetrics
+}
+
+const port = (raw: string): number => {
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--metrics-port must be a port number from 0 to 65535; got '${raw}'`)
+  return n
+}
+
+/**
+ * Start metrics for a CLI command when `--metrics-port` (or CQRS_METRICS_PORT) is set: load
+ * prom-client, count into its registry (with the process metrics: memory, CPU, event loop), and serve
+ * `/metrics`, except in a worker, which answers its supervisor over IPC instead. Closed with the
+ * command. Returns null when metrics were not asked for.
+ */
+export async function startCliMetrics(ctx: CliContext, flag: string | undefined, role: MetricsRole, command: string): Promise<CliMetrics | null> {
+  const p = setting<number | undefined>({ name: 'metrics-port', env: 'CQRS_METRICS_PORT', default: undefined, parse: port }, flag, undefined)
+  if (p === undefined) return null
+  const client = await loadPromClient()
+  const registry = await cqrsMetrics()
+  client.collectDefaultMetrics({ register: registry })
+  if (role === 'worker') {
+    const stop = answerMetricsRequests(registry)
+    ctx.onClose(async () => stop())
+    return {}
+  }
+  const supervisor = role === 'supervisor' ? new SupervisorMetrics(registry) : undefined
+  const server = await serveMetrics(p, supervisor ? () => supervisor.scrape() : async () => ({ contentType: registry.contentType, body: await registry.metrics() }))
+  ctx.onClose(() => server.close())
+  process.stderr.write(`${command}: metrics on http://0.0.0.0:${server.port}/metrics (pid ${process.pid})\n`)
+  return { supervisor }
+}
