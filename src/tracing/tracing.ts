@@ -1,4 +1,4 @@
-import type { OutgoingMessage, BatchHandler, Outcome } from '../transport/types.js'
+import type { BatchHandler, OutgoingMessage, Outcome } from '../transport/types.js'
 import { formatTraceparent, parseTraceparent } from './traceparent.js'
 
 type OtelApi = typeof import('@opentelemetry/api')
@@ -16,7 +16,8 @@ let api: Promise<OtelApi | null> | null = null
  */
 export function otelApi(): Promise<OtelApi | null> {
   api ??= import('@opentelemetry/api').then(
-    (m) => ((m as { default?: OtelApi }).default ?? m) as OtelApi,
+    // The ESM build's default export holds only the singletons (no ROOT_CONTEXT, SpanKind): take the namespace.
+    (m) => ('ROOT_CONTEXT' in m ? m : (m as { default: OtelApi }).default) as OtelApi,
     () => null,
   )
   return api
@@ -25,8 +26,12 @@ export function otelApi(): Promise<OtelApi | null> {
 /** The `traceparent` of the span active in the caller's context (the write on the master), or null. */
 export async function activeTraceparent(): Promise<string | null> {
   const otel = await otelApi()
-  const sc = otel?.trace.getSpanContext(otel.context.active())
-  return sc && otel!.trace.isSpanContextValid(sc) ? formatTraceparent(sc) : null
+  let value: string | null = null
+  soft(() => {
+    const sc = otel?.trace.getSpanContext(otel.context.active())
+    if (sc && otel!.trace.isSpanContextValid(sc)) value = formatTraceparent(sc)
+  })
+  return value
 }
 
 /**
@@ -41,23 +46,26 @@ export async function tracePublish(rows: Array<{ id: bigint | number; cqrsId: st
   const tracer = otel.trace.getTracer('cqrs-sync')
   const byId = new Map(messages.map((m) => [m.messageId, m]))
   const spans: Span[] = []
-  for (const r of rows) {
-    const parent = parseTraceparent(r.traceContext)
-    const message = byId.get(String(r.id))
-    if (!parent || !message) continue
-    const ctx = otel.trace.setSpanContext(otel.ROOT_CONTEXT, { ...parent, isRemote: true })
-    const span = tracer.startSpan(`cqrs publish ${r.cqrsId}`, { kind: otel.SpanKind.PRODUCER, attributes: { 'messaging.system': 'rabbitmq', 'messaging.operation.type': 'send', 'messaging.message.id': String(r.id), cqrs_id: r.cqrsId, 'messaging.rabbitmq.destination.routing_key': message.routingKey } }, ctx)
-    spans.push(span)
-    const tp = formatTraceparent(span.spanContext())
-    if (tp) message.headers = { ...message.headers, [TRACEPARENT_HEADER]: tp }
-  }
+  soft(() => {
+    for (const r of rows) {
+      const parent = parseTraceparent(r.traceContext)
+      const message = byId.get(String(r.id))
+      if (!parent || !message) continue
+      const ctx = otel.trace.setSpanContext(otel.ROOT_CONTEXT, { ...parent, isRemote: true })
+      const attributes = { 'messaging.system': 'rabbitmq', 'messaging.operation.type': 'send', 'messaging.message.id': String(r.id), 'messaging.rabbitmq.destination.routing_key': message.routingKey, cqrs_id: r.cqrsId }
+      const span = tracer.startSpan(`cqrs publish ${r.cqrsId}`, { kind: otel.SpanKind.PRODUCER, attributes }, ctx)
+      spans.push(span)
+      const tp = formatTraceparent(span.spanContext())
+      if (tp) message.headers = { ...message.headers, [TRACEPARENT_HEADER]: tp }
+    }
+  })
   try {
     await publish()
   } catch (e) {
-    for (const s of spans) s.setStatus({ code: otel.SpanStatusCode.ERROR, message: (e as Error).message })
+    soft(() => spans.forEach((s) => s.setStatus({ code: otel.SpanStatusCode.ERROR, message: (e as Error).message })))
     throw e
   } finally {
-    for (const s of spans) s.end()
+    soft(() => spans.forEach((s) => s.end()))
   }
 }
 
@@ -68,30 +76,51 @@ export async function tracePublish(rows: Array<{ id: bigint | number; cqrsId: st
  */
 export function traceApply(queue: string, handler: BatchHandler): BatchHandler {
   return async (batch) => {
+    if (!batch.some((d) => d.headers[TRACEPARENT_HEADER] !== undefined)) return handler(batch)
     const otel = await otelApi()
-    if (!otel || !batch.some((d) => d.headers[TRACEPARENT_HEADER] !== undefined)) return handler(batch)
-    const tracer = otel.trace.getTracer('cqrs-sync')
-    const spans = batch.map((d) => {
+    const tracer = otel?.trace.getTracer('cqrs-sync')
+    const traced = batch.map((d) => {
       const parent = parseTraceparent(d.headers[TRACEPARENT_HEADER])
       if (!parent) return null
       // `<cqrs_id>` from the master, `cqrs.<queue>.<cqrs_id>` for a retry or a SYNC to this queue.
       const cqrsId = d.routingKey.startsWith(`cqrs.${queue}.`) ? d.routingKey.slice(`cqrs.${queue}.`.length) : d.routingKey
-      const ctx = otel.trace.setSpanContext(otel.ROOT_CONTEXT, { ...parent, isRemote: true })
-      return tracer.startSpan(`cqrs apply ${cqrsId}`, { kind: otel.SpanKind.CONSUMER, attributes: { 'messaging.system': 'rabbitmq', 'messaging.operation.type': 'process', 'messaging.destination.name': queue, 'messaging.message.id': d.messageId ?? '', cqrs_id: cqrsId, queue } }, ctx)
+      let span: Span | null = null
+      soft(() => {
+        if (!otel || !tracer) return
+        const ctx = otel.trace.setSpanContext(otel.ROOT_CONTEXT, { ...parent, isRemote: true })
+        const attributes = { 'messaging.system': 'rabbitmq', 'messaging.operation.type': 'process', 'messaging.destination.name': queue, 'messaging.message.id': d.messageId ?? '', cqrs_id: cqrsId, queue }
+        span = tracer.startSpan(`cqrs apply ${cqrsId}`, { kind: otel.SpanKind.CONSUMER, attributes }, ctx)
+      })
+      return { span: span as Span | null, traceparent: formatTraceparent(parent)! }
     })
     let outcomes: Outcome[] | undefined
     try {
       outcomes = await handler(batch)
       return outcomes
     } finally {
-      spans.forEach((span, i) => {
-        if (!span) return
+      traced.forEach((t, i) => {
+        if (!t) return
         const o = outcomes?.[i]
-        span.setAttribute('outcome', o ? (o.kind === 'deadLetter' ? 'dead_lettered' : o.kind === 'retry' ? 'retried' : 'ack') : 'requeued')
-        if (!o || o.kind !== 'ack') span.setStatus({ code: otel.SpanStatusCode.ERROR, message: o ? String(o.headers['x-cqrs-last-error'] ?? o.kind) : 'batch not settled; back to the queue' })
-        if (o && o.kind !== 'ack') o.headers[TRACEPARENT_HEADER] = String(batch[i].headers[TRACEPARENT_HEADER])
-        span.end()
+        if (o && o.kind !== 'ack') o.headers[TRACEPARENT_HEADER] = t.traceparent
+        if (t.span && otel) endApply(otel, t.span, o)
       })
     }
+  }
+}
+
+function endApply(otel: OtelApi, span: Span, o: Outcome | undefined): void {
+  soft(() => {
+    span.setAttribute('outcome', !o ? 'requeued' : o.kind === 'deadLetter' ? 'dead_lettered' : o.kind === 'retry' ? 'retried' : 'ack')
+    if (!o || o.kind !== 'ack') span.setStatus({ code: otel.SpanStatusCode.ERROR, message: o ? String(o.headers['x-cqrs-last-error'] ?? o.kind) : 'batch not settled; back to the queue' })
+    span.end()
+  })
+}
+
+/** Tracing never stops a publish or an apply: an SDK or exporter failure leaves that part untraced. */
+function soft(fn: () => void): void {
+  try {
+    fn()
+  } catch {
+    // Deliberately ignored, see above.
   }
 }
