@@ -185,11 +185,11 @@ export class ReplicaConsumer {
     const cqrsId = m?.cqrs_id ?? '_invalid'
     if (decision.kind === 'retry') {
       this.stats.count('retried', 1, cqrsId)
-      this.opts.logger.info('cqrs consume: retrying in the broker', { queue: this.opts.queue, cqrsId, pk: m?.instance_pk, attempt: retries + 1, delayMs: decision.delayMs, error: decision.reason })
+      this.opts.logger.info('cqrs consume: retrying in the broker', { queue: this.opts.queue, cqrs_id: cqrsId, pk: m?.instance_pk, attempt: retries + 1, delayMs: decision.delayMs, error: decision.reason })
       return { kind: 'retry', delayMs: decision.delayMs, cqrsId, headers, body: encodeMessage({ ...m!, retries: retries + 1 }) }
     }
     this.stats.count('deadLettered', 1, cqrsId)
-    this.opts.logger.warn('cqrs consume: dead-lettered', { queue: this.opts.queue, cqrsId, pk: m?.instance_pk, attempts: retries + 1, reason: decision.reason })
+    this.opts.logger.warn('cqrs consume: dead-lettered', { queue: this.opts.queue, cqrs_id: cqrsId, pk: m?.instance_pk, attempts: retries + 1, reason: decision.reason })
     return { kind: 'deadLetter', cqrsId, headers: { ...headers, 'x-cqrs-reason': decision.reason }, body: m ? encodeMessage(m) : d.body.toString('utf8') }
   }
 }
