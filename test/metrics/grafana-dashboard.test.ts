@@ -7,8 +7,8 @@ describe('deploy/grafana/cqrs-sync.json', () => {
   const exprs: string[] = dashboard.panels.flatMap((p: any) => (p.targets ?? []).map((t: any) => t.expr))
 
   it('queries only metrics the library exports, so a renamed metric cannot leave a blank panel', () => {
-    const known = new Set(Object.values(METRICS).map((m) => m.name))
-    const used = new Set(exprs.flatMap((e) => e.match(/\bcqrs_[a-z_]+/g) ?? []).filter((n) => n !== 'cqrs_id').map((n) => n.replace(/_(bucket|count|sum)$/, '')))
+    const known = new Set<string>(Object.values(METRICS).map((m) => m.name))
+    const used = new Set<string>(exprs.flatMap((e) => e.match(/\bcqrs_[a-z_]+/g) ?? []).filter((n) => n !== 'cqrs_id').map((n) => n.replace(/_(bucket|count|sum)$/, '')))
     expect([...used].filter((n) => !known.has(n))).toEqual([])
     // Every metric has a panel.
     expect([...known].filter((n) => !used.has(n))).toEqual([])
