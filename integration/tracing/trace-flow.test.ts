@@ -8,14 +8,16 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMetrics } from '../../src/metrics/metrics-registry.js'
 import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { eventually, tableDiff } from '../support/compare.js'
 import { AMQP_URL, createTestDatabase, type TestDatabase } from '../support/databases.js'
+import { sample } from '../support/metrics-text.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
 
-describe('traces from the write to the replica commit', () => {
+describe('in process: traces from the write to the replica commit, and metrics', () => {
   let master: TestDatabase
   let replicaDb: TestDatabase
   let prisma: any
@@ -27,6 +29,8 @@ describe('traces from the write to the replica commit', () => {
   const cqrsId = `author${suffix}`
 
   beforeAll(async () => {
+    // In-process metrics count from the first cqrsMetrics() call on.
+    await cqrsMetrics()
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
     trace.setGlobalTracerProvider(provider)
     ;[master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'tm'), createTestDatabase('postgresql', 'tr')])
@@ -75,5 +79,14 @@ describe('traces from the write to the replica commit', () => {
     expect(apply[0].attributes).toMatchObject({ cqrs_id: cqrsId, queue, outcome: 'ack' })
     expect(spans.filter((s) => s.spanContext().traceId !== traceId)).toEqual([])
     expect(written.id).toBeGreaterThan(0)
+  })
+
+  it('in-process metrics: $cqrs.metrics() shows what this process published and applied', async () => {
+    // Runs after the trace test: its two writes were published by the in-process relay and applied here.
+    const text = await prisma.$cqrs.metrics()
+    expect(sample(text, 'cqrs_events_published_total', { cqrs_id: cqrsId })).toBe(2)
+    expect(sample(text, 'cqrs_messages_total', { queue, cqrs_id: cqrsId, outcome: 'applied' })).toBe(2)
+    expect(sample(text, 'cqrs_outbox_backlog')).toBe(0)
+    expect(sample(text, 'cqrs_queue_consumers', { queue })).toBe(1)
   })
 })
