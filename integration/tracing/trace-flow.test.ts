@@ -8,7 +8,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMetrics } from '../../src/metrics/metrics-registry.js'
+import { cqrsMetrics } from '../../src/metrics/cqrs-metrics.js'
 import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'

@@ -1,6 +1,8 @@
 import { ConfigError } from '../core/errors.js'
 import { setting } from '../config/settings.js'
-import { cqrsMetrics, loadPromClient } from '../metrics/metrics-registry.js'
+import type { Registry } from 'prom-client'
+import { cqrsMetrics } from '../metrics/cqrs-metrics.js'
+import { loadPromClient } from '../metrics/metrics-registry.js'
 import { serveMetrics } from '../metrics/metrics-server.js'
 import { answerMetricsRequests, SupervisorMetrics } from '../metrics/worker-metrics.js'
 import type { CliContext } from './context.js'
@@ -32,7 +34,8 @@ export async function startCliMetrics(ctx: CliContext, flag: string | undefined,
   const p = setting<number | undefined>({ name: 'metrics-port', env: 'CQRS_METRICS_PORT', default: undefined, parse: port }, flag, undefined)
   if (p === undefined) return null
   const client = await loadPromClient()
-  const registry = await cqrsMetrics()
+  // At run time this is prom-client's Registry (cqrs-metrics.ts types only the part users see).
+  const registry = (await cqrsMetrics()) as Registry
   client.collectDefaultMetrics({ register: registry })
   if (role === 'worker') {
     const stop = answerMetricsRequests(registry)

@@ -1,4 +1,4 @@
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Counter, Gauge, Histogram, Registry, RegistryContentType } from 'prom-client'
 import { ConfigError } from '../core/errors.js'
 import { METRICS, type MetricKey, type MetricSpec } from './metric-catalogue.js'
 import type { QueueStats } from '../transport/types.js'
@@ -32,7 +32,7 @@ export function loadPromClient(): Promise<PromClient> {
  * histograms are fed through the returned sink; gauges read the outbox and the queues registered in
  * the hub when scraped.
  */
-export function registerMetrics(client: PromClient, registry: Registry): MetricsSink {
+export function registerMetrics(client: PromClient, registry: Registry<RegistryContentType>): MetricsSink {
   const metrics = new Map<MetricKey, AnyMetric>()
   const backlog = memo(async () => {
     const all = await Promise.all([...metricsHub.outboxes].map((o) => withTimeout(o.backlog())))
@@ -80,33 +80,6 @@ export function registerMetrics(client: PromClient, registry: Registry): Metrics
     inc: (key, labels, n) => (metrics.get(key) as Counter<string>).inc(labels, n),
     observe: (key, labels, value) => (metrics.get(key) as Histogram<string>).observe(labels, value),
   }
-}
-
-let defaultRegistry: Promise<Registry> | null = null
-
-/**
- * The registry with cqrs-sync's metrics for this process, created on the first call (prom-client is
- * loaded then). The relay and the consumers of this process count into it from then on. Pass your own
- * `registry` on the first call to get the metrics there (e.g. prom-client's global `register`).
- *
- * ```ts
- * const registry = await cqrsMetrics()
- * app.get('/metrics', async (_, res) => res.type(registry.contentType).send(await registry.metrics()))
- * ```
- */
-export function cqrsMetrics(options: { registry?: Registry } = {}): Promise<Registry> {
-  defaultRegistry ??= loadPromClient().then((client) => {
-    const registry = options.registry ?? new client.Registry()
-    metricsHub.sink = registerMetrics(client, registry)
-    return registry
-  })
-  defaultRegistry.catch(() => (defaultRegistry = null))
-  return defaultRegistry
-}
-
-/** The metrics in Prometheus's text format (what `/metrics` serves). */
-export async function cqrsMetricsText(): Promise<string> {
-  return (await cqrsMetrics()).metrics()
 }
 
 function queueGauge(read: () => Promise<Array<QueueStats | null>>, value: (s: QueueStats) => number) {
