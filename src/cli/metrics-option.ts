@@ -7,8 +7,8 @@ import { serveMetrics } from '../metrics/metrics-server.js'
 import { answerMetricsRequests, SupervisorMetrics } from '../metrics/worker-metrics.js'
 import type { CliContext } from './context.js'
 
-/** The `--metrics-port` option, shared by `cqrs consume` and `cqrs relay`. */
-export const METRICS_PORT_FLAG = ['--metrics-port <port>', 'serve Prometheus metrics on http://<host>:<port>/metrics (env CQRS_METRICS_PORT; 0 picks a free port); with -w the supervisor serves the sum of its workers'] as const
+/** The `--metrics-port` option of `cqrs consume` and `cqrs relay`; `more` adds to its help. */
+export const metricsPortFlag = (more = ''): [string, string] => ['--metrics-port <port>', `serve Prometheus metrics on http://<host>:<port>/metrics (env CQRS_METRICS_PORT; 0 picks a free port)${more}`]
 
 /** What runs in this process: one consumer or relay, a worker of a supervisor, or the supervisor. */
 export type MetricsRole = 'process' | 'worker' | 'supervisor'

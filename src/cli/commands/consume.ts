@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { positiveInt, setting } from '../../config/settings.js'
 import { ConfigError } from '../../core/errors.js'
 import { cqrsReplica } from '../../prisma/cqrs-replica.js'
-import { METRICS_PORT_FLAG, startCliMetrics } from '../metrics-option.js'
+import { metricsPortFlag, startCliMetrics } from '../metrics-option.js'
 import { runCommand, waitForSignal } from '../run-command.js'
 import type { SupervisorMetrics } from '../../metrics/worker-metrics.js'
 
@@ -23,7 +23,7 @@ export function registerConsume(program: Command): void {
     .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 1000)')
     .option('--batch <n>', 'messages applied per statement (env CQRS_BATCH; default 200)')
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
-    .option(...METRICS_PORT_FLAG)
+    .option(...metricsPortFlag('; with -w the supervisor serves the sum of its workers'))
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {

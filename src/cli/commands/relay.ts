@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { positiveInt, setting } from '../../config/settings.js'
 import { createRelay } from '../../prisma/cqrs-master.js'
-import { METRICS_PORT_FLAG, startCliMetrics } from '../metrics-option.js'
+import { metricsPortFlag, startCliMetrics } from '../metrics-option.js'
 import { runCommand, waitForSignal } from '../run-command.js'
 
 export function registerRelay(program: Command): void {
@@ -10,8 +10,8 @@ export function registerRelay(program: Command): void {
     .description('Publish the master outbox to the broker (for deployments that run the relay apart from the app)')
     .option('--once', 'publish what is in the outbox now, then exit')
     .option('--batch <n>', 'rows per publish batch (env CQRS_RELAY_BATCH; default 1000)')
-    .option(...METRICS_PORT_FLAG)
     .option('--poll-ms <n>', 'how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default 200)')
+    .option(...metricsPortFlag(' while it runs (not with --once)'))
     .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
