@@ -29,7 +29,7 @@ export function registerConsume(program: Command): void {
       runCommand(cmd, async (ctx) => {
         const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
         const supervisor = workers > 1 && !process.env.CQRS_WORKER_ID
-        const metrics = await startCliMetrics(ctx, opts.metricsPort, supervisor ? 'supervisor' : process.env.CQRS_WORKER_ID ? 'worker' : 'process', 'cqrs consume')
+        const metrics = await startCliMetrics(ctx, opts.metricsPort, supervisor ? 'supervisor' : process.env.CQRS_WORKER_ID && process.send ? 'worker' : 'process', 'cqrs consume')
         if (supervisor) return supervise(workers, metrics?.supervisor)
         const options = await ctx.replicaOptions()
         const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
