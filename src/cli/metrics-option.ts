@@ -36,7 +36,8 @@ export async function startCliMetrics(ctx: CliContext, flag: string | undefined,
   const client = await loadPromClient()
   // At run time this is prom-client's Registry (cqrs-metrics.ts types only the part users see).
   const registry = (await cqrsMetrics()) as Registry
-  client.collectDefaultMetrics({ register: registry })
+  // The config file may have attached cqrs-sync to a registry that has them already.
+  if (!registry.getSingleMetric('process_cpu_user_seconds_total')) client.collectDefaultMetrics({ register: registry })
   if (role === 'worker') {
     const stop = answerMetricsRequests(registry)
     ctx.onClose(async () => stop())
