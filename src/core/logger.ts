@@ -21,17 +21,25 @@ export function stderrLogger(level: Level = (process.env.CQRS_LOG_LEVEL as Level
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
-/** Passwords in URLs (`amqp://user:secret@host`) become `***`; Error objects become their message. */
+/**
+ * Passwords in URLs (`amqp://user:secret@host`) and in `password=...` settings become `***`, in
+ * nested objects too; Error objects become their message.
+ */
 export function redact(fields?: Record<string, unknown>): Record<string, unknown> | undefined {
   if (!fields) return fields
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(fields)) {
-    if (v instanceof Error) out[k] = redactUrl(v.message)
-    else if (typeof v === 'string') out[k] = redactUrl(v)
-    else if (typeof v === 'bigint') out[k] = v.toString()
-    else out[k] = v
-  }
+  for (const [k, v] of Object.entries(fields)) out[k] = redactValue(v, 0)
   return out
 }
 
-export const redactUrl = (s: string): string => s.replace(/(\w+:\/\/[^:/@\s]*:)[^@\s]*@/g, '$1***@')
+function redactValue(v: unknown, depth: number): unknown {
+  if (v instanceof Error) return redactUrl(v.message)
+  if (typeof v === 'string') return redactUrl(v)
+  if (typeof v === 'bigint') return v.toString()
+  if (depth < 4 && Array.isArray(v)) return v.map((x) => redactValue(x, depth + 1))
+  if (depth < 4 && v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, /^(password|passwd|secret|token)$/i.test(k) ? '***' : redactValue(x, depth + 1)]))
+  return v
+}
+
+export const redactUrl = (s: string): string => s.replace(/(\w+:\/\/[^:/@\s]*:)[^@\s]*@/g, '$1***@').replace(/\b(password|passwd)=("[^"]*"|'[^']*'|[^\s&;]+)/gi, '$1=***')

@@ -6,6 +6,8 @@ export interface OutboxRow {
   /** 0: `body` is the message; 1: `body` is a row image from a capture trigger, rendered by the relay. */
   format: number
   body: string
+  /** W3C `traceparent` of the write that made the event, when the outbox has the column and a trace was active. */
+  traceContext?: string | null
 }
 
 /**

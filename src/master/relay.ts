@@ -1,5 +1,8 @@
 import type { Logger } from '../core/logger.js'
+import { metricsHub } from '../metrics/metrics-hub.js'
+import { tracePublish } from '../tracing/tracing.js'
 import type { RuntimeTransport } from '../transport/runtime-transport.js'
+import type { OutgoingMessage } from '../transport/types.js'
 import type { OutboxRow, OutboxStore } from './outbox-store.js'
 
 export interface RelayOptions {
@@ -40,6 +43,7 @@ export class Relay {
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
   private kicked = false
+  private unregister: (() => void) | null = null
 
   constructor(private readonly opts: RelayOptions) {}
 
@@ -47,6 +51,7 @@ export class Relay {
   start(): void {
     if (this.running) return
     this.running = true
+    this.unregister = metricsHub.add(metricsHub.outboxes, this.opts.store)
     this.loop = this.run()
   }
 
@@ -83,6 +88,7 @@ export class Relay {
     this.wake?.()
     await this.loop
     this.loop = null
+    this.unregister?.()
     await this.opts.store.close?.()
   }
 
@@ -100,7 +106,7 @@ export class Relay {
   }
 
   private async publishRows(rows: OutboxRow[]): Promise<void> {
-    const messages = []
+    const messages: OutgoingMessage[] = []
     for (const r of rows) {
       if (r.format === 0) {
         messages.push({ routingKey: r.routingKey, body: r.body, messageId: String(r.id) })
@@ -110,7 +116,10 @@ export class Relay {
       const m = await this.opts.render(r)
       if (m) messages.push({ ...m, messageId: String(r.id) })
     }
-    await this.opts.transport.publish(messages)
+    const started = performance.now()
+    await tracePublish(rows, messages, () => this.opts.transport.publish(messages))
+    metricsHub.observe('publishDuration', {}, (performance.now() - started) / 1000)
+    for (const r of rows) metricsHub.inc('eventsPublished', { cqrs_id: r.cqrsId })
     this.stats.published += rows.length
     this.stats.batches++
   }
@@ -126,6 +135,7 @@ export class Relay {
         await this.idle(this.opts.pollIntervalMs)
       } catch (e) {
         this.stats.errors++
+        metricsHub.inc('relayErrors')
         this.stats.lastError = (e as Error).message
         this.opts.logger.warn('cqrs relay: publish failed; events stay in the outbox and will be retried', { error: e as Error, retryInMs: backoff })
         await this.idle(backoff)

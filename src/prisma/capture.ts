@@ -3,6 +3,7 @@ import { ConfigError } from '../core/errors.js'
 import { deleteEvent, eventForWrite, type BuildContext } from '../master/event-builder.js'
 import type { ModelPlan, OutboxEvent } from '../master/model-plan.js'
 import { clientInTransaction, queryInTransaction, type ModelMeta, type Provider, type TransactionDescriptor } from './internals.js'
+import { withTraceContext } from './outbox-trace.js'
 
 export const WRITE_OPERATIONS = new Set(['create', 'createMany', 'createManyAndReturn', 'update', 'updateMany', 'updateManyAndReturn', 'upsert', 'delete', 'deleteMany'])
 
@@ -129,7 +130,7 @@ export class Capture {
       default:
         return queryInTransaction(a, args, t)
     }
-    if (plan.produce && events.length) await tx[this.outbox.prop].createMany({ data: events })
+    if (plan.produce && events.length) await tx[this.outbox.prop].createMany({ data: await withTraceContext(events, this.outbox) })
     return result
   }
 

@@ -4,6 +4,7 @@ import { ConfigError } from '../core/errors.js'
 import { stderrLogger, type Logger } from '../core/logger.js'
 import type { ModelPlan } from '../master/model-plan.js'
 import { Relay } from '../master/relay.js'
+import { cqrsMetricsText } from '../metrics/cqrs-metrics.js'
 import { runtime } from '../transport/runtime-transport.js'
 import type { Transport } from '../transport/types.js'
 import { applyCaptureTriggers, assertCaptureTriggers, captureTriggersScript, type TriggerTarget } from './capture-triggers.js'
@@ -20,6 +21,8 @@ export interface CqrsMasterHandle {
   flush(timeoutMs?: number): Promise<number>
   /** Stop the in-process relay and close the transport. Call before `$disconnect()`. */
   close(): Promise<void>
+  /** This process's cqrs-sync metrics in Prometheus's text format (loads the optional peer prom-client); see `cqrsMetrics()`. */
+  metrics(): Promise<string>
 }
 
 /** Options and schema resolved once for a client: plans, metadata, the outbox. */
@@ -88,6 +91,7 @@ export function cqrsMaster(options: MasterOptions) {
     const handle: CqrsMasterHandle = {
       relay,
       flush: (timeoutMs) => relay.drain(timeoutMs),
+      metrics: cqrsMetricsText,
       async close() {
         await relay.stop()
         await transport.close()

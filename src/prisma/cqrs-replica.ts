@@ -2,6 +2,8 @@ import { resolveReplicaOptions, type ReplicaOptions, type ResolvedReplicaOptions
 import { ConfigError, didYouMean } from '../core/errors.js'
 import { stderrLogger, type Logger } from '../core/logger.js'
 import type { CqrsMessage } from '../core/message.js'
+import { metricsHub } from '../metrics/metrics-hub.js'
+import { traceApply } from '../tracing/tracing.js'
 import { newest, type TableTarget, type TargetColumn } from '../replica/apply-op.js'
 import { toApplyOp } from '../replica/decode-op.js'
 import { ReplicaConsumer, type Route, type RowHooks } from '../replica/replica-consumer.js'
@@ -25,6 +27,7 @@ export class Replica {
   readonly logger: Logger
   private subscription: Subscription | null = null
   private pruneTimer: NodeJS.Timeout | null = null
+  private unregisterQueue: (() => void) | null = null
 
   constructor(input: ReplicaOptions) {
     const o = (this.options = resolveReplicaOptions(input))
@@ -57,7 +60,9 @@ export class Replica {
   /** Declare the queue and consume it until `stop()`. */
   async start(): Promise<void> {
     if (this.subscription) return
-    this.subscription = await this.transport.consume({ ...this.spec, prefetch: this.options.prefetch, batchSize: this.options.batchSize }, this.consumer.handle)
+    this.subscription = await this.transport.consume({ ...this.spec, prefetch: this.options.prefetch, batchSize: this.options.batchSize }, traceApply(this.options.queue, this.consumer.handle))
+    const { queueStats } = this.transport
+    if (queueStats) this.unregisterQueue = metricsHub.add(metricsHub.queues, { spec: this.spec, queueStats })
     const prune = () => void this.pruneTombstones().catch((e) => this.logger.warn('cqrs replica: pruning tombstones failed', { error: e as Error }))
     this.pruneTimer = setInterval(prune, Math.min(3600_000, this.options.tombstoneRetentionMs))
     this.pruneTimer.unref()
@@ -66,6 +71,7 @@ export class Replica {
   /** Stop taking messages, finish the batch in flight (its acks included), close the transport. */
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer)
+    this.unregisterQueue?.()
     this.consumer.stop()
     await this.subscription?.stop()
     this.subscription = null

@@ -14,6 +14,8 @@ export class PrismaOutboxStore implements OutboxStore {
   private readonly table: string
   private readonly col: (field: string) => string
   private readonly sql: SqlRunner
+  /** Outboxes migrated before the trace column existed still work, without trace context. */
+  private readonly traced: boolean
 
   constructor(
     client: any,
@@ -22,6 +24,7 @@ export class PrismaOutboxStore implements OutboxStore {
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
+    this.traced = meta.fields.some((f) => f.name === 'traceContext')
     this.col = (field) => quoteIdent(provider, meta.fields.find((f) => f.name === field)?.column ?? field)
   }
 
@@ -34,11 +37,12 @@ export class PrismaOutboxStore implements OutboxStore {
       async (tx) => {
         if (this.provider === 'sqlite') await tx.execute(`UPDATE ${table} SET ${col('pk')} = ${col('pk')} WHERE ${col('id')} = -1`)
         const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
-        const rows = await tx.query<{ id: bigint | number | string; cqrs_id: string; routing_key: string; format: number | bigint | string; body: string }>(
-          `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body FROM ${table} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
+        const trace = this.traced ? `, ${col('traceContext')} AS trace_context` : ''
+        const rows = await tx.query<{ id: bigint | number | string; cqrs_id: string; routing_key: string; format: number | bigint | string; body: string; trace_context?: string | null }>(
+          `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
         )
         if (rows.length === 0) return 0
-        await publish(rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body })))
+        await publish(rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null })))
         await tx.execute(`DELETE FROM ${table} WHERE ${col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`)
         return rows.length
       },

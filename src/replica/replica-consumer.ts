@@ -47,10 +47,12 @@ interface Item {
  * failures are retried through the broker, then dead-lettered. A lost database is waited for, not retried.
  */
 export class ReplicaConsumer {
-  readonly stats = new ReplicaStats()
+  readonly stats: ReplicaStats
   private stopping = false
 
-  constructor(private readonly opts: ConsumerOptions) {}
+  constructor(private readonly opts: ConsumerOptions) {
+    this.stats = new ReplicaStats(opts.queue)
+  }
 
   /** Ask in-flight waits for the database to give up (the batch is then requeued by the transport). */
   stop(): void {
@@ -99,8 +101,7 @@ export class ReplicaConsumer {
     const ops = [...winners.values()]
     try {
       const results = await this.whileDatabaseDown(() => this.opts.store.applyBatch(target, ops))
-      for (const r of results) this.stats.count(r)
-      this.stats.count('skipped', items.length - ops.length)
+      this.stats.countBatch(target.cqrsId, items, ops, results)
       for (const it of items) outcomes[it.index] = this.ack(it.message)
     } catch (batchError) {
       if (this.stopping && isConnectionError(batchError)) throw batchError
@@ -109,7 +110,7 @@ export class ReplicaConsumer {
         const mine = items.filter((it) => it.op!.pkKey === op.pkKey)
         try {
           const [r] = await this.whileDatabaseDown(() => this.opts.store.applyBatch(target, [op]))
-          this.stats.count(r)
+          this.stats.countBatch(target.cqrsId, mine, [op], [r])
           for (const it of mine) outcomes[it.index] = this.ack(it.message)
         } catch (e) {
           if (this.stopping && isConnectionError(e)) throw e
@@ -142,7 +143,7 @@ export class ReplicaConsumer {
           else if (op.force || stored < op.revision || (op.signal === 'SYNC' && stored === op.revision)) await hooks!.update(data, ctx)
         })
       })
-      this.stats.count('applied')
+      this.stats.count('applied', 1, m.cqrs_id)
       outcomes[item.index] = this.ack(m)
     } catch (e) {
       if (this.stopping && isConnectionError(e)) throw e
@@ -183,12 +184,12 @@ export class ReplicaConsumer {
     }
     const cqrsId = m?.cqrs_id ?? '_invalid'
     if (decision.kind === 'retry') {
-      this.stats.count('retried')
-      this.opts.logger.info('cqrs consume: retrying in the broker', { queue: this.opts.queue, cqrsId, pk: m?.instance_pk, attempt: retries + 1, delayMs: decision.delayMs, error: decision.reason })
+      this.stats.count('retried', 1, cqrsId)
+      this.opts.logger.info('cqrs consume: retrying in the broker', { queue: this.opts.queue, cqrs_id: cqrsId, pk: m?.instance_pk, attempt: retries + 1, delayMs: decision.delayMs, error: decision.reason })
       return { kind: 'retry', delayMs: decision.delayMs, cqrsId, headers, body: encodeMessage({ ...m!, retries: retries + 1 }) }
     }
-    this.stats.count('deadLettered')
-    this.opts.logger.warn('cqrs consume: dead-lettered', { queue: this.opts.queue, cqrsId, pk: m?.instance_pk, attempts: retries + 1, reason: decision.reason })
+    this.stats.count('deadLettered', 1, cqrsId)
+    this.opts.logger.warn('cqrs consume: dead-lettered', { queue: this.opts.queue, cqrs_id: cqrsId, pk: m?.instance_pk, attempts: retries + 1, reason: decision.reason })
     return { kind: 'deadLetter', cqrsId, headers: { ...headers, 'x-cqrs-reason': decision.reason }, body: m ? encodeMessage(m) : d.body.toString('utf8') }
   }
 }

@@ -1,6 +1,16 @@
 import { normalizeDateTime, type CqrsMessage } from '../core/message.js'
+import type { MessageOutcome } from '../metrics/metric-catalogue.js'
+import { metricsHub } from '../metrics/metrics-hub.js'
+import type { Delivery } from '../transport/types.js'
+import type { ApplyOp, ApplyResult } from './apply-op.js'
 
-/** Counters and a lag sample (apply time minus the master's cqrs_updated) for metrics and benchmarks. */
+type Kind = 'applied' | 'skipped' | 'retried' | 'deadLettered'
+const OUTCOME: Record<Exclude<Kind, 'skipped'>, MessageOutcome> = { applied: 'applied', retried: 'retried', deadLettered: 'dead_lettered' }
+
+/**
+ * Counters and a lag sample (apply time minus the master's cqrs_updated) for benchmarks and the
+ * stats log line; each count is also reported to the metrics hub, per queue and cqrs_id.
+ */
 export class ReplicaStats {
   applied = 0
   skipped = 0
@@ -9,8 +19,31 @@ export class ReplicaStats {
   private lags: number[] = []
   private next = 0
 
-  count(kind: 'applied' | 'skipped' | 'retried' | 'deadLettered', n = 1): void {
+  constructor(private readonly queue = '') {}
+
+  count(kind: Kind, n = 1, cqrsId = '_unknown'): void {
     this[kind] += n
+    if (kind !== 'skipped') metricsHub.inc('messages', { queue: this.queue, cqrs_id: cqrsId, outcome: OUTCOME[kind] }, n)
+  }
+
+  /**
+   * Count how one table batch ended. `ops` are the batch's winners (newest op per pk) and `results`
+   * theirs. A message that did not change the table is a `duplicate` when the broker redelivered it
+   * or its batch held the same revision of the pk twice, and `stale` otherwise (the version gate
+   * kept a newer or equal replica row, or a newer message of the batch won).
+   */
+  countBatch(cqrsId: string, items: Array<{ op?: ApplyOp; delivery: Delivery }>, ops: ApplyOp[], results: ApplyResult[]): void {
+    const winners = new Map(ops.map((op, i) => [op.pkKey, { op, result: results[i] }]))
+    const by: Record<'applied' | 'duplicate' | 'stale', number> = { applied: 0, duplicate: 0, stale: 0 }
+    for (const { op, delivery } of items) {
+      const w = op && winners.get(op.pkKey)
+      if (!op || !w) continue
+      if (w.op === op) by[w.result === 'applied' ? 'applied' : delivery.redelivered ? 'duplicate' : 'stale']++
+      else by[w.op.revision === op.revision && w.op.signal === op.signal ? 'duplicate' : 'stale']++
+    }
+    this.applied += by.applied
+    this.skipped += by.duplicate + by.stale
+    for (const outcome of ['applied', 'duplicate', 'stale'] as const) metricsHub.inc('messages', { queue: this.queue, cqrs_id: cqrsId, outcome }, by[outcome])
   }
 
   observeLag(m: CqrsMessage): void {
@@ -18,6 +51,7 @@ export class ReplicaStats {
     if (typeof u !== 'string') return
     const lag = Date.now() - Date.parse(normalizeDateTime(u))
     if (Number.isNaN(lag)) return
+    metricsHub.observe('applyLag', { queue: this.queue, cqrs_id: m.cqrs_id }, Math.max(0, lag) / 1000)
     // A ring of the last 10k samples keeps memory flat.
     if (this.lags.length < 10_000) this.lags.push(lag)
     else this.lags[this.next++ % 10_000] = lag

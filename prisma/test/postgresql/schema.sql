@@ -6,7 +6,8 @@ CREATE TABLE cqrs_outbox (
   format SMALLINT NOT NULL DEFAULT 0,
   routing_key TEXT NOT NULL,
   body TEXT NOT NULL,
-  created_at TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP
+  created_at TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  trace_context TEXT
 );
 CREATE TABLE cqrs_tombstone (
   cqrs_id TEXT NOT NULL,

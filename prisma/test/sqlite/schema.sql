@@ -6,7 +6,8 @@ CREATE TABLE cqrs_outbox (
   format INTEGER NOT NULL DEFAULT 0,
   routing_key TEXT NOT NULL,
   body TEXT NOT NULL,
-  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  trace_context TEXT
 );
 CREATE TABLE cqrs_tombstone (
   cqrs_id TEXT NOT NULL,

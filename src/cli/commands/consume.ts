@@ -3,7 +3,9 @@ import type { Command } from 'commander'
 import { positiveInt, setting } from '../../config/settings.js'
 import { ConfigError } from '../../core/errors.js'
 import { cqrsReplica } from '../../prisma/cqrs-replica.js'
+import { metricsPortFlag, startCliMetrics } from '../metrics-option.js'
 import { runCommand, waitForSignal } from '../run-command.js'
+import type { SupervisorMetrics } from '../../metrics/worker-metrics.js'
 
 const EXAMPLES = `
 Examples:
@@ -21,11 +23,14 @@ export function registerConsume(program: Command): void {
     .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 1000)')
     .option('--batch <n>', 'messages applied per statement (env CQRS_BATCH; default 200)')
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
+    .option(...metricsPortFlag('; with -w the supervisor serves the sum of its workers'))
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
         const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
-        if (workers > 1 && !process.env.CQRS_WORKER_ID) return supervise(workers)
+        const supervisor = workers > 1 && !process.env.CQRS_WORKER_ID
+        const metrics = await startCliMetrics(ctx, opts.metricsPort, supervisor ? 'supervisor' : process.env.CQRS_WORKER_ID && process.send ? 'worker' : 'process', 'cqrs consume')
+        if (supervisor) return supervise(workers, metrics?.supervisor)
         const options = await ctx.replicaOptions()
         const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
         const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
@@ -56,7 +61,7 @@ export function registerConsume(program: Command): void {
  * Run `n` worker processes of this same command and keep them running: a worker that dies is
  * restarted (its unacked messages went back to the queue); SIGTERM is passed on and awaited.
  */
-async function supervise(n: number): Promise<number> {
+async function supervise(n: number, metrics?: SupervisorMetrics): Promise<number> {
   const children = new Map<number, ChildProcess>()
   let stopping = false
   const start = (id: number, delayMs = 0) => {
@@ -64,6 +69,7 @@ async function supervise(n: number): Promise<number> {
       if (stopping) return
       const child = fork(process.argv[1], process.argv.slice(2), { env: { ...process.env, CQRS_WORKER_ID: String(id) }, stdio: 'inherit', execArgv: process.execArgv })
       children.set(id, child)
+      metrics?.worker(id, child)
       child.on('exit', (code, signal) => {
         children.delete(id)
         if (stopping) return

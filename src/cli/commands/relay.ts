@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { positiveInt, setting } from '../../config/settings.js'
 import { createRelay } from '../../prisma/cqrs-master.js'
+import { metricsPortFlag, startCliMetrics } from '../metrics-option.js'
 import { runCommand, waitForSignal } from '../run-command.js'
 
 export function registerRelay(program: Command): void {
@@ -10,6 +11,7 @@ export function registerRelay(program: Command): void {
     .option('--once', 'publish what is in the outbox now, then exit')
     .option('--batch <n>', 'rows per publish batch (env CQRS_RELAY_BATCH; default 1000)')
     .option('--poll-ms <n>', 'how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default 200)')
+    .option(...metricsPortFlag(' while it runs (not with --once)'))
     .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
@@ -25,6 +27,7 @@ export function registerRelay(program: Command): void {
           process.stderr.write(`cqrs relay: published ${n} event(s); outbox empty\n`)
           return 0
         }
+        await startCliMetrics(ctx, opts.metricsPort, 'process', 'cqrs relay')
         relay.start()
         process.stderr.write(`cqrs relay: running (batch ${batchSize}, poll ${pollIntervalMs} ms); SIGTERM to stop\n`)
         await waitForSignal()
