@@ -1,9 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process'
 import type { Command } from 'commander'
 import { positiveInt, setting } from '../../config/settings.js'
 import { ConfigError } from '../../core/errors.js'
 import { cqrsReplica } from '../../prisma/cqrs-replica.js'
-import { runCommand, waitForSignal } from '../run-command.js'
+import { runCommand } from '../run-command.js'
+import { stopSignal } from '../stop-signal.js'
+import { supervise, tellSupervisorStopping } from '../supervisor.js'
 
 const EXAMPLES = `
 Examples:
@@ -11,6 +12,11 @@ Examples:
   cqrs consume -w 2                 # two worker processes on the same queue
   cqrs consume --cqrs-id account    # only some cqrs_ids (the others stay queued)
   CQRS_LOG_LEVEL=info cqrs consume  # periodic stats on stderr
+
+The process tree stops as one: SIGTERM or SIGINT to the supervisor or to any worker drains every
+worker (in-flight messages acked or returned to the queue) and exits 0. Workers stop when their
+supervisor goes away, and the supervisor stops when its own parent does (npx, a shell); run it with
+exec, or pass --no-parent-watch when it is meant to outlive the process that started it.
 `
 
 export function registerConsume(program: Command): void {
@@ -21,65 +27,43 @@ export function registerConsume(program: Command): void {
     .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 1000)')
     .option('--batch <n>', 'messages applied per statement (env CQRS_BATCH; default 200)')
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
+    .option('--no-parent-watch', 'keep running when the process that started this one exits (default: stop with it)')
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
-        const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
-        if (workers > 1 && !process.env.CQRS_WORKER_ID) return supervise(workers)
-        const options = await ctx.replicaOptions()
-        const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
-        const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
-        let handlers = options.handlers
-        if (opts.cqrsId) {
-          const unknown = (opts.cqrsId as string[]).filter((id) => !(id in handlers))
-          if (unknown.length) throw new ConfigError(`--cqrs-id ${unknown.join(', ')}: no such handler in ${ctx.configPath}; known: ${Object.keys(handlers).join(', ')}`)
-          handlers = Object.fromEntries(Object.entries(handlers).filter(([id]) => opts.cqrsId.includes(id)))
+        // Watch from the start: a supervisor that dies while this worker connects must not be missed.
+        const isWorker = Boolean(process.env.CQRS_WORKER_ID)
+        const stop = stopSignal({ watchParent: isWorker || opts.parentWatch !== false })
+        try {
+          const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
+          if (workers > 1 && !isWorker) return await supervise(workers, stop)
+          const options = await ctx.replicaOptions()
+          const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
+          const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
+          let handlers = options.handlers
+          if (opts.cqrsId) {
+            const unknown = (opts.cqrsId as string[]).filter((id) => !(id in handlers))
+            if (unknown.length) throw new ConfigError(`--cqrs-id ${unknown.join(', ')}: no such handler in ${ctx.configPath}; known: ${Object.keys(handlers).join(', ')}`)
+            handlers = Object.fromEntries(Object.entries(handlers).filter(([id]) => opts.cqrsId.includes(id)))
+          }
+          const transport = options.transport ?? (await ctx.transport())
+          const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, logger: options.logger ?? ctx.logger })
+          await replica.start()
+          const tag = isWorker ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
+          process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
+          const every = setInterval(() => ctx.logger.info('cqrs consume: stats', { queue: replica.spec.queue, ...replica.stats.snapshot() }), 10_000)
+          every.unref()
+          const reason = await stop.wait()
+          // A signal sent to this worker alone stops the whole tree, not just this process.
+          if (reason.startsWith('SIG')) tellSupervisorStopping(reason)
+          clearInterval(every)
+          await replica.stop()
+          const s = replica.stats.snapshot()
+          process.stderr.write(`cqrs consume${tag}: ${reason}: drained and stopped; applied ${s.applied}, skipped ${s.skipped}, retried ${s.retried}, dead-lettered ${s.deadLettered}\n`)
+          return 0
+        } finally {
+          stop.dispose()
         }
-        const transport = options.transport ?? (await ctx.transport())
-        const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, logger: options.logger ?? ctx.logger })
-        await replica.start()
-        const tag = process.env.CQRS_WORKER_ID ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
-        process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
-        const every = setInterval(() => ctx.logger.info('cqrs consume: stats', { queue: replica.spec.queue, ...replica.stats.snapshot() }), 10_000)
-        every.unref()
-        const signal = await waitForSignal()
-        clearInterval(every)
-        await replica.stop()
-        const s = replica.stats.snapshot()
-        process.stderr.write(`cqrs consume${tag}: ${signal}: drained and stopped; applied ${s.applied}, skipped ${s.skipped}, retried ${s.retried}, dead-lettered ${s.deadLettered}\n`)
-        return 0
       }),
     )
-}
-
-/**
- * Run `n` worker processes of this same command and keep them running: a worker that dies is
- * restarted (its unacked messages went back to the queue); SIGTERM is passed on and awaited.
- */
-async function supervise(n: number): Promise<number> {
-  const children = new Map<number, ChildProcess>()
-  let stopping = false
-  const start = (id: number, delayMs = 0) => {
-    const t = setTimeout(() => {
-      if (stopping) return
-      const child = fork(process.argv[1], process.argv.slice(2), { env: { ...process.env, CQRS_WORKER_ID: String(id) }, stdio: 'inherit', execArgv: process.execArgv })
-      children.set(id, child)
-      child.on('exit', (code, signal) => {
-        children.delete(id)
-        if (stopping) return
-        process.stderr.write(`cqrs consume: worker ${id} exited (${signal ?? code}); restarting\n`)
-        start(id, 1000)
-      })
-    }, delayMs)
-    t.unref()
-  }
-  for (let i = 1; i <= n; i++) start(i)
-  process.stderr.write(`cqrs consume: supervising ${n} workers (pid ${process.pid})\n`)
-  const signal = await waitForSignal()
-  stopping = true
-  const exits = [...children.values()].map((c) => new Promise<number>((resolve) => c.once('exit', (code) => resolve(code ?? 0))))
-  for (const c of children.values()) c.kill(signal)
-  const codes = await Promise.all(exits)
-  process.stderr.write(`cqrs consume: all workers stopped\n`)
-  return Math.max(0, ...codes)
 }
