@@ -6,13 +6,19 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import { readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { schemaSql } from '../support/databases.js'
 
 const run = promisify(execFile)
-const VERSION = process.env.CQRS_TEST_PG_VERSION ?? '15'
+const VERSION = process.env.CQRS_TEST_PG_VERSION ?? (existsSync('/etc/postgresql') ? readdirSync('/etc/postgresql').sort().at(-1) : undefined) ?? '15'
+
+/**
+ * Whether this machine can make clusters (Debian's postgresql-common, as CI has). Where it cannot
+ * (PostgreSQL in Docker), the tests that need one are skipped, and say so.
+ */
+export const canCreateClusters = ['/usr/bin/pg_createcluster', '/usr/bin/pg_ctlcluster', '/usr/bin/pg_dropcluster'].every((f) => existsSync(f))
 
 export interface OwnPostgres {
   /** URL of the `replica` database (the test schema applied). */
@@ -40,7 +46,7 @@ export async function ownPostgres(label: string): Promise<OwnPostgres> {
   // Durability is not under test: fsync off keeps the cluster's start and stop quick.
   await run('pg_createcluster', [VERSION, name, '-p', String(port), '-o', 'fsync=off', '-o', 'max_connections=40', '-o', 'shared_buffers=16MB', '--', '--auth=trust'])
   const cluster = {
-    start: async () => void (await run('pg_ctlcluster', [VERSION, name, 'start'])),
+    start: async () => void (await run('pg_ctlcluster', ['--skip-systemctl-redirect', VERSION, name, 'start'])),
     drop: async () => void (await run('pg_dropcluster', ['--stop', VERSION, name])),
   }
   try {
@@ -68,7 +74,7 @@ export async function ownPostgres(label: string): Promise<OwnPostgres> {
           await holder.end().catch(() => {})
           // The server stops once its last session is gone; the test cannot be told when.
           for (;;) {
-            const status = await run('pg_ctlcluster', [VERSION, name, 'status']).then(() => 'running', () => 'stopped')
+            const status = await run('pg_ctlcluster', ['--skip-systemctl-redirect', VERSION, name, 'status']).then(() => 'running', () => 'stopped')
             if (status === 'stopped') return
             await new Promise((r) => setTimeout(r, 100))
           }
