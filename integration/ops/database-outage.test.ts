@@ -70,7 +70,7 @@ it.skipIf(!canCreateClusters)('a replica database stopped for longer than the re
   }
   await write(100, 'a')
   await prisma.$cqrs.flush()
-  await eventually(replicaDiff, 30_000, 'the replica before the outage')
+  await eventually(replicaDiff, 90_000, 'the replica before the outage')
 
   // Messages keep flowing while the database shuts down (a long smart shutdown: sessions
   // terminated, new connections refused with "the database system is shutting down"), is down,
@@ -79,13 +79,13 @@ it.skipIf(!canCreateClusters)('a replica database stopped for longer than the re
   await write(100, 'b')
   await prisma.$cqrs.flush()
   // Backoff doubles from 200 ms: a wait of 1600 ms is logged after 1.4 s of outage, past the schedule.
-  await waitForStderr(consumer, /the database system is shutting down[^\n]*"retryInMs":1600/, 40_000)
+  await waitForStderr(consumer, /the database system is shutting down[^\n]*"retryInMs":1600/, 90_000)
   await shutdown.finish()
   await write(50, 'c')
   await prisma.$cqrs.flush()
-  await waitForStderr(consumer, /DatabaseNotReachable[^\n]*"retryInMs"/, 40_000)
+  await waitForStderr(consumer, /DatabaseNotReachable[^\n]*"retryInMs"/, 90_000)
   await replica.start()
-  await eventually(replicaDiff, 60_000, 'the replica after the outage')
+  await eventually(replicaDiff, 120_000, 'the replica after the outage')
   expect(consumer.exitCode).toBeNull()
   expect(stderrOf(consumer).match(/ready/g)).toHaveLength(1)
   expect(stderrOf(consumer)).not.toMatch(/retrying in the broker|dead-lettered/)
@@ -100,4 +100,4 @@ it.skipIf(!canCreateClusters)('a replica database stopped for longer than the re
   }
   expect((await stop(consumer, 'SIGTERM')).code).toBe(0)
   consumer = undefined
-}, 180_000)
+}, 420_000)

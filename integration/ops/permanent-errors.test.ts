@@ -85,7 +85,7 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
         const rows = await db.query<{ id: number }>('SELECT id FROM author_ref ORDER BY id')
         const have = new Set(rows.map((r) => Number(r.id)))
         return good.filter((id) => !have.has(id)).map((id) => `missing ${id}`)
-      })
+      }, 90_000)
       const dead = await deadLetters(queue, poison.size)
       expect(dead.map((d) => d.pk).sort()).toEqual([...poison.keys()].sort())
       for (const d of dead) {
@@ -115,7 +115,7 @@ async function deadLetters(queue: string, n: number): Promise<Array<{ pk: number
         out.push({ pk: JSON.parse(m.content.toString()).instance_pk, attempts: Number(h['x-cqrs-attempts']), reason: String(h['x-cqrs-reason']) })
       }
       return out.length >= n ? [] : [`${out.length} of ${n} dead letters`]
-    })
+    }, 60_000)
     return out
   } finally {
     await conn.close()

@@ -37,7 +37,8 @@ function alive(pid: number): boolean {
 
 const pids = (text: string, pattern: RegExp) => [...text.matchAll(pattern)].map((m) => Number(m[1]))
 
-describe('cqrs consume process tree', () => {
+// Each test starts several node processes: generous limits for a busy 2-core machine.
+describe('cqrs consume process tree', { timeout: 150_000 }, () => {
   let master: TestDatabase
   let replica: TestDatabase
   let prisma: any
@@ -116,7 +117,7 @@ describe('cqrs consume process tree', () => {
   }
 
   /** The consumers RabbitMQ reports on the queue, awaited until they are `n`. */
-  async function consumersBecome(n: number, timeoutMs = 30_000) {
+  async function consumersBecome(n: number, timeoutMs = 60_000) {
     let last = -1
     await eventually(
       async () => {
@@ -132,7 +133,7 @@ describe('cqrs consume process tree', () => {
       `${n} consumers on the queue`,
     )
   }
-  const allGone = (list: number[]) => eventually(async () => list.filter(alive).map((p) => `pid ${p} still running`), 30_000, 'every process to exit')
+  const allGone = (list: number[]) => eventually(async () => list.filter(alive).map((p) => `pid ${p} still running`), 60_000, 'every process to exit')
 
   it('a worker killed with SIGKILL is replaced; the supervisor killed with SIGKILL takes its workers with it', async () => {
     await setup()
@@ -162,25 +163,38 @@ describe('cqrs consume process tree', () => {
     expect(tree.stderr()).toMatch(/cqrs consume: parent gone \(pid \d+\); stopping 2 worker\(s\)/)
   })
 
-  it('SIGTERM to a node wrapper that does not pass it on (as npx did) ends the whole tree', async () => {
+  it.each(['SIGTERM', 'SIGKILL'] as const)('%s to a node wrapper that does not pass it on (as npx did) ends the whole tree', async (signal) => {
     await setup()
     const wrapper = `require('child_process').spawn(process.execPath, ${JSON.stringify([BIN, ...consumeArgs])}, { stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`
     const tree = start(process.execPath, ['-e', wrapper])
     const { supervisor, workers } = await ready(tree)
     await consumersBecome(2)
-    tree.top.kill('SIGTERM')
+    tree.top.kill(signal)
     await consumersBecome(0)
     await allGone([supervisor, ...workers.values()])
+  })
+
+  it('a single consumer (-w 1) under a shell killed with SIGKILL stops too', async () => {
+    await setup()
+    const tree = start('sh', ['-c', `"${process.execPath}" "${BIN}" consume; true`])
+    await tree.waitFor(/cqrs consume: ready/)
+    const [pid] = pids(tree.stderr(), /ready.*\(pid (\d+)\)/g)
+    await consumersBecome(1)
+    tree.top.kill('SIGKILL')
+    await consumersBecome(0)
+    await allGone([pid])
+    expect(tree.stderr()).toMatch(/parent gone \(pid \d+\): drained and stopped/)
   })
 
   it('SIGTERM to one worker stops the tree with exit 0, and nothing in flight is lost', async () => {
     await setup()
     const tree = cli()
     const { supervisor, workers } = await ready(tree)
-    for (let i = 0; i < 300; i++) await prisma.author.create({ data: { name: `t${i}`, externalId: `e${i}` } })
+    const ids: number[] = []
+    for (let i = 0; i < 120; i++) ids.push((await prisma.author.create({ data: { name: `t${i}`, externalId: `e${i}` } })).id)
     // Writes keep flowing while the tree stops: some land before, some after.
     const writes = (async () => {
-      for (let i = 0; i < 100; i++) await prisma.author.update({ where: { id: (i % 300) + 1 }, data: { rating: { increment: 1 } } }).catch(() => {})
+      for (let i = 0; i < 60; i++) await prisma.author.update({ where: { id: ids[i] }, data: { rating: { increment: 1 } } })
     })()
     await prisma.$cqrs.flush()
     process.kill(workers.get('2')!, 'SIGTERM')
@@ -194,7 +208,7 @@ describe('cqrs consume process tree', () => {
     // A fresh tree applies whatever the stopped one returned to the queue.
     const again = cli()
     await ready(again)
-    await eventually(() => tableDiff(master, 'author', replica, 'author_ref'), 30_000)
+    await eventually(() => tableDiff(master, 'author', replica, 'author_ref'), 90_000)
     again.top.kill('SIGTERM')
     await consumersBecome(0)
   })
