@@ -3,12 +3,12 @@
  * process that started us going away. Watching starts at once (so a supervisor that dies while a
  * worker is still connecting is not missed); `wait()` keeps the process alive until one of them.
  */
-export interface StopSignal {
+export interface StopSignal extends Disposable {
   /** Resolves with a reason such as `SIGTERM`, `supervisor gone` or `parent gone (pid 123)`. */
   wait(): Promise<string>
   /** The reason, once there is one. */
   readonly reason: string | null
-  /** Remove every listener and timer, so the process can exit. */
+  /** Remove every listener and timer, so the process can exit (also `using stop = stopSignal(...)`). */
   dispose(): void
 }
 
@@ -46,7 +46,7 @@ export function stopSignal(options: StopSignalOptions): StopSignal {
       }, options.pollMs ?? 500)
     : undefined
   poll?.unref()
-  return {
+  const signal: StopSignal = {
     get reason() {
       return reason
     },
@@ -62,5 +62,9 @@ export function stopSignal(options: StopSignalOptions): StopSignal {
       process.off('SIGINT', onSignal)
       if (hasChannel) process.off('disconnect', onDisconnect)
     },
+    [Symbol.dispose]() {
+      signal.dispose()
+    },
   }
+  return signal
 }

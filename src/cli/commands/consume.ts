@@ -31,39 +31,35 @@ export function registerConsume(program: Command): void {
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
-        // Watch from the start: a supervisor that dies while this worker connects must not be missed.
+        // Watching starts now: a supervisor that dies while this worker connects must not be missed.
         const isWorker = Boolean(process.env.CQRS_WORKER_ID)
-        const stop = stopSignal({ watchParent: isWorker || opts.parentWatch !== false })
-        try {
-          const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
-          if (workers > 1 && !isWorker) return await supervise(workers, stop)
-          const options = await ctx.replicaOptions()
-          const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
-          const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
-          let handlers = options.handlers
-          if (opts.cqrsId) {
-            const unknown = (opts.cqrsId as string[]).filter((id) => !(id in handlers))
-            if (unknown.length) throw new ConfigError(`--cqrs-id ${unknown.join(', ')}: no such handler in ${ctx.configPath}; known: ${Object.keys(handlers).join(', ')}`)
-            handlers = Object.fromEntries(Object.entries(handlers).filter(([id]) => opts.cqrsId.includes(id)))
-          }
-          const transport = options.transport ?? (await ctx.transport())
-          const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, logger: options.logger ?? ctx.logger })
-          await replica.start()
-          const tag = isWorker ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
-          process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
-          const every = setInterval(() => ctx.logger.info('cqrs consume: stats', { queue: replica.spec.queue, ...replica.stats.snapshot() }), 10_000)
-          every.unref()
-          const reason = await stop.wait()
-          // A signal sent to this worker alone stops the whole tree, not just this process.
-          if (reason.startsWith('SIG')) tellSupervisorStopping(reason)
-          clearInterval(every)
-          await replica.stop()
-          const s = replica.stats.snapshot()
-          process.stderr.write(`cqrs consume${tag}: ${reason}: drained and stopped; applied ${s.applied}, skipped ${s.skipped}, retried ${s.retried}, dead-lettered ${s.deadLettered}\n`)
-          return 0
-        } finally {
-          stop.dispose()
+        using stop = stopSignal({ watchParent: isWorker || opts.parentWatch !== false })
+        const workers = setting({ name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }, opts.workers, undefined)
+        if (workers > 1 && !isWorker) return await supervise(workers, stop)
+        const options = await ctx.replicaOptions()
+        const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
+        const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
+        let handlers = options.handlers
+        if (opts.cqrsId) {
+          const unknown = (opts.cqrsId as string[]).filter((id) => !(id in handlers))
+          if (unknown.length) throw new ConfigError(`--cqrs-id ${unknown.join(', ')}: no such handler in ${ctx.configPath}; known: ${Object.keys(handlers).join(', ')}`)
+          handlers = Object.fromEntries(Object.entries(handlers).filter(([id]) => opts.cqrsId.includes(id)))
         }
+        const transport = options.transport ?? (await ctx.transport())
+        const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, logger: options.logger ?? ctx.logger })
+        await replica.start()
+        const tag = isWorker ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
+        process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
+        const every = setInterval(() => ctx.logger.info('cqrs consume: stats', { queue: replica.spec.queue, ...replica.stats.snapshot() }), 10_000)
+        every.unref()
+        const reason = await stop.wait()
+        // A signal sent to this worker alone stops the whole tree, not just this process.
+        if (reason.startsWith('SIG')) tellSupervisorStopping(reason)
+        clearInterval(every)
+        await replica.stop()
+        const s = replica.stats.snapshot()
+        process.stderr.write(`cqrs consume${tag}: ${reason}: drained and stopped; applied ${s.applied}, skipped ${s.skipped}, retried ${s.retried}, dead-lettered ${s.deadLettered}\n`)
+        return 0
       }),
     )
 }
