@@ -77,8 +77,8 @@ const SQLITE_PERMANENT = new Set(['SQLITE_CONSTRAINT_NOTNULL', 'SQLITE_CONSTRAIN
 
 /** Adapter `kind`s that carry no database code: the database cannot be reached or refuses us. */
 const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TlsConnectionError', 'AuthenticationFailed', 'DatabaseDoesNotExist', 'DatabaseAccessDenied'])
-/** Socket errors and Prisma's connection error codes. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'P1001', 'P1002', 'P1008', 'P1017', 'P2024'])
+/** Socket errors, and Prisma's codes for a database it cannot reach, log in to or find (as the adapter kinds above). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'P1000', 'P1001', 'P1002', 'P1003', 'P1008', 'P1010', 'P1011', 'P1017', 'P2024'])
 /** Driver messages without a code (pg throws these as plain Errors). */
 const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|EPIPE|Connection terminated|connection (is )?closed|server closed the connection|Can't reach database|terminating connection|socket has (unexpectedly )?been (ended|closed)|pool timeout|Timed out fetching a new connection|timeout exceeded when trying to connect|not queryable|the database system is (starting up|shutting down|in recovery mode)|getaddrinfo/i
 
@@ -112,6 +112,7 @@ function inspect(e: unknown): Found {
     if (typeof o.kind === 'string') found.kinds.push(o.kind)
     if (o.code !== undefined && o.code !== null) found.codes.push(String(o.code))
     if (typeof o.errno === 'number') found.codes.push(String(o.errno))
+    if (typeof o.errorCode === 'string') found.codes.push(o.errorCode) // PrismaClientInitializationError
     if (typeof o.message === 'string') found.texts.push(o.message)
     visit(o.cause, depth + 1)
     visit(o.meta?.driverAdapterError, depth + 1)

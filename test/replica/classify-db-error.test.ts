@@ -102,6 +102,7 @@ describe('errors the captures cannot produce on the shared servers', () => {
     ['pg Connection terminated (not converted by the adapter)', new Error('Connection terminated unexpectedly')],
     ['a socket error', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
     ['Prisma P1001', Object.assign(new Error("Can't reach database server"), { code: 'P1001' })],
+    ['PrismaClientInitializationError', Object.assign(new Error('Authentication failed against the database server'), { name: 'PrismaClientInitializationError', errorCode: 'P1000' })],
   ])('%s: unavailable', (_name, e) => {
     expect(classifyDbError(e).class).toBe('unavailable')
     expect(isConnectionError(e)).toBe(true)
