@@ -9,8 +9,6 @@ export function isConnectionError(e: unknown): boolean {
   return classifyDbError(e).class === 'unavailable'
 }
 
-export const isPermanent = (e: unknown): boolean => e instanceof NonRetryableError || classifyDbError(e).class === 'permanent'
-
 export interface RetryDecision {
   kind: 'retry' | 'deadLetter'
   delayMs: number
