@@ -114,7 +114,7 @@ export class ReplicaConsumer {
           for (const it of mine) outcomes[it.index] = this.ack(it.message)
         } catch (e) {
           if (this.stopping && isConnectionError(e)) throw e
-          for (const it of mine) outcomes[it.index] = this.failure(it.delivery, it.message, e, false)
+          for (const it of mine) outcomes[it.index] = this.failure(it.delivery, it.message, e, false, it.op?.values)
         }
       }
     }
@@ -147,7 +147,7 @@ export class ReplicaConsumer {
       outcomes[item.index] = this.ack(m)
     } catch (e) {
       if (this.stopping && isConnectionError(e)) throw e
-      outcomes[item.index] = this.failure(item.delivery, m, e, false)
+      outcomes[item.index] = this.failure(item.delivery, m, e, false, item.op?.values)
     }
   }
 
@@ -171,9 +171,10 @@ export class ReplicaConsumer {
     return { kind: 'ack' }
   }
 
-  private failure(d: Delivery, m: CqrsMessage | undefined, e: unknown, permanent: boolean): Outcome {
+  /** `values`: the op's columns, so a permanent database error can name the value it refused. */
+  private failure(d: Delivery, m: CqrsMessage | undefined, e: unknown, permanent: boolean, values?: ReadonlyMap<string, unknown>): Outcome {
     const retries = m?.retries ?? 0
-    const decision = permanent ? { kind: 'deadLetter' as const, delayMs: 0, reason: errorText(e) } : decideRetry(e, retries, this.opts.maxRetries, this.opts.delaysMs)
+    const decision = permanent ? { kind: 'deadLetter' as const, delayMs: 0, reason: errorText(e) } : decideRetry(e, retries, this.opts.maxRetries, this.opts.delaysMs, values)
     const now = new Date().toISOString()
     const headers: Record<string, string | number> = {
       'x-cqrs-attempts': retries + 1,
