@@ -51,7 +51,8 @@ export function decodeValue(kind: ScalarKind, v: unknown, field: string): unknow
   if (v === null || v === undefined) return null
   switch (kind) {
     case 'DateTime': {
-      const d = typeof v === 'string' ? ExactDateTime.parse(v) : null
+      // A date alone is its UTC midnight (a master's date field into a replica datetime, as on SQLite).
+      const d = typeof v === 'string' ? ExactDateTime.parse(DATE_ONLY.test(v) ? `${v} 00:00:00` : v) : null
       return d ?? badValue(field, v, 'a datetime string (ISO 8601 or "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00")')
     }
     case 'Date': {
