@@ -22,19 +22,23 @@ const ROWS = 40
 const COLUMNS: ColumnSpec[] = [
   { column: 'dec38', key: 'dec38', compare: 'cast', pg: 'numeric(38,18)', mysql: 'DECIMAL(38,18)' },
   { column: 'dec18', key: 'dec18', compare: 'cast', pg: 'numeric(18,8)', mysql: 'DECIMAL(18,8)' },
-  { column: 'big', key: 'big', compare: 'cast', pg: 'bigint', mysql: 'SIGNED' },
-  { column: 'dbl', key: 'dbl', compare: 'cast', pg: 'double precision', mysql: 'DOUBLE' },
-  { column: 'flt', key: 'flt', compare: 'cast', pg: 'real', mysql: 'FLOAT' },
-  { column: 'tstz', key: 'tstz', compare: 'datetime', pg: 'timestamptz(6)', mysql: 'DATETIME(6)' },
-  { column: 'ts', key: 'ts', compare: 'datetime', pg: 'timestamp(6)', mysql: 'DATETIME(6)' },
+  { column: 'big', key: 'big', compare: 'cast', pg: 'bigint', mysql: 'SIGNED', sqlite: 'INTEGER' },
+  { column: 'dbl', key: 'dbl', compare: 'cast', pg: 'double precision', mysql: 'DOUBLE', sqlite: 'REAL' },
+  { column: 'flt', key: 'flt', compare: 'cast', pg: 'real', mysql: 'FLOAT', sqlite: 'REAL' },
+  { column: 'tstz', key: 'tstz', compare: 'datetime', pg: 'timestamptz(6)', mysql: 'DATETIME(6)', sqlite: 'TEXT' },
+  { column: 'ts', key: 'ts', compare: 'datetime', pg: 'timestamp(6)', mysql: 'DATETIME(6)', sqlite: 'TEXT' },
   { column: 'day', key: 'day', compare: 'cast', pg: 'date', mysql: 'DATE' },
-  { column: 'doc', key: 'doc', compare: 'json', pg: 'jsonb', mysql: 'JSON' },
-  { column: 'doc_opt', key: 'docOpt', compare: 'json', pg: 'jsonb', mysql: 'JSON' },
-  { column: 'bytes', key: 'bytes', compare: 'bytes', pg: 'bytea', mysql: 'LONGBLOB' },
-  { column: 'txt', key: 'txt', compare: 'text', pg: 'text', mysql: 'LONGTEXT' },
-  { column: 'cqrs_updated', key: 'cqrs_updated', compare: 'datetime', pg: 'timestamptz(6)', mysql: 'DATETIME(6)' },
+  { column: 'doc', key: 'doc', compare: 'json', pg: 'jsonb', mysql: 'JSON', sqlite: 'TEXT' },
+  { column: 'doc_opt', key: 'docOpt', compare: 'json', pg: 'jsonb', mysql: 'JSON', sqlite: 'TEXT' },
+  { column: 'bytes', key: 'bytes', compare: 'bytes', pg: 'bytea', mysql: 'LONGBLOB', sqlite: 'BLOB' },
+  { column: 'txt', key: 'txt', compare: 'text', pg: 'text', mysql: 'LONGTEXT', sqlite: 'TEXT' },
+  { column: 'cqrs_updated', key: 'cqrs_updated', compare: 'datetime', pg: 'timestamptz(6)', mysql: 'DATETIME(6)', sqlite: 'TEXT' },
 ]
 const NULLABLE_JSON = new Set(['doc_opt'])
+
+/** SQLite is compared where it can hold the value (README, "What is exact where"): not decimals; its `day` is a datetime. */
+const columnsFor = (dialect: string): ColumnSpec[] =>
+  dialect !== 'sqlite' ? COLUMNS : COLUMNS.flatMap((c) => (c.column === 'day' ? [{ ...c, compare: 'datetime' as const, sqlite: 'TEXT' }] : c.sqlite ? [c] : []))
 
 /** The generator: each column's edge values (as JSON text) and a random one. */
 function generator(seed: number) {
@@ -115,11 +119,12 @@ async function differences(db: TestDatabase, rows: Array<Record<string, string>>
   return out
 }
 
-describe.each(DIALECTS.filter((d) => d !== 'sqlite'))('edge values on every replica path into %s', { timeout: 240_000 }, (dialect) => {
+describe.each(DIALECTS)('edge values on every replica path into %s', { timeout: 240_000 }, (dialect) => {
   let db: TestDatabase
   const replicas: Replica[] = []
   const rows = Array.from({ length: ROWS }, (_, i) => generator(SEED + i)(i + 1))
   const seedNote = `seed ${SEED} (repeat with CQRS_SEED=${SEED})`
+  const columns = columnsFor(dialect)
 
   beforeAll(async () => {
     db = await createTestDatabase(dialect, 'edge')
@@ -141,14 +146,14 @@ describe.each(DIALECTS.filter((d) => d !== 'sqlite'))('edge values on every repl
     const r = await replica()
     const outcomes = await r.consumer.handle(deliveries())
     expect(outcomes.filter((o) => o.kind !== 'ack'), seedNote).toEqual([])
-    expect(await differences(db, rows, COLUMNS), seedNote).toEqual([])
+    expect(await differences(db, rows, columns), seedNote).toEqual([])
   })
 
   it('consume through a handler with row hooks (the default writes)', async () => {
     const r = await replica({ delete: async () => {} })
     const outcomes = await r.consumer.handle(deliveries())
     expect(outcomes.filter((o) => o.kind !== 'ack'), seedNote).toEqual([])
-    expect(await differences(db, rows, COLUMNS), seedNote).toEqual([])
+    expect(await differences(db, rows, columns), seedNote).toEqual([])
   })
 
   it('bulk-load', async () => {
@@ -160,10 +165,10 @@ describe.each(DIALECTS.filter((d) => d !== 'sqlite'))('edge values on every repl
     const failed: string[] = []
     for await (const ev of loadDump({ target, applier: tableApplier(r.store, target), lines: lines(), batchSize: 16, onBulkError: (e) => failed.push(e.message) })) if (!('applied' in ev)) failed.push(`line ${ev.line}: ${ev.reason}`)
     expect(failed, seedNote).toEqual([])
-    expect(await differences(db, rows, COLUMNS), seedNote).toEqual([])
+    expect(await differences(db, rows, columns), seedNote).toEqual([])
   })
 
-  it('would see a decoder that goes through JavaScript numbers and dates', async () => {
+  it.skipIf(dialect === 'sqlite')('would see a decoder that goes through JavaScript numbers and dates', async () => {
     // What the replica stored before issue 9: every number through a double, datetimes to milliseconds.
     const lossy = (row: Record<string, string>) =>
       Object.fromEntries(

@@ -13,6 +13,14 @@ export interface ColumnSpec {
   compare: 'cast' | 'datetime' | 'json' | 'bytes' | 'text'
   pg: string
   mysql: string
+  /** SQLite's type for the cast; a column without one is not compared on SQLite (it cannot hold the value exactly). */
+  sqlite?: string
+}
+
+/** SQLite stores datetimes as text: both sides read as `YYYY-MM-DD HH:MM:SS.ffffff` (UTC). */
+function sqliteDateTime(text: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?)?(Z|\+00:00)?$/.exec(text)
+  return m ? `${m[1]} ${m[2] ?? '00:00:00'}.${(m[3] ?? '').padEnd(6, '0')}` : `unreadable: ${text}`
 }
 
 /** A SQL string literal for `dialect` (MariaDB reads backslashes as escapes). */
@@ -29,10 +37,12 @@ export async function storedTexts(db: TestDatabase, table: string, columns: Colu
     const col = q(db, c.column)
     if (db.dialect === 'postgresql') return c.compare === 'bytes' ? `encode(${col}, 'hex')` : c.compare === 'datetime' ? `to_char(${col}${c.pg.startsWith('timestamptz') ? ` AT TIME ZONE 'UTC'` : ''}, 'YYYY-MM-DD HH24:MI:SS.US')` : `${col}::text`
     if (db.dialect === 'mysql') return c.compare === 'bytes' ? `LOWER(HEX(${col}))` : c.compare === 'datetime' ? `DATE_FORMAT(${col}, '%Y-%m-%d %H:%i:%s.%f')` : `CAST(${col} AS CHAR)`
-    return c.compare === 'bytes' ? `LOWER(HEX(${col}))` : `CAST(${col} AS TEXT)`
+    // HEX(NULL) is '' on SQLite.
+    return c.compare === 'bytes' ? `CASE WHEN ${col} IS NULL THEN NULL ELSE LOWER(HEX(${col})) END` : `CAST(${col} AS TEXT)`
   }
   const rows = await db.query<Record<string, unknown>>(`SELECT ${db.dialect === 'postgresql' ? 'id::text' : db.dialect === 'mysql' ? 'CAST(id AS CHAR)' : 'CAST(id AS TEXT)'} AS id, ${columns.map((c, i) => `${expr(c)} AS v${i}`).join(', ')} FROM ${table}`)
-  return new Map(rows.map((r) => [String(r.id), Object.fromEntries(columns.map((c, i) => [c.column, r[`v${i}`] == null ? null : String(r[`v${i}`])]))]))
+  const text = (c: ColumnSpec, v: unknown) => (v == null ? null : db.dialect === 'sqlite' && c.compare === 'datetime' ? sqliteDateTime(String(v)) : String(v))
+  return new Map(rows.map((r) => [String(r.id), Object.fromEntries(columns.map((c, i) => [c.column, text(c, r[`v${i}`])]))]))
 }
 
 /**
@@ -51,12 +61,14 @@ export async function expectedText(db: TestDatabase, c: ColumnSpec, wire: string
       return wire
     case 'datetime': {
       const text = (JSON.parse(wire) as string).replace('T', ' ').replace(/(Z|\+00:00)$/, '')
+      if (db.dialect === 'sqlite') return sqliteDateTime(text)
       if (db.dialect === 'postgresql') return one(db, `SELECT to_char(CAST(${literal(db, text)} AS timestamp(6)), 'YYYY-MM-DD HH24:MI:SS.US') AS v`)
       return one(db, `SELECT DATE_FORMAT(CAST(${literal(db, text)} AS ${c.mysql}), '%Y-%m-%d %H:%i:%s.%f') AS v`)
     }
     case 'cast': {
       const text = wire.startsWith('"') ? (JSON.parse(wire) as string) : wire
       if (db.dialect === 'postgresql') return one(db, `SELECT CAST(${literal(db, text)} AS ${c.pg})::text AS v`)
+      if (db.dialect === 'sqlite') return one(db, `SELECT CAST(CAST(${literal(db, text)} AS ${c.sqlite}) AS TEXT) AS v`)
       return one(db, `SELECT CAST(CAST(${literal(db, text)} AS ${c.mysql}) AS CHAR) AS v`)
     }
   }
