@@ -168,6 +168,25 @@ describe.each(DIALECTS)('edge values on every replica path into %s', { timeout: 
     expect(await differences(db, rows, columns), seedNote).toEqual([])
   })
 
+  it('JSON null: SQL NULL in a nullable Json column, the JSON value null in a NOT NULL one (consume and bulk-load)', async () => {
+    const row = { id: '1', doc: 'null', docOpt: 'null', cqrs_revision: '0', cqrs_updated: '"2026-12-03 07:52:03+00:00"' }
+    const read = async () => {
+      const text = dialect === 'postgresql' ? 'doc::text' : dialect === 'mysql' ? 'CAST(doc AS CHAR)' : 'CAST(doc AS TEXT)'
+      const [got] = await db.query<{ doc: unknown; opt_null: unknown }>(`SELECT ${text} AS doc, CASE WHEN doc_opt IS NULL THEN 1 ELSE 0 END AS opt_null FROM edge_ref WHERE id = 1`)
+      return { doc: String(got?.doc), docOptIsSqlNull: Number(got?.opt_null) === 1 }
+    }
+    const consumed = await replica()
+    expect(await consumed.consumer.handle([{ body: Buffer.from(bodyOf(row)), routingKey: 'edge', headers: {}, redelivered: false }])).toEqual([{ kind: 'ack' }])
+    expect(await read()).toEqual({ doc: 'null', docOptIsSqlNull: true })
+    const loaded = await replica()
+    const target = (loaded.routes.get('edge') as { target: TableTarget }).target
+    async function* lines() {
+      yield { line: 2, text: lineOf(row) }
+    }
+    for await (const ev of loadDump({ target, applier: tableApplier(loaded.store, target), lines: lines(), batchSize: 10 })) expect(ev).toMatchObject({ applied: 1, failed: 0 })
+    expect(await read()).toEqual({ doc: 'null', docOptIsSqlNull: true })
+  })
+
   it.skipIf(dialect === 'sqlite')('would see a decoder that goes through JavaScript numbers and dates', async () => {
     // What the replica stored before issue 9: every number through a double, datetimes to milliseconds.
     const lossy = (row: Record<string, string>) =>
