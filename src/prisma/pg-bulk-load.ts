@@ -8,6 +8,7 @@
 import { decodeValue } from '../core/codec.js'
 import { LineError, parseDumpLine, type Line } from '../core/dump-format.js'
 import { MessageValidationError } from '../core/errors.js'
+import { stringifyJson } from '../core/json.js'
 import type { TableTarget, TargetColumn } from '../replica/apply-op.js'
 import { columnValueError, decodeColumn, mustBeGiven, requiredColumnError, RESERVED } from '../replica/decode-op.js'
 import { pkKeyOf, pkKeys, type DumpRow } from '../replica/load.js'
@@ -233,7 +234,7 @@ export class PgRowEncoder {
       const pkKey = String(pk)
       values[this.colIndex.get(t.pk.column)!] = copyText(t.pk, pk, 'instance_pk')
       const revision = data.cqrs_revision ?? 0
-      if (typeof revision !== 'number' || !Number.isInteger(revision)) throw new MessageValidationError(`field 'cqrs_revision' must be an integer; got ${JSON.stringify(revision)}`)
+      if (typeof revision !== 'number' || !Number.isInteger(revision)) throw new MessageValidationError(`field 'cqrs_revision' must be an integer; got ${stringifyJson(revision)}`)
       values[this.colIndex.get(t.revision.column)!] = String(revision)
       if (t.updated) values[this.colIndex.get(t.updated.column)!] = copyText(t.updated, data.cqrs_updated, 'cqrs_updated')
       for (const key in data) {

@@ -142,12 +142,12 @@ export function deleteStatement(provider: Provider, target: TableTarget, ops: Ap
   const rev = q(target.revision.column)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
-    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} <= v.${rev}`, params: [JSON.stringify(rows)] }
+    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [pgJson(rows)] }
   }
   const params: unknown[] = []
   const conds = ops.map((op) => {
     params.push(driverValue(provider, target.pk, op.pk), op.revision)
-    return `(${pk} = ? AND ${rev} <= ?)`
+    return `(${pk} = ? AND ${rev} ${storedMayBeReplaced('notOlder')} ?)`
   })
   return { sql: `DELETE FROM ${t} WHERE ${conds.join(' OR ')}`, params }
 }
