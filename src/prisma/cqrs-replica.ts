@@ -164,9 +164,10 @@ function prismaValue(col: TargetColumn, v: unknown): unknown {
   }
 }
 
-/** A JSON value with RawJson numbers as numbers and bigints kept (Prisma writes a bigint as its digits). */
+/** A JSON value with its numbers as JavaScript numbers: Prisma's Json input takes nothing else. */
 function plainJson(v: unknown): unknown {
   if (v instanceof RawJson) return Number(v.text)
+  if (typeof v === 'bigint') return Number(v)
   if (Array.isArray(v)) return v.map(plainJson)
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainJson(x)]))
   return v
