@@ -5,7 +5,7 @@
 import { ExactDateTime } from '../core/datetime.js'
 import { stringifyJson } from '../core/json.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.js'
-import { storedMayBeReplaced, type Gate } from '../replica/version-gate.js'
+import { storedMayBeReplaced, tombstoneBlocksSql, type Gate } from '../replica/version-gate.js'
 import type { Provider } from './internals.js'
 import { placeholder, quoteIdent } from './sql.js'
 
@@ -201,7 +201,7 @@ export function pgLoadPlan(target: TableTarget, cols: TargetColumn[]): { stage: 
     upsert: {
       sql:
         `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM ${stage} s` +
-        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.cqrs_pk_key AND tb.revision >= s.${rev})` +
+        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.cqrs_pk_key AND ${tombstoneBlocksSql('tb.revision', `s.${rev}`)})` +
         ` ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set} WHERE t.${rev} ${storedMayBeReplaced('notOlder')} EXCLUDED.${rev}`,
       params: [target.cqrsId],
     },

@@ -49,6 +49,11 @@ export function storedMayBeReplaced(gate: Exclude<Gate, 'always'>): '<' | '<=' {
   return gate === 'newer' ? '<' : '<='
 }
 
+/** The tombstone rule in SQL: a tombstone at revision `tomb` blocks a SAVE or SYNC at `incoming`. */
+export function tombstoneBlocksSql(tomb: string, incoming: string): string {
+  return `${tomb} >= ${incoming}`
+}
+
 /** The gate in JavaScript, for a stored revision (null: no row). */
 function passes(gate: Gate, stored: number | null, incoming: number): boolean {
   if (stored === null || gate === 'always') return true
