@@ -12,7 +12,8 @@ export interface CaptureContext {
   operation: string
 }
 
-export type Row = Record<string, unknown>
+export type { Row } from '../core/row.js'
+import type { Row } from '../core/row.js'
 
 const fn = <T extends (...a: any[]) => any>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' })
 

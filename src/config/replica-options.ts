@@ -4,18 +4,9 @@ import type { CqrsMessage } from '../core/message.js'
 import type { Transport } from '../transport/types.js'
 import { ConfigError } from '../core/errors.js'
 import { formatZodError } from './master-options.js'
+import type { HandlerContext } from '../core/handler-context.js'
 
-/** What a hook or custom handler gets besides the data. */
-export interface HandlerContext {
-  /** A Prisma client bound to the apply transaction: write through it so the write and the version gate commit together. */
-  tx: any
-  message: CqrsMessage
-  cqrsId: string
-  pk: unknown
-  revision: number
-  previousData: Record<string, unknown> | null
-  meta: Record<string, unknown> | null
-}
+export type { HandlerContext } from '../core/handler-context.js'
 
 const fn = <T extends (...a: any[]) => any>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' })
 

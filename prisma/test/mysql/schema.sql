@@ -110,3 +110,39 @@ CREATE TABLE ledger_ref (
   cqrs_revision INTEGER NOT NULL,
   cqrs_updated DATETIME(6) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Edge values (issue 9): master edge, replica edge_ref.
+CREATE TABLE edge (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE,
+  flt FLOAT,
+  tstz DATETIME(6),
+  ts DATETIME(6),
+  day DATE,
+  doc JSON NOT NULL,
+  doc_opt JSON,
+  bytes LONGBLOB,
+  txt LONGTEXT,
+  cqrs_revision INTEGER NOT NULL DEFAULT 0,
+  cqrs_updated DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE edge_ref (
+  id INTEGER PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE,
+  flt FLOAT,
+  tstz DATETIME(6),
+  ts DATETIME(6),
+  day DATE,
+  doc JSON NOT NULL,
+  doc_opt JSON,
+  bytes LONGBLOB,
+  txt LONGTEXT,
+  cqrs_revision INTEGER NOT NULL,
+  cqrs_updated DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -110,3 +110,39 @@ CREATE TABLE ledger_ref (
   cqrs_revision INTEGER NOT NULL,
   cqrs_updated TIMESTAMPTZ(6) NOT NULL
 );
+
+-- Edge values (issue 9): master edge, replica edge_ref.
+CREATE TABLE edge (
+  id SERIAL PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE PRECISION,
+  flt REAL,
+  tstz TIMESTAMPTZ(6),
+  ts TIMESTAMP(6),
+  day DATE,
+  doc JSONB NOT NULL,
+  doc_opt JSONB,
+  bytes BYTEA,
+  txt TEXT,
+  cqrs_revision INTEGER NOT NULL DEFAULT 0,
+  cqrs_updated TIMESTAMPTZ(6) NOT NULL
+);
+CREATE TABLE edge_ref (
+  id INTEGER PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE PRECISION,
+  flt REAL,
+  tstz TIMESTAMPTZ(6),
+  ts TIMESTAMP(6),
+  day DATE,
+  doc JSONB NOT NULL,
+  doc_opt JSONB,
+  bytes BYTEA,
+  txt TEXT,
+  cqrs_revision INTEGER NOT NULL,
+  cqrs_updated TIMESTAMPTZ(6) NOT NULL
+);

@@ -110,3 +110,39 @@ CREATE TABLE ledger_ref (
   cqrs_revision INTEGER NOT NULL,
   cqrs_updated DATETIME NOT NULL
 );
+
+-- Edge values (issue 9): master edge, replica edge_ref.
+CREATE TABLE edge (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  dec38 DECIMAL,
+  dec18 DECIMAL,
+  big BIGINT,
+  dbl REAL,
+  flt REAL,
+  tstz DATETIME,
+  ts DATETIME,
+  day DATETIME,
+  doc TEXT NOT NULL,
+  doc_opt TEXT,
+  bytes BLOB,
+  txt TEXT,
+  cqrs_revision INTEGER NOT NULL DEFAULT 0,
+  cqrs_updated DATETIME NOT NULL
+);
+CREATE TABLE edge_ref (
+  id INTEGER PRIMARY KEY,
+  dec38 DECIMAL,
+  dec18 DECIMAL,
+  big BIGINT,
+  dbl REAL,
+  flt REAL,
+  tstz DATETIME,
+  ts DATETIME,
+  day DATETIME,
+  doc TEXT NOT NULL,
+  doc_opt TEXT,
+  bytes BLOB,
+  txt TEXT,
+  cqrs_revision INTEGER NOT NULL,
+  cqrs_updated DATETIME NOT NULL
+);
