@@ -9,7 +9,7 @@
  * Pks keep their JSON type: numbers for int and bigint (exact beyond 2^53), strings for uuid and text.
  * An empty batch may be written as `[]` or left out; both read the same.
  */
-import { formatDateTime } from './codec.js'
+import { ExactDateTime } from './datetime.js'
 import { LineError, type Line } from './dump-format.js'
 import { parseJson, stringifyJson } from './json.js'
 
@@ -28,7 +28,7 @@ const NAME = /^[\w.-]+$/
 
 /** The timestamp of a header, in django's `str(datetime)` form. */
 export function diffTimestamp(d: Date = new Date()): string {
-  return formatDateTime(d)
+  return ExactDateTime.fromDate(d).toWire()
 }
 
 export function formatDiffHeader(h: DiffHeader): string {
