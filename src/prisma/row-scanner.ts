@@ -152,6 +152,41 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     return rows.map((r) => ({ [this.pk.name]: toPk(r.k), [this.fields.revisionField]: Number(r.r) }))
   }
 
+  /**
+   * The revision and each column's text as the database writes it, for these pks (decoded): what the
+   * replica hashes for `diff-master --hash`. Bytes come as base64; datetimes as the database's text
+   * (any zone, every fractional digit); SQLite's epoch-millisecond datetimes as ISO text.
+   */
+  async rowTexts(pks: unknown[], columns: Array<{ column: string; kind: ScalarKind }>): Promise<Map<string, { revision: number; texts: Array<string | null> }>> {
+    if (!pks.length) return new Map()
+    const q = (n: string) => quoteIdent(this.provider, n)
+    const pk = q(this.pk.column)
+    const rev = q(this.meta.fields.find((f) => f.name === this.fields.revisionField)?.column ?? this.fields.revisionField)
+    const text = (c: { column: string; kind: ScalarKind }) => {
+      const col = q(c.column)
+      if (this.provider === 'postgresql') return c.kind === 'Bytes' ? `replace(encode(${col}, 'base64'), E'\\n', '')` : `${col}::text`
+      if (this.provider === 'mysql') return c.kind === 'Bytes' ? `TO_BASE64(${col})` : `CAST(${col} AS CHAR)`
+      return c.kind === 'Bytes' ? `hex(${col})` : `CAST(${col} AS TEXT)`
+    }
+    const head = `SELECT ${pk} AS k, ${rev} AS r${columns.map((c, i) => `, ${text(c)} AS ${q(`c${i}`)}`).join('')} FROM ${q(this.meta.table)} WHERE ${pk}`
+    const rows =
+      this.provider === 'postgresql'
+        ? await this.sql.query<Record<string, unknown>>(`${head} = ANY($1)`, [pks.map(String)])
+        : await this.sql.query<Record<string, unknown>>(`${head} IN (${pks.map(() => '?').join(', ')})`, pks.map((p) => (typeof p === 'bigint' ? p.toString() : p)))
+    const out = new Map<string, { revision: number; texts: Array<string | null> }>()
+    for (const r of rows) {
+      const texts = columns.map((c, i) => {
+        const v = r[`c${i}`]
+        if (v === null || v === undefined) return null
+        if (this.provider === 'sqlite' && c.kind === 'Bytes') return Buffer.from(String(v), 'hex').toString('base64')
+        if (this.provider === 'sqlite' && c.kind === 'DateTime' && /^\d+$/.test(String(v))) return new Date(Number(v)).toISOString()
+        return String(v)
+      })
+      out.set(String(r.k), { revision: Number(r.r), texts })
+    }
+    return out
+  }
+
   async count(where?: Record<string, unknown>): Promise<number> {
     return Number(await this.delegate.count(where ? { where } : undefined))
   }
