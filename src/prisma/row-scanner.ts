@@ -165,7 +165,8 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     const text = (c: { column: string; kind: ScalarKind }) => {
       const col = q(c.column)
       if (this.provider === 'postgresql') return c.kind === 'Bytes' ? `replace(encode(${col}, 'base64'), E'\\n', '')` : `${col}::text`
-      if (this.provider === 'mysql') return c.kind === 'Bytes' ? `TO_BASE64(${col})` : `CAST(${col} AS CHAR)`
+      // TO_BASE64 breaks lines every 76 characters.
+      if (this.provider === 'mysql') return c.kind === 'Bytes' ? `REPLACE(TO_BASE64(${col}), CHAR(10), '')` : `CAST(${col} AS CHAR)`
       return c.kind === 'Bytes' ? `hex(${col})` : `CAST(${col} AS TEXT)`
     }
     const head = `SELECT ${pk} AS k, ${rev} AS r${columns.map((c, i) => `, ${text(c)} AS ${q(`c${i}`)}`).join('')} FROM ${q(this.meta.table)} WHERE ${pk}`
