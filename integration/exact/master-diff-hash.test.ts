@@ -1,8 +1,8 @@
 /**
  * Issue 9, the value-level diff: `cqrs diff-master --hash | cqrs diff-replica | cqrs diff-sync`, real
  * processes in a shell pipe, finds replica rows edited by hand at the same revision (which the plain
- * diff cannot see) and repairs them through a real `cqrs consume`. A clean replica hashes equal to its
- * master, and a replica that lacks a hashed key refuses clearly.
+ * diff cannot see), and only those (so a clean row hashes equal on both sides), and repairs them
+ * through a real `cqrs consume`. A replica that lacks a hashed key refuses clearly.
  */
 import type { ChildProcess } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -44,12 +44,6 @@ describe.each(dialects)('diff-master --hash on %s', { timeout: 180_000 }, (diale
   afterAll(async () => {
     if (consumer) await stop(consumer)
     await s?.drop()
-  })
-
-  it('a clean replica hashes equal to its master', async () => {
-    const r = await s.sh(`cqrs diff-master --cqrs-id ${id()} --hash --batch 16 | cqrs diff-replica`)
-    expect(r.stderr).toMatch(/no drift/)
-    expect(r.code).toBe(0)
   })
 
   it('finds rows edited by hand at the same revision, and diff-sync repairs them', async () => {
