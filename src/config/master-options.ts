@@ -26,7 +26,12 @@ const modelSchema = z.strictObject({
   meta: z.union([z.record(z.string(), z.unknown()), fn<(row: Row, ctx: CaptureContext) => Record<string, unknown>>()]).optional(),
   produce: z.boolean().default(true),
   pk: z.string().optional(),
-  keys: z.enum(['field', 'column']).default('field'),
+  /**
+   * Wire keys: Prisma field names (`'field'`), `@map` column names (`'column'`), or `'django'`: every
+   * event reads as a django-cqrs master's (column names, a foreign key under its relation's name,
+   * `previous_data` by attribute name with only the changed tracked fields).
+   */
+  keys: z.enum(['field', 'column', 'django']).default('field'),
 })
 
 export const masterOptionsSchema = z.strictObject({

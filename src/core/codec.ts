@@ -1,34 +1,54 @@
 import { MessageValidationError } from './errors.js'
-import { RawJson } from './json.js'
 import { ExactDateTime } from './datetime.js'
+import { RawJson } from './json.js'
 
 /** The Prisma scalar kinds the codec knows; `Date` is a DateTime stored as `@db.Date`. */
 export type ScalarKind = 'String' | 'Int' | 'BigInt' | 'Float' | 'Decimal' | 'Boolean' | 'DateTime' | 'Date' | 'Json' | 'Bytes' | 'Enum'
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0')
 
-/** `2026-11-23 03:36:52.912000+00:00`, the form django-cqrs sends (fraction left out when zero). */
-export function formatDateTime(d: Date): string {
-  const base = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
-  const ms = d.getUTCMilliseconds()
-  return `${base}${ms ? `.${pad(ms, 3)}000` : ''}+00:00`
-}
-
+/** `YYYY-MM-DD` of a Date's UTC date (the replica's SQL writers use it). */
 export function formatDate(d: Date): string {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`
 }
 
-/** Master side: a Prisma value to its wire form. */
-export function encodeValue(kind: ScalarKind, v: unknown): unknown {
+/**
+ * A decimal's text with exactly `scale` digits after the point, as the column holds it (Prisma's
+ * Decimal drops trailing zeros: `0.00` reads back as `0`). Digits past `scale` are kept: a value is
+ * never rounded here.
+ */
+export function withScale(text: string, scale: number | undefined): string {
+  if (scale === undefined) return text
+  const dot = text.indexOf('.')
+  const have = dot === -1 ? 0 : text.length - dot - 1
+  if (have >= scale) return text
+  return `${text}${dot === -1 && scale > 0 ? '.' : ''}${'0'.repeat(scale - have)}`
+}
+
+/** A datetime of the master as the one exact form: a JS Date (milliseconds), database text, or already exact. */
+function exactDateTime(v: unknown): ExactDateTime {
+  if (v instanceof ExactDateTime) return v
+  if (v instanceof Date) return ExactDateTime.fromDate(v)
+  const parsed = typeof v === 'string' ? ExactDateTime.parse(v) : null
+  if (!parsed) throw new TypeError(`cannot send ${String(v)} as a datetime: give a Date, an ExactDateTime or datetime text`)
+  return parsed
+}
+
+/**
+ * Master side: a value of the master's row to its wire form. Datetimes go out in django-cqrs's form
+ * through {@link ExactDateTime#toWire} (every path, one formatter); decimals with the column's
+ * `scale` when it is known.
+ */
+export function encodeValue(kind: ScalarKind, v: unknown, scale?: number): unknown {
   if (v === null || v === undefined) return null
   switch (kind) {
     case 'DateTime':
-      return formatDateTime(v as Date)
+      return exactDateTime(v).toWire()
     case 'Date':
-      return formatDate(v as Date)
+      return exactDateTime(v).toDateOnly()
     case 'Decimal':
       // Prisma's Decimal (decimal.js): toFixed() never uses exponent notation.
-      return new RawJson((v as { toFixed(): string }).toFixed())
+      return new RawJson(withScale(v instanceof RawJson ? v.text : (v as { toFixed(): string }).toFixed(), scale))
     case 'Bytes':
       return Buffer.from(v as Uint8Array).toString('base64')
     default:
