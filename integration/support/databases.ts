@@ -1,6 +1,6 @@
 /**
  * Test databases: each call makes a fresh database (PostgreSQL, MariaDB) or file (SQLite), applies
- * the dialect's schema SQL from prisma/test/<dialect>/schema.sql, and drops it afterwards.
+ * the library's tables (prisma/cqrs.<dialect>.sql) and the test models' (prisma/test/<dialect>/schema.sql), and drops it afterwards.
  * URLs come from env with the local defaults; there is no `prisma migrate` here.
  */
 import { randomBytes } from 'node:crypto'
@@ -34,7 +34,8 @@ const withPath = (url: string, db: string) => {
   return u.toString()
 }
 
-export const schemaSql = (dialect: Dialect) => readFileSync(join(ROOT, 'prisma/test', dialect, 'schema.sql'), 'utf8')
+/** The library's own tables (the SQL the package ships), then the test models' tables. */
+export const schemaSql = (dialect: Dialect) => ['prisma/cqrs.' + dialect + '.sql', `prisma/test/${dialect}/schema.sql`].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n')
 
 export async function createTestDatabase(dialect: Dialect, label = 't'): Promise<TestDatabase> {
   const name = `cqrs_${label}_${randomBytes(4).toString('hex')}`.toLowerCase()
