@@ -8,12 +8,13 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { serviceUrl } from './test-services.js'
 
 export type Dialect = 'postgresql' | 'mysql' | 'sqlite'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const PG_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
-export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
-export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
+export const PG_URL = serviceUrl('postgresql')
+export const MYSQL_URL = serviceUrl('mysql')
+export const AMQP_URL = serviceUrl('rabbitmq')
 export const DIALECTS: Dialect[] = (process.env.CQRS_TEST_DIALECTS?.split(',') as Dialect[] | undefined) ?? ['postgresql', 'mysql', 'sqlite']
 
 export interface TestDatabase {
