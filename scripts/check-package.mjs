@@ -135,9 +135,11 @@ try {
     run(bin('tsc'), ['-p', 'tsconfig.json']) // emits out/, which the round trip runs
   })
 
-  await step('npx cqrs --help', () => {
+  await step('npx cqrs --help, cqrs schema', () => {
     const out = run('npx', ['--no-install', 'cqrs', '--help'])
     if (!/consume/.test(out) || !/bulk-dump/.test(out)) throw new Error(`unexpected help:\n${out}`)
+    const sql = run('npx', ['--no-install', 'cqrs', 'schema', '--provider', 'mysql', '--sql'])
+    if (!/CREATE TABLE cqrs_outbox/.test(sql)) throw new Error(`cqrs schema printed no SQL:\n${sql}`)
   })
 
   const db = `cqrs_pkg_${tag}`

@@ -28,6 +28,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'deleted-sync-replica', description: 'Stage 3 of the deleted-diff pipe: delete from the replica the rows the master no longer has', load: async () => (await import('./commands/deleted-sync-replica.js')).registerDeletedSyncReplica },
   { name: 'status', description: 'Outbox backlog on a master; queue depth, consumers, retrying and dead letters on a replica', load: async () => (await import('./commands/status.js')).registerStatus },
   { name: 'dead-letters', description: "Inspect, retry or purge the replica's dead-letter queue (dead_letter_<queue>)", load: async () => (await import('./commands/dead-letters.js')).registerDeadLetters },
+  { name: 'schema', description: "Print the library's tables (cqrs_outbox, cqrs_tombstone) as Prisma models, or as SQL with --sql", load: async () => (await import('./commands/schema.js')).registerSchema },
   { name: 'triggers', description: "Print (or --apply) the capture triggers for the master models, for cqrsMaster({ capture: 'trigger' })", load: async () => (await import('./commands/triggers.js')).registerTriggers },
 ]
 
