@@ -2,12 +2,15 @@
  * Vitest global setup: on a machine with Docker and none of the services running, start the missing
  * ones with testcontainers and point the suite at them through env (a URL already in env wins).
  * testcontainers is loaded only when something is to be started, so a machine with the services
- * (CI, this one) pays nothing for it.
+ * (CI, this one) pays nothing for it. Also rebuilds dist/ when a source is newer than the build, so
+ * the CLI tests never run a stale bin when vitest is run without `npm test` (whose pretest builds).
  */
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { connect } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { SERVICES, serviceUrl, servicesToStart, type Service } from './test-services.js'
 
 /** Whether something accepts TCP connections at the URL's host and port. */
@@ -59,7 +62,22 @@ async function startContainer(service: Service): Promise<{ url: string; stop(): 
   return { url: `amqp://guest:guest@${c.getHost()}:${c.getMappedPort(5672)}`, stop: () => c.stop() }
 }
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The newest modification time of the files under `dir` (0 when it does not exist). */
+function newest(dir: string): number {
+  if (!existsSync(dir)) return 0
+  return Math.max(0, ...readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => statSync(join(e.parentPath, e.name)).mtimeMs))
+}
+
+function buildIfStale(): void {
+  if (existsSync(join(ROOT, 'dist/cli/main.js')) && newest(join(ROOT, 'dist')) >= newest(join(ROOT, 'src'))) return
+  process.stderr.write('test setup: src/ is newer than dist/; building (npm run build)\n')
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' })
+}
+
 export default async function setup(): Promise<() => Promise<void>> {
+  buildIfStale()
   const all = Object.keys(SERVICES) as Service[]
   const probes = await Promise.all(all.map(async (s) => [s, !process.env[SERVICES[s].env] && (await answers(serviceUrl(s)))] as const))
   const reachable = new Set(probes.filter(([, ok]) => ok).map(([s]) => s))
