@@ -1,6 +1,6 @@
 /**
  * Operating tools at scale: bulk-dump, bulk-load, diff-master and diff-replica run as the real
- * `bin/cqrs` subprocesses on PostgreSQL, against raw SQL baselines measured in the same run:
+ * `cqrs` bin subprocesses (dist/cli/main.js: `npm run build` first) on PostgreSQL, against raw SQL baselines measured in the same run:
  *   dump          vs COPY (SELECT row_to_json(t) FROM author t) TO STDOUT (psql), else a keyset SELECT
  *   load          vs batched INSERT ... SELECT FROM json_populate_recordset ... ON CONFLICT DO UPDATE WHERE
  *                    (the version gate), 1000 dump lines per statement, through pg; and (with psql) vs

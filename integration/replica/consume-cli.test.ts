@@ -1,5 +1,5 @@
 /**
- * `cqrs consume` as users run it (a subprocess of bin/cqrs) against real RabbitMQ and PostgreSQL:
+ * `cqrs consume` as users run it (a subprocess of the built bin, dist/cli/main.js) against real RabbitMQ and PostgreSQL:
  * workers, crashes, poison messages, retries that wait in the broker, and dead-letter retry.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'

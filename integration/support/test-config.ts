@@ -10,10 +10,10 @@
  *   CQRS_AUTHOR_KEYS    'column': the master sends author rows keyed by column name, like django-cqrs
  *   CQRS_FAIL_NAME      a replica hook fails for author rows whose name starts with this text
  */
-import { defineConfig } from '../../src/config/define-config.js'
-import { NonRetryableError } from '../../src/core/errors.js'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+// The package by name, as a user's config imports it: the same (built) modules as the CLI that loads
+// this file, so a NonRetryableError thrown here is the class the consumer checks for.
+import { adapterFromUrl, defineConfig, NonRetryableError } from 'cqrs-sync'
+import { rabbitmq } from 'cqrs-sync/rabbitmq'
 
 const env = process.env
 const dialect = env.CQRS_TEST_DIALECT ?? 'postgresql'

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { ConfigError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Transport } from '../transport/types.js'
+import { DEFAULTS } from './defaults.js'
 
 /** Context handed to serializer, meta and correlation-id functions. */
 export interface CaptureContext {
@@ -54,9 +55,9 @@ export const masterOptionsSchema = z.strictObject({
     .strictObject({
       /** Run the relay in this process (default). Set false when `cqrs relay` runs elsewhere. */
       enabled: z.boolean().default(true),
-      batchSize: z.number().int().positive().max(10_000).default(1000),
+      batchSize: z.number().int().positive().max(10_000).default(DEFAULTS.relay.batchSize),
       /** How often an idle relay looks at the outbox for rows other processes wrote. */
-      pollIntervalMs: z.number().int().positive().default(1000),
+      pollIntervalMs: z.number().int().positive().default(DEFAULTS.relay.pollIntervalMs),
     })
     .prefault({}),
   logger: z.custom<Logger>((v) => !!v && typeof (v as Logger).error === 'function').optional(),

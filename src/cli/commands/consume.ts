@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { DEFAULTS } from '../../config/defaults.js'
 import { positiveInt, setting } from '../../config/settings.js'
 import { ConfigError } from '../../core/errors.js'
 import { cqrsReplica } from '../../prisma/cqrs-replica.js'
@@ -25,8 +26,8 @@ export function registerConsume(program: Command): void {
     .command('consume')
     .description("Consume the replica's queue and apply every message, version-gated")
     .option('-w, --workers <n>', 'worker processes (env CQRS_WORKERS; default 1)')
-    .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 1000)')
-    .option('--batch <n>', 'messages applied per statement (env CQRS_BATCH; default 200)')
+    .option('--prefetch <n>', `unacked messages per worker (env CQRS_PREFETCH; default ${DEFAULTS.replica.prefetch})`)
+    .option('--batch <n>', `messages applied per statement (env CQRS_BATCH; default ${DEFAULTS.replica.batchSize})`)
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
     .option(...metricsPortFlag('; with -w the supervisor serves the sum of its workers'))
     .option('--no-parent-watch', 'keep running when the process that started this one exits (default: stop with it)')
@@ -41,8 +42,8 @@ export function registerConsume(program: Command): void {
         const metrics = await startCliMetrics(ctx, opts.metricsPort, supervisor ? 'supervisor' : isWorker && process.send ? 'worker' : 'process', 'cqrs consume')
         if (supervisor) return await supervise(workers, stop, metrics?.supervisor)
         const options = await ctx.replicaOptions()
-        const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: 1000, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
-        const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: 200, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
+        const prefetch = setting({ name: 'prefetch', env: 'CQRS_PREFETCH', default: DEFAULTS.replica.prefetch, parse: positiveInt('--prefetch') }, opts.prefetch, options.prefetch)
+        const batchSize = setting({ name: 'batch', env: 'CQRS_BATCH', default: DEFAULTS.replica.batchSize, parse: positiveInt('--batch') }, opts.batch, options.batchSize)
         let handlers = options.handlers
         if (opts.cqrsId) {
           const unknown = (opts.cqrsId as string[]).filter((id) => !(id in handlers))
