@@ -50,6 +50,12 @@ export interface ConsumeOptions extends QueueSpec {
   prefetch: number
   /** Most deliveries handed to the handler in one call. */
   batchSize: number
+  /**
+   * Start a NEW queue at this time of the broker's retention (`cqrs consume --from`): it first gets
+   * the events published since then. Only a transport that keeps history can (nats); the others
+   * throw a ConfigError, and so does nats for a queue that exists already.
+   */
+  from?: Date
 }
 
 /** Called with a batch of deliveries; returns one outcome per delivery, in the same order. */
