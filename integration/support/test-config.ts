@@ -6,13 +6,16 @@
  *   CQRS_REPLICA_URL    replica database URL (optional: no replica section without it)
  *   CQRS_QUEUE          replica queue name
  *   CQRS_ID_SUFFIX      appended to every cqrs_id, so parallel tests on one broker do not meet
- *   AMQP_URL            RabbitMQ (default local); CQRS_TRANSPORT=memory is not supported across processes
+ *   CQRS_TRANSPORT      rabbitmq (default) or nats; memory is not supported across processes
+ *   AMQP_URL            RabbitMQ (default local)
+ *   NATS_URL            NATS (default local); CQRS_NATS_ACK_WAIT_MS its ack wait (redelivery after a kill)
  *   CQRS_AUTHOR_KEYS    'column': the master sends author rows keyed by column name, like django-cqrs
  *   CQRS_FAIL_NAME      a replica hook fails for author rows whose name starts with this text
  */
 import { defineConfig } from '../../src/config/define-config.js'
 import { NonRetryableError } from '../../src/core/errors.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { nats } from '../../src/transport/nats/index.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 
 const env = process.env
@@ -26,7 +29,10 @@ async function client(url: string) {
 }
 
 export default defineConfig({
-  transport: () => rabbitmq({ url: env.AMQP_URL, connectionName: `cqrs-test-cli-${process.pid}` }),
+  transport: () =>
+    env.CQRS_TRANSPORT === 'nats'
+      ? nats({ servers: env.NATS_URL, connectionName: `cqrs-test-cli-${process.pid}`, ackWaitMs: Number(env.CQRS_NATS_ACK_WAIT_MS ?? 30_000) })
+      : rabbitmq({ url: env.AMQP_URL, connectionName: `cqrs-test-cli-${process.pid}` }),
   master: env.CQRS_MASTER_URL
     ? async () => ({
         prisma: await client(env.CQRS_MASTER_URL!),

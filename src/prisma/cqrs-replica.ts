@@ -57,7 +57,8 @@ export class Replica {
   /** Declare the queue and consume it until `stop()`. */
   async start(): Promise<void> {
     if (this.subscription) return
-    this.subscription = await this.transport.consume({ ...this.spec, prefetch: this.options.prefetch, batchSize: this.options.batchSize }, this.consumer.handle)
+    const { prefetch, batchSize, from } = this.options
+    this.subscription = await this.transport.consume({ ...this.spec, prefetch, batchSize, ...(from && { from }) }, this.consumer.handle)
     const prune = () => void this.pruneTombstones().catch((e) => this.logger.warn('cqrs replica: pruning tombstones failed', { error: e as Error }))
     this.pruneTimer = setInterval(prune, Math.min(3600_000, this.options.tombstoneRetentionMs))
     this.pruneTimer.unref()

@@ -10,6 +10,7 @@ Examples:
   cqrs consume                      # one worker
   cqrs consume -w 2                 # two worker processes on the same queue
   cqrs consume --cqrs-id account    # only some cqrs_ids (the others stay queued)
+  cqrs consume --from 2026-11-01T00:00:00Z   # a NEW queue starting from that time of the stream (nats)
   CQRS_LOG_LEVEL=info cqrs consume  # periodic stats on stderr
 `
 
@@ -21,6 +22,7 @@ export function registerConsume(program: Command): void {
     .option('--prefetch <n>', 'unacked messages per worker (env CQRS_PREFETCH; default 1000)')
     .option('--batch <n>', 'messages applied per statement (env CQRS_BATCH; default 200)')
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
+    .option('--from <time>', "start a new queue at this time of the transport's retention (ISO 8601; nats only)")
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
@@ -36,7 +38,8 @@ export function registerConsume(program: Command): void {
           handlers = Object.fromEntries(Object.entries(handlers).filter(([id]) => opts.cqrsId.includes(id)))
         }
         const transport = options.transport ?? (await ctx.transport())
-        const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, logger: options.logger ?? ctx.logger })
+        const from = opts.from === undefined ? options.from : parseTime('--from', opts.from)
+        const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, from, logger: options.logger ?? ctx.logger })
         await replica.start()
         const tag = process.env.CQRS_WORKER_ID ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
         process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
@@ -50,6 +53,12 @@ export function registerConsume(program: Command): void {
         return 0
       }),
     )
+}
+
+function parseTime(flag: string, raw: string): Date {
+  const d = new Date(raw)
+  if (Number.isNaN(d.getTime())) throw new ConfigError(`${flag} must be a time such as 2026-11-01T00:00:00Z; got '${raw}'`)
+  return d
 }
 
 /**
