@@ -33,7 +33,10 @@ export function makeTransport(kind: TransportKind): Transport {
 /** Env for a CLI subprocess (integration/support/test-config.ts) on `kind`. */
 export const transportEnv = (kind: TransportKind): Record<string, string> => ({ CQRS_TRANSPORT: kind, NATS_URL, CQRS_NATS_ACK_WAIT_MS: '2000' })
 
-/** Delete what a test declared for `queue` (cqrs_ids needed on NATS, whose durables are per cqrs_id). */
+/**
+ * Delete what a test declared for `queue` (cqrs_ids needed on NATS, whose durables are per cqrs_id);
+ * on NATS also purge the test's events and dead letters from the shared streams.
+ */
 export async function deleteQueue(kind: TransportKind, queue: string, cqrsIds: string[]): Promise<void> {
   if (kind === 'rabbitmq') return deleteQueues(queue)
   if (kind === 'memory') {
@@ -47,6 +50,7 @@ export async function deleteQueue(kind: TransportKind, queue: string, cqrsIds: s
     const layout = { stream: 'CQRS', retryStream: 'CQRS_RETRY', deadLetterStream: 'CQRS_DLQ', subjectPrefix: 'cqrs' }
     for (const d of durablePlans(layout, { queue, cqrsIds })) await jsm.consumers.delete(d.stream, d.name).catch(() => {})
     await jsm.streams.purge(layout.deadLetterStream, { filter: `cqrs_dlq.${queue}.>` }).catch(() => {})
+    for (const filter of [`cqrs.${queue}.>`, ...cqrsIds.map((id) => `cqrs.${id}`)]) await jsm.streams.purge(layout.stream, { filter }).catch(() => {})
   } finally {
     await nc.close()
   }

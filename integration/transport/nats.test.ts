@@ -1,39 +1,23 @@
 import { randomBytes } from 'node:crypto'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { jetstreamManager } from '@nats-io/jetstream'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, TransportError } from '../../src/core/errors.js'
 import { silentLogger } from '../../src/core/logger.js'
-import { durablePlans, nats, NatsTransport, type NatsOptions } from '../../src/transport/nats/index.js'
+import { nats, NatsTransport, type NatsOptions } from '../../src/transport/nats/index.js'
 import type { BatchHandler, ConsumeOptions, QueueSpec } from '../../src/transport/types.js'
+import { deleteQueue, NATS_URL } from '../support/transports.js'
 import { deferred, inbox, transportContract } from './contract.js'
 
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
-const layout = { stream: 'CQRS', retryStream: 'CQRS_RETRY', deadLetterStream: 'CQRS_DLQ', subjectPrefix: 'cqrs' }
 
-let admin: NatsConnection
-beforeAll(async () => {
-  admin = await connect({ servers: NATS_URL })
-})
-afterAll(async () => {
-  await admin?.close()
-})
+const deleteSpec = (spec: QueueSpec) => deleteQueue('nats', spec.queue, spec.cqrsIds)
 
-/** Delete the durables of `spec` and its dead letters. */
-async function deleteQueue(spec: QueueSpec): Promise<void> {
-  const jsm = await jetstreamManager(admin)
-  for (const d of durablePlans(layout, spec)) await jsm.consumers.delete(d.stream, d.name).catch(() => {})
-  await jsm.streams.purge(layout.deadLetterStream, { filter: `cqrs_dlq.${spec.queue}.>` }).catch(() => {})
-}
-
-transportContract('nats', () => nats({ servers: NATS_URL, logger: silentLogger, ackWaitMs: 5_000 }), { cleanup: deleteQueue, ordering: 'subject' })
+transportContract('nats', () => nats({ servers: NATS_URL, logger: silentLogger, ackWaitMs: 5_000 }), { cleanup: deleteSpec, ordering: 'subject' })
 
 describe('nats transport', { timeout: 20_000 }, () => {
   const opened: NatsTransport[] = []
   const specs: QueueSpec[] = []
   afterEach(async () => {
     await Promise.allSettled(opened.splice(0).map((t) => t.close()))
-    for (const s of specs.splice(0)) await deleteQueue(s)
+    for (const s of specs.splice(0)) await deleteSpec(s)
   })
   const open = async (options: NatsOptions = {}, closeAfter = true) => {
     const t = nats({ servers: NATS_URL, logger: silentLogger, ackWaitMs: 5_000, ...options })
