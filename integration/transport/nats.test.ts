@@ -1,4 +1,9 @@
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, TransportError } from '../../src/core/errors.js'
 import { silentLogger } from '../../src/core/logger.js'
@@ -126,5 +131,70 @@ describe('nats transport', { timeout: 20_000 }, () => {
     expect(err).toBeInstanceOf(TransportError)
     expect((err as Error).message).toMatch(/^cannot connect to NATS at nats:\/\/u:\*\*\*@127\.0\.0\.1:1 \(.*\); is nats-server running with JetStream \(-js\)\? Set NATS_URL or nats\(\{ servers \}\)$/)
     await down.close()
+  })
+})
+
+// A NATS server of this test's own (the shared one is never stopped), on a free port with its own store.
+async function ownServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'cqrs-nats-'))
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+  let child: ChildProcess | undefined
+  const start = async () => {
+    child = spawn('nats-server', ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    await new Promise<void>((resolve, reject) => {
+      child!.stderr!.on('data', (d) => {
+        log += d
+        if (log.includes('Server is ready')) resolve()
+      })
+      child!.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)))
+    })
+  }
+  const stop = async () => {
+    const c = child
+    if (!c || c.exitCode !== null) return
+    await new Promise((resolve) => {
+      c.once('exit', resolve)
+      c.kill('SIGTERM')
+    })
+  }
+  await start()
+  return { url: `nats://127.0.0.1:${port}`, start, stop, remove: async () => (await stop(), rmSync(dir, { recursive: true, force: true })) }
+}
+
+describe('nats transport through a server restart', { timeout: 60_000 }, () => {
+  it('reports the outage, refuses to publish meanwhile, then reconnects and resumes its consumers', async () => {
+    const server = await ownServer()
+    const lost = deferred()
+    const back = deferred()
+    const logger = { ...silentLogger, warn: (m: string) => m.startsWith('lost the connection') && lost.resolve(), info: (m: string) => m.startsWith('reconnected') && back.resolve() }
+    const t = nats({ servers: server.url, logger, ackWaitMs: 2_000 })
+    try {
+      await t.connect()
+      const box = inbox()
+      await t.consume({ queue: 'restart', cqrsIds: ['a'], retryDelaysMs: [], prefetch: 10, batchSize: 10 }, box.handler)
+      await t.publish([{ routingKey: 'a', body: 'before', messageId: '1' }])
+      await box.until(1)
+
+      await server.stop()
+      await lost.promise
+      expect(t.isConnected()).toBe(false)
+      await expect(t.publish([{ routingKey: 'a', body: 'during' }])).rejects.toThrow(/^publish\(\): not connected to NATS at nats:\/\/127\.0\.0\.1:\d+ \(the connection was lost and is being re-established\); try again later$/)
+
+      await server.start() // same store: the streams and the durable are still there
+      await back.promise
+      expect(t.isConnected()).toBe(true)
+      await t.publish([{ routingKey: 'a', body: 'after', messageId: '2' }])
+      await box.until(2)
+      expect(box.bodies()).toEqual(['before', 'after'])
+    } finally {
+      await t.close().catch(() => {})
+      await server.remove()
+    }
   })
 })

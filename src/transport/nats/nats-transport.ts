@@ -104,6 +104,11 @@ export class NatsTransport implements Transport {
   /** Publish in order with JetStream acks; each event's message id lets the server drop a second publish of it. */
   async publish(messages: OutgoingMessage[]): Promise<void> {
     const { js } = this.#need('publish')
+    if (messages.length === 0) return
+    // Fail fast: the client would hold the publishes until its request timeout.
+    if (!this.#connected) {
+      throw new TransportError(`publish(): not connected to NATS at ${this.options.safeServers} (the connection was lost and is being re-established); try again later`, { servers: this.options.safeServers })
+    }
     for (let i = 0; i < messages.length; i += this.options.publishWindow) {
       // Sent in order on one connection, so stored in order; the acks are awaited together.
       const acks = messages.slice(i, i + this.options.publishWindow).map((m) => {
