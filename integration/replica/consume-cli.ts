@@ -97,7 +97,7 @@ export function consumeCliSuite(kind: TransportKind): void {
       await converged()
     })
 
-    it('a poison message is dead-lettered with its reason while the rest of the queue flows', async () => {
+    it('a poison message is dead-lettered with its reason while the rest of the queue flows', { timeout: 120_000 }, async () => {
       await setup()
       await consume()
       const t = runtime(makeTransport(kind))
@@ -117,6 +117,11 @@ export function consumeCliSuite(kind: TransportKind): void {
       })
       expect(listed.map((d) => d.reason).sort()).toEqual([expect.stringContaining("'name' is null"), expect.stringContaining('not valid JSON')].sort())
       expect(listed.every((d) => d.attempts === 1 && d.firstFailedAt)).toBe(true)
+      // What an operator runs next: status, then purge.
+      const status = await cqrs(['status', '--json'], env)
+      expect(JSON.parse(status.stdout).replica, status.stderr).toEqual({ queue, messages: 0, consumers: 1, retrying: 0, deadLettered: 2 })
+      const purge = await cqrs(['dead-letters', 'purge', '--all'], env)
+      expect(purge.stderr).toContain('purged 2 dead letter(s)')
     })
 
     it('retries wait in the broker across a consumer restart, then apply', async () => {
