@@ -1,6 +1,6 @@
 /**
  * The transport seam: the only thing the core needs from a message broker.
- * Implementations live in one folder each (memory/, rabbitmq/); the core wraps every transport
+ * Implementations live in one folder each (memory/, rabbitmq/, nats/); the core wraps every transport
  * in {@link RuntimeTransport} for connect-once / close-once.
  */
 
@@ -84,7 +84,7 @@ export interface QueueStats {
 }
 
 export interface Transport {
-  /** Short name for logs and errors: 'rabbitmq', 'memory'. */
+  /** Short name for logs and errors: 'rabbitmq', 'nats', 'memory'. */
   readonly name: string
   /** Connect and declare the exchange. Called once by the runtime wrapper. */
   connect(): Promise<void>
