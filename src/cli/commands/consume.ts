@@ -40,7 +40,11 @@ export function registerConsume(program: Command): void {
         const transport = options.transport ?? (await ctx.transport())
         const from = opts.from === undefined ? options.from : parseTime('--from', opts.from)
         const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, from, logger: options.logger ?? ctx.logger })
-        await replica.start()
+        // A refused start (a bad --from, a queue of another type) must not leave the connections holding the process.
+        await replica.start().catch(async (err: unknown) => {
+          await replica.stop().catch(() => {})
+          throw err
+        })
         const tag = process.env.CQRS_WORKER_ID ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
         process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
         const every = setInterval(() => ctx.logger.info('cqrs consume: stats', { queue: replica.spec.queue, ...replica.stats.snapshot() }), 10_000)
