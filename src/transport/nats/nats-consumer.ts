@@ -1,4 +1,4 @@
-import { AckPolicy, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { AckPolicy, type Consumer, type ConsumerConfig, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection, Subscription as NatsSubscription } from '@nats-io/transport-node'
 import { ConfigError } from '../../core/errors.js'
 import type { Logger } from '../../core/logger.js'
@@ -56,6 +56,9 @@ export class NatsConsumer implements Subscription {
   #presence: NatsSubscription | undefined
   #keepAlive: NodeJS.Timeout | undefined
   #stopping: Promise<void> | undefined
+  // Resolved by stop(): wakes a pull loop waiting out a backoff.
+  #wake!: () => void
+  readonly #stopSignal = new Promise<void>((resolve) => (this.#wake = resolve))
 
   constructor(host: ConsumerHost, options: ConsumeOptions, handler: BatchHandler) {
     this.#host = host
@@ -87,6 +90,7 @@ export class NatsConsumer implements Subscription {
   }
 
   async #stop(): Promise<void> {
+    this.#wake()
     for (const r of this.#readers) {
       r.fetching?.stop()
       r.freed?.()
@@ -140,7 +144,7 @@ export class NatsConsumer implements Subscription {
 
   // Pull loop of one durable: fetch what the prefetch leaves room for, until stop().
   async #read(r: Reader): Promise<void> {
-    const consumer = await this.#host.js().consumers.get(r.plan.stream, r.plan.name)
+    let consumer: Consumer | undefined
     let backoff = 100
     while (!this.#stopping) {
       const room = this.#options.prefetch - r.held
@@ -150,6 +154,7 @@ export class NatsConsumer implements Subscription {
         continue
       }
       try {
+        consumer ??= await this.#host.js().consumers.get(r.plan.stream, r.plan.name)
         r.fetching = await consumer.fetch({ max_messages: room, expires: FETCH_EXPIRES_MS })
         if (this.#stopping) r.fetching.stop()
         for await (const msg of r.fetching) this.#take(r, msg)
@@ -157,7 +162,9 @@ export class NatsConsumer implements Subscription {
       } catch (err) {
         if (this.#stopping) break
         this.#logger.warn('reading a NATS consumer failed; trying again', { queue: this.#options.queue, durable: r.plan.name, error: err as Error })
-        await new Promise((resolve) => setTimeout(resolve, backoff))
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, backoff))), this.#stopSignal])
+        clearTimeout(timer)
         backoff = Math.min(backoff * 2, 5_000)
       } finally {
         r.fetching = undefined
