@@ -281,6 +281,6 @@ async function durableInfo(jsm: JetStreamManager, d: DurablePlan) {
 }
 
 /** The text of an error, for messages. */
-export function reason(err: unknown): string {
+function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
