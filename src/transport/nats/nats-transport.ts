@@ -25,7 +25,7 @@ import type {
 import { decodeHeaders, encodeHeaders } from './headers.js'
 import { type ConsumerHost, NatsConsumer } from './nats-consumer.js'
 import { type NatsOptions, type ResolvedNatsOptions, resolveNatsOptions } from './nats-options.js'
-import { deadLetterFilter, deadLetterRoutingKeyOf, type DurablePlan, durablePlans, presenceSubject, streamSubjects, subjectFor } from './subjects.js'
+import { deadLetterFilter, deadLetterRoutingKeyOf, type DurablePlan, durablePlans, presenceSubject, retryFilter, streamSubjects, subjectFor } from './subjects.js'
 
 const NANOS_PER_MS = 1_000_000
 // How long `queueStats` waits for running consumers to answer a head count.
@@ -177,18 +177,18 @@ export class NatsTransport implements Transport {
   }
 
   /**
-   * `messages`: waiting for the queue's durables; `retrying`: retries waiting; `deadLettered`: in
-   * the dead-letter stream; `consumers`: workers that answer a head count. A durable that does not
-   * exist counts 0.
+   * `messages`: waiting for the queue's event and direct durables; `retrying`: retries of the queue
+   * stored in the retry stream (it keeps a retry until its queue acked it); `deadLettered`: in the
+   * dead-letter stream; `consumers`: workers that answer a head count. What does not exist counts 0.
    */
   async queueStats(spec: QueueSpec): Promise<QueueStats> {
     const { jsm, nc } = this.#need('queueStats')
-    const plans = durablePlans(this.options, spec)
+    const plans = durablePlans(this.options, spec).filter((d) => d.kind !== 'retry')
     const infos = await Promise.all(plans.map((d) => durableInfo(jsm, d)))
-    const sum = (kind: DurablePlan['kind'], f: (i: { num_pending: number; num_ack_pending: number }) => number) =>
-      plans.reduce((n, d, i) => n + (d.kind === kind && infos[i] ? f(infos[i]!) : 0), 0)
-    const dlq = await jsm.streams.info(this.options.deadLetterStream, { subjects_filter: deadLetterFilter(this.options, spec.queue) })
-    const deadLettered = Object.values(dlq.state.subjects ?? {}).reduce((n, c) => n + c, 0)
+    const [retrying, deadLettered] = await Promise.all([
+      storedCount(jsm, this.options.retryStream, retryFilter(this.options, spec.queue)),
+      storedCount(jsm, this.options.deadLetterStream, deadLetterFilter(this.options, spec.queue)),
+    ])
     let consumers = 0
     try {
       const replies = await nc.requestMany(presenceSubject(this.options, spec.queue), '', { maxWait: PRESENCE_WAIT_MS, strategy: 'timer' })
@@ -198,9 +198,9 @@ export class NatsTransport implements Transport {
     }
     return {
       queue: spec.queue,
-      messages: sum('event', (i) => i.num_pending) + sum('direct', (i) => i.num_pending),
+      messages: infos.reduce((n, i) => n + (i?.num_pending ?? 0), 0),
       consumers,
-      retrying: sum('retry', (i) => i.num_pending + i.num_ack_pending),
+      retrying,
       deadLettered,
     }
   }
@@ -271,6 +271,12 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     // Another process created it at the same moment.
     if (!(await jsm.streams.info(config.name).catch(() => null))) throw err
   }
+}
+
+/** Messages stored in `stream` on subjects matching `filter`. */
+async function storedCount(jsm: JetStreamManager, stream: string, filter: string): Promise<number> {
+  const info = await jsm.streams.info(stream, { subjects_filter: filter })
+  return Object.values(info.state.subjects ?? {}).reduce((n, c) => n + c, 0)
 }
 
 async function durableInfo(jsm: JetStreamManager, d: DurablePlan) {

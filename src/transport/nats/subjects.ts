@@ -57,6 +57,9 @@ export const retrySubject = (layout: NatsLayout, queue: string, cqrsId: string):
 /** A plain (not stored) subject the workers of `queue` answer on, so `cqrs status` can count them. */
 export const presenceSubject = (layout: NatsLayout, queue: string): string => `${layout.subjectPrefix}_consumers.${queue}`
 
+/** The subjects of `queue`'s retries (a filter). */
+export const retryFilter = (layout: NatsLayout, queue: string): string => `${layout.subjectPrefix}_retry.${queue}.>`
+
 /** The subjects of `queue`'s dead letters (a filter). */
 export const deadLetterFilter = (layout: NatsLayout, queue: string): string => `${layout.subjectPrefix}_dlq.${queue}.>`
 
@@ -90,7 +93,7 @@ export function durablePlans(layout: NatsLayout, spec: Pick<QueueSpec, 'queue' |
   return [
     ...events,
     { kind: 'direct', stream: layout.stream, name: durableName(`${spec.queue}__direct`), filterSubject: `${p}.${spec.queue}.>` },
-    { kind: 'retry', stream: layout.retryStream, name: durableName(`${spec.queue}__retry`), filterSubject: `${p}_retry.${spec.queue}.>` },
+    { kind: 'retry', stream: layout.retryStream, name: durableName(`${spec.queue}__retry`), filterSubject: retryFilter(layout, spec.queue) },
   ]
 }
 
