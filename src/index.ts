@@ -1,6 +1,6 @@
 /**
- * cqrs-sync: the root entry. It does not load amqplib: the RabbitMQ transport is `cqrs-sync/rabbitmq`,
- * the in-memory one `cqrs-sync/memory`.
+ * cqrs-sync: the root entry. It loads no broker client: the RabbitMQ transport is `cqrs-sync/rabbitmq`,
+ * the NATS JetStream one `cqrs-sync/nats`, the in-memory one `cqrs-sync/memory`.
  */
 export { cqrsMaster, createRelay, type CqrsMasterHandle } from './prisma/cqrs-master.js'
 export { cqrsReplica, Replica } from './prisma/cqrs-replica.js'

@@ -36,6 +36,8 @@ export const replicaOptionsSchema = z.strictObject({
   handlers: z.record(z.string(), z.union([tableHandler, customHandler])).refine((h) => Object.keys(h).length > 0, 'name at least one cqrs_id, e.g. { account: { model: "accountRef" } }'),
   prefetch: z.number().int().positive().default(DEFAULTS.replica.prefetch),
   batchSize: z.number().int().positive().max(5000).default(DEFAULTS.replica.batchSize),
+  /** Start a NEW queue at this time of the transport's retention (nats only; `cqrs consume --from`). */
+  from: z.date().optional(),
   retry: z
     .strictObject({
       /** Attempts after the first; then the message is dead-lettered. */

@@ -62,7 +62,8 @@ export class Replica {
   /** Declare the queue and consume it until `stop()`. */
   async start(): Promise<void> {
     if (this.subscription) return
-    this.subscription = await this.transport.consume({ ...this.spec, prefetch: this.options.prefetch, batchSize: this.options.batchSize }, traceApply(this.options.queue, this.consumer.handle))
+    const { prefetch, batchSize, from } = this.options
+    this.subscription = await this.transport.consume({ ...this.spec, prefetch, batchSize, ...(from && { from }) }, traceApply(this.options.queue, this.consumer.handle))
     const { queueStats } = this.transport
     if (queueStats) this.unregisterQueue = metricsHub.add(metricsHub.queues, { spec: this.spec, queueStats })
     const prune = () => void this.pruneTombstones().catch((e) => this.logger.warn('cqrs replica: pruning tombstones failed', { error: e as Error }))

@@ -13,6 +13,7 @@ Examples:
   cqrs consume                      # one worker
   cqrs consume -w 2                 # two worker processes on the same queue
   cqrs consume --cqrs-id account    # only some cqrs_ids (the others stay queued)
+  cqrs consume --from 2026-11-01T00:00:00Z   # a NEW queue starting from that time of the stream (nats)
   CQRS_LOG_LEVEL=info cqrs consume  # periodic stats on stderr
 
 The process tree stops as one: SIGTERM or SIGINT to the supervisor or to any worker drains every
@@ -31,6 +32,7 @@ export function registerConsume(program: Command): void {
     .option('--cqrs-id <ids...>', 'consume only these cqrs_ids')
     .option(...metricsPortFlag('; with -w the supervisor serves the sum of its workers'))
     .option('--no-parent-watch', 'keep running when the process that started this one exits (default: stop with it)')
+    .option('--from <time>', "start a new queue at this time of the transport's retention (ISO 8601; nats only)")
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
@@ -51,8 +53,13 @@ export function registerConsume(program: Command): void {
           handlers = Object.fromEntries(Object.entries(handlers).filter(([id]) => opts.cqrsId.includes(id)))
         }
         const transport = options.transport ?? (await ctx.transport())
-        const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, logger: options.logger ?? ctx.logger })
-        await replica.start()
+        const from = opts.from === undefined ? options.from : parseTime('--from', opts.from)
+        const replica = cqrsReplica({ ...options, handlers, transport, prefetch, batchSize, from, logger: options.logger ?? ctx.logger })
+        // A refused start (a bad --from, a queue of another type) must not leave the connections holding the process.
+        await replica.start().catch(async (err: unknown) => {
+          await replica.stop().catch(() => {})
+          throw err
+        })
         const tag = isWorker ? ` worker ${process.env.CQRS_WORKER_ID}` : ''
         process.stderr.write(`cqrs consume${tag}: ready; queue ${replica.spec.queue}, cqrs_ids ${replica.spec.cqrsIds.join(', ')}, prefetch ${prefetch}, batch ${batchSize} (pid ${process.pid})\n`)
         const every = setInterval(() => ctx.logger.info('cqrs consume: stats', { queue: replica.spec.queue, ...replica.stats.snapshot() }), 10_000)
@@ -68,3 +75,10 @@ export function registerConsume(program: Command): void {
       }),
     )
 }
+
+function parseTime(flag: string, raw: string): Date {
+  const d = new Date(raw)
+  if (Number.isNaN(d.getTime())) throw new ConfigError(`${flag} must be a time such as 2026-11-01T00:00:00Z; got '${raw}'`)
+  return d
+}
+
