@@ -283,7 +283,8 @@ describe.each(DIALECTS)('Prisma internals on %s', (dialect) => {
     expect(author.relations, 'a list relation (the key is on the other side)').toEqual([{ name: 'books', type: 'Book', isList: true }])
 
     const book = model('Book')
-    expect(book.relations, 'a to-one relation').toEqual([{ name: 'author', type: 'Author', isList: false }])
+    // The relation's key fields: the Django mode sends a foreign key under the relation's name.
+    expect(book.relations, 'a to-one relation').toEqual([{ name: 'author', type: 'Author', isList: false, fields: ['authorId'] }])
     expect(field(book, 'authorId')).toMatchObject({ column: 'author_id', kind: 'Int', isRequired: true })
 
     expect(model('Tag')).toMatchObject({ idFields: ['id'] })
