@@ -160,7 +160,10 @@ describe.each(DIALECTS)('edge values on every replica path into %s', { timeout: 
     const seen: Array<Record<string, unknown>> = []
     const r = await replica({ create: async (data: Record<string, unknown>, ctx: { tx: any }) => (seen.push(data), ctx.tx.edgeRef.create({ data })) })
     // Prisma itself cannot write the extreme doubles (it renders 1.7976931348623157e308 as a decimal too long for the column).
-    const mine = rows.map((row) => ({ ...row, dbl: 'null', flt: 'null' }))
+    // Nor can Prisma's MariaDB adapter read back a DATETIME before year 1000 (outside MariaDB's documented
+    // range; our own writes store it, the consume test above proves it): such datetimes are left out here.
+    const early = (v: string) => dialect === 'mysql' && /^"0\d{3}-/.test(v)
+    const mine = rows.map((row) => ({ ...row, dbl: 'null', flt: 'null', tstz: early(row.tstz) ? 'null' : row.tstz, ts: early(row.ts) ? 'null' : row.ts, cqrs_updated: early(row.cqrs_updated) ? '"2026-12-03 07:52:03.955757+00:00"' : row.cqrs_updated }))
     const outcomes = await r.consumer.handle(mine.map((row) => ({ body: Buffer.from(bodyOf(row)), routingKey: 'edge', headers: {}, redelivered: false })))
     expect(outcomes.filter((o) => o.kind !== 'ack'), seedNote).toEqual([])
     expect(seen[0].cqrsUpdated).toBeInstanceOf(Date)
