@@ -1,3 +1,5 @@
+import type { Logger } from '../core/logger.js'
+
 /** One outbox row as the relay sees it. */
 export interface OutboxRow {
   id: bigint | number
@@ -22,6 +24,12 @@ export interface OutboxStore {
   claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>): Promise<number>
   /** Rows waiting and the age of the oldest, for `cqrs status` and metrics. */
   backlog(): Promise<{ count: number; oldestAt: Date | null }>
+  /**
+   * Call `wake` when another process may have added rows (PostgreSQL: LISTEN for the outbox trigger's
+   * NOTIFY), until the returned function is called. Optional: without it the relay finds rows by
+   * polling; with it the relay still polls, as a safety net.
+   */
+  watch?(wake: () => void, logger: Logger): Promise<() => Promise<void>>
   /** Release connections the store opened (the relay calls it on stop). */
   close?(): Promise<void>
 }

@@ -33,8 +33,8 @@ export interface RelayStats {
 
 /**
  * Moves events from the outbox to the broker: claim the oldest rows, publish them with confirms,
- * delete them, repeat. Woken by `kick()` after a commit it saw, and by a poll for rows other
- * processes wrote. The loop never throws: errors are logged and retried with backoff, and the events
+ * delete them, repeat. Woken by `kick()` after a commit it saw, by the store's `watch` for rows
+ * other processes committed (PostgreSQL NOTIFY), and by a poll, the safety net. The loop never throws: errors are logged and retried with backoff, and the events
  * wait in the outbox meanwhile.
  */
 export class Relay {
@@ -44,6 +44,7 @@ export class Relay {
   private wake: (() => void) | null = null
   private kicked = false
   private unregister: (() => void) | null = null
+  private unwatch: Promise<(() => Promise<void>) | null> | null = null
 
   constructor(private readonly opts: RelayOptions) {}
 
@@ -52,6 +53,14 @@ export class Relay {
     if (this.running) return
     this.running = true
     this.unregister = metricsHub.add(metricsHub.outboxes, this.opts.store)
+    const { store, logger } = this.opts
+    // A failed watch leaves the poll, which finds every row anyway.
+    this.unwatch = store.watch
+      ? store.watch(() => this.kick(), logger).catch((e) => {
+          logger.warn('cqrs relay: cannot watch the outbox for commits; polling only', { error: e as Error })
+          return null
+        })
+      : null
     this.loop = this.run()
   }
 
@@ -88,6 +97,9 @@ export class Relay {
     this.wake?.()
     await this.loop
     this.loop = null
+    const unwatch = await this.unwatch
+    this.unwatch = null
+    await unwatch?.()
     this.unregister?.()
     await this.opts.store.close?.()
   }

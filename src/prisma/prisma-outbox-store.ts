@@ -1,5 +1,7 @@
+import type { Logger } from '../core/logger.js'
 import type { OutboxRow, OutboxStore } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
+import { listenForOutbox } from './outbox-notify.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner } from './sql-runner.js'
 
@@ -18,9 +20,11 @@ export class PrismaOutboxStore implements OutboxStore {
   private readonly traced: boolean
 
   constructor(
-    client: any,
+    private readonly client: any,
     private readonly provider: Provider,
-    meta: ModelMeta,
+    private readonly meta: ModelMeta,
+    /** PostgreSQL: LISTEN for the outbox trigger's NOTIFY (a separate relay; see outbox-notify.ts). */
+    private readonly options: { listen?: boolean } = {},
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
@@ -49,6 +53,13 @@ export class PrismaOutboxStore implements OutboxStore {
       // MySQL: no gap locks, so the user's inserts into the outbox never wait for a relay.
       this.provider === 'mysql' ? { isolationLevel: 'READ COMMITTED' } : {},
     )
+  }
+
+  /** PostgreSQL with `listen`: wake the relay on the outbox trigger's NOTIFY; elsewhere a no-op (poll only). */
+  async watch(wake: () => void, logger: Logger): Promise<() => Promise<void>> {
+    if (this.provider !== 'postgresql' || !this.options.listen) return async () => {}
+    const listener = await listenForOutbox(this.client, this.meta.table, wake, logger)
+    return async () => listener?.close()
   }
 
   close(): Promise<void> {
