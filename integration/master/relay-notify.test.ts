@@ -107,6 +107,8 @@ describe('a separate relay on PostgreSQL is woken by the outbox NOTIFY trigger',
     ])
     await q.barrier()
     expect(q.received.length, 'each event once').toBe(3)
+    // A message can arrive before the relay deleted its row; stop() waits for the batch in flight.
+    await relay.stop()
     expect(Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n), 'the outbox is empty').toBe(0)
   })
 })
