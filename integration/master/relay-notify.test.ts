@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/core/logger.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { createRelay, cqrsMaster, outboxNotifyStatements } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { cqrs } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
 import { testQueue, uniqueSuffix } from '../support/rabbit.js'
 
@@ -69,7 +70,17 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
   const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), models, relay: { enabled: false }, logger: silentLogger }))
   defer(() => app.$cqrs.close())
   const relayClient = await client()
-  if (opts.notifyTrigger) for (const sql of outboxNotifyStatements(relayClient)) await relayClient.$executeRawUnsafe(sql)
+  if (opts.notifyTrigger) {
+    // As a user installs it: `cqrs triggers --notify-only` prints it for a migration, `--apply` installs it.
+    const env = { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url, CQRS_ID_SUFFIX: `_${cqrsId.split('_')[1]}`, AMQP_URL }
+    const printed = await cqrs(['triggers', '--notify-only'], env)
+    expect(printed.code, printed.stderr).toBe(0)
+    expect(printed.stdout).toEqual(expect.stringContaining(outboxNotifyStatements(relayClient).at(-1)!))
+    expect(printed.stdout, 'no capture triggers with --notify-only').not.toMatch(/cqrs_author/)
+    const applied = await cqrs(['triggers', '--notify-only', '--apply'], env)
+    expect(applied.code, applied.stderr).toBe(0)
+    expect(applied.stderr).toMatch(/installed the outbox NOTIFY trigger/)
+  }
   const log = recordingLogger()
   const transport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
   const relay = createRelay(relayClient, transport, { pollIntervalMs: opts.pollIntervalMs, logger: log.logger, master: { models } })
