@@ -22,13 +22,13 @@ const items = Array.from({ length: SIZE }, (_, i) => {
   return { op, delivery, message }
 })
 const ops = items.map((it) => it.op)
-const results = ops.map(() => 'applied' as const)
+const results = new Map(ops.map((op) => [op, 'applied' as const]))
 const acks: Outcome[] = items.map(() => ({ kind: 'ack' }))
 
 async function run(label: string, traced: boolean): Promise<void> {
   const stats = new ReplicaStats('bench')
   const handle = async (_batch: Delivery[]) => {
-    stats.countBatch('account', items, ops, results)
+    stats.countBatch('account', items, results)
     for (const it of items) stats.observeLag(it.message)
     return acks
   }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only master-writes,relay,replica,end-to-end,tools] [--dialects postgresql,mysql,sqlite] [--runs N]`
+ * `npm run bench [-- --quick] [--only master-writes,relay,replica,end-to-end,tools,nats] [--dialects postgresql,mysql,sqlite] [--runs N]`
  * (`--quick`: small sizes, on PostgreSQL and MariaDB unless `--dialects` says otherwise)
  *
  * Runs each benchmark at least 3 times against a baseline measured in the same run on the same
@@ -12,6 +12,7 @@ import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { endToEnd } from './end-to-end.js'
 import { masterWrites } from './master-writes.js'
+import { natsBench } from './nats.js'
 import { relay } from './relay.js'
 import { replica } from './replica.js'
 import { summarize, table, writeResults } from './report.js'
@@ -24,6 +25,8 @@ const ALL: Record<string, Benchmark> = {
   replica,
   'end-to-end': endToEnd,
   tools: benchToolsRunner,
+  // NATS JetStream (NATS_URL, default nats://127.0.0.1:4222) and RabbitMQ quorum vs classic queues.
+  nats: natsBench,
 }
 const DIALECTS: Dialect[] = ['postgresql', 'mysql', 'sqlite']
 

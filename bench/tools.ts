@@ -1,6 +1,6 @@
 /**
  * Operating tools at scale: bulk-dump, bulk-load, diff-master and diff-replica run as the real
- * `bin/cqrs` subprocesses on PostgreSQL, against raw SQL baselines measured in the same run:
+ * `cqrs` bin subprocesses (dist/cli/main.js: `npm run build` first) on PostgreSQL, against raw SQL baselines measured in the same run:
  *   dump          vs COPY (SELECT row_to_json(t) FROM author t) TO STDOUT (psql), else a keyset SELECT
  *   load          vs batched INSERT ... SELECT FROM json_populate_recordset ... ON CONFLICT DO UPDATE WHERE
  *                    (the version gate), 1000 dump lines per statement, through pg; and (with psql) vs
@@ -8,6 +8,9 @@
  *                    (no JSON at all) into a temporary table, then one INSERT ... ON CONFLICT DO UPDATE WHERE
  *   diff-master   vs COPY (SELECT id, cqrs_revision FROM author ORDER BY id) TO STDOUT
  *   diff-replica  vs per batch SELECT id, cqrs_revision FROM author_ref WHERE id = ANY($1), through pg
+ *   diff-master --hash   vs COPY (SELECT id, cqrs_revision, md5(row_to_json(t)::text) FROM author t ORDER BY id):
+ *                    the database hashing each whole row
+ *   diff-replica (hash)  vs per batch SELECT id, cqrs_revision, md5(row_to_json(t)::text) ... WHERE id = ANY($1)
  * Rates are rows over the wall time of the whole command (process start included); peak RSS is the
  * subprocess's maxRSS. `--heap-cap MB` caps every command's V8 old space: at 1M rows a tool that held
  * the table would die of it, so a finished run shows the memory does not grow with the table (the
@@ -138,20 +141,25 @@ function psqlScript(url: string, script: string, dir: string): Promise<void> {
   })
 }
 
-/** The raw SQL diff-replica: each batch of the diff-master file looked up with one ANY($1). */
-async function rawDiffReplica(url: string, file: string): Promise<number> {
+/**
+ * The raw SQL diff-replica: each batch of the diff-master file looked up with one ANY($1). `hashed`:
+ * the file is diff-master --hash's (a spec line; items with a hash), and each row is read whole and
+ * hashed by the database (md5 of its JSON: the cost, not our hash, so only revisions are compared).
+ */
+async function rawDiffReplica(url: string, file: string, hashed = false): Promise<number> {
   const c = new pg.Client({ connectionString: url })
   await c.connect()
   const t0 = performance.now()
   let first = true
   let drift = 0
   for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
-    if (first) {
+    if (first || line.startsWith('{')) {
       first = false
       continue
     }
     const pairs: Array<[number, number]> = JSON.parse(line)
-    const r = await c.query('SELECT id, cqrs_revision FROM author_ref WHERE id = ANY($1::int[])', [pairs.map((p) => p[0])])
+    const select = hashed ? 'id, cqrs_revision, md5(row_to_json(t)::text) AS h' : 'id, cqrs_revision'
+    const r = await c.query(`SELECT ${select} FROM author_ref t WHERE id = ANY($1::int[])`, [pairs.map((p) => p[0])])
     const have = new Map(r.rows.map((x: any) => [x.id, x.cqrs_revision]))
     for (const [id, rev] of pairs) if (have.get(id) !== rev) drift++
   }
@@ -209,6 +217,16 @@ export async function benchTools(opts: { rows: number; dialect: 'postgresql' }):
     if (r.code !== 0) throw new Error(`diff-replica found drift after a full load:\n${r.stderr}`)
     const rBase = await rawDiffReplica(replica.url, diff)
     row('diff-replica', r.seconds, rBase, r.rssMb)
+
+    // The value-level diff: every row read whole and hashed, on both sides.
+    const hashed = join(dir, 'author.hashed.diff')
+    const hm = await cqrs(['diff-master', '--cqrs-id', 'author', '--hash', '-o', hashed], env)
+    const hashSql = 'SELECT id, cqrs_revision, md5(row_to_json(t)::text) FROM author t ORDER BY id'
+    const hmBase = psql ? await psqlCopy(master.url, hashSql) : await keysetSelect(master.url, 'json_build_array(id, cqrs_revision, md5(row_to_json(t)::text))::text', 'author')
+    row('diff-master --hash', hm.seconds, hmBase, hm.rssMb)
+    const hr = await cqrs(['diff-replica', '-i', hashed, '-o', join(dir, 'hashed.drift')], env)
+    if (hr.code !== 0) throw new Error(`diff-replica found drift in values after a full load:\n${hr.stderr}`)
+    row('diff-replica (hash)', hr.seconds, await rawDiffReplica(replica.url, hashed, true), hr.rssMb)
   } finally {
     rmSync(dir, { recursive: true, force: true })
     await Promise.allSettled([master.drop(), replica.drop()])

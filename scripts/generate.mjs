@@ -12,9 +12,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const tpl = readFileSync(join(root, 'prisma/test/models.prisma.tpl'), 'utf8')
 
 const dialects = {
-  postgresql: { DATE: '@db.Date', DATETIME: '@db.Timestamptz(6)', DECIMAL: '@db.Decimal(18, 2)', UUID: '@db.Uuid', KEY: '' },
-  mysql: { DATE: '@db.Date', DATETIME: '@db.DateTime(6)', DECIMAL: '@db.Decimal(18, 2)', UUID: '@db.Char(36)', KEY: '@db.VarChar(191)' },
-  sqlite: { DATE: '', DATETIME: '', DECIMAL: '', UUID: '', KEY: '' },
+  postgresql: { DATE: '@db.Date', DATETIME: '@db.Timestamptz(6)', DECIMAL: '@db.Decimal(18, 2)', UUID: '@db.Uuid', KEY: '', DEC38: '@db.Decimal(38, 18)', DEC18_8: '@db.Decimal(18, 8)', REAL: '@db.Real', TIMESTAMP: '@db.Timestamp(6)', LONGTEXT: '' },
+  mysql: { DATE: '@db.Date', DATETIME: '@db.DateTime(6)', DECIMAL: '@db.Decimal(18, 2)', UUID: '@db.Char(36)', KEY: '@db.VarChar(191)', DEC38: '@db.Decimal(38, 18)', DEC18_8: '@db.Decimal(18, 8)', REAL: '@db.Float', TIMESTAMP: '@db.DateTime(6)', LONGTEXT: '@db.LongText' },
+  sqlite: { DATE: '', DATETIME: '', DECIMAL: '', UUID: '', KEY: '', DEC38: '', DEC18_8: '', REAL: '', TIMESTAMP: '', LONGTEXT: '' },
 }
 
 const only = process.argv.slice(2)

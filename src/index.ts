@@ -1,10 +1,12 @@
 /**
- * cqrs-sync: the root entry. It does not load amqplib: the RabbitMQ transport is `cqrs-sync/rabbitmq`,
- * the in-memory one `cqrs-sync/memory`.
+ * cqrs-sync: the root entry. It loads no broker client: the RabbitMQ transport is `cqrs-sync/rabbitmq`,
+ * the NATS JetStream one `cqrs-sync/nats`, the in-memory one `cqrs-sync/memory`.
  */
 export { cqrsMaster, createRelay, type CqrsMasterHandle } from './prisma/cqrs-master.js'
 export { cqrsReplica, Replica } from './prisma/cqrs-replica.js'
 export { adapterFromUrl } from './prisma/adapter-from-url.js'
+export { cqrsStatus, type StatusReport } from './prisma/cqrs-status.js'
+export { DEFAULTS } from './config/defaults.js'
 export { defineConfig, type CqrsConfig } from './config/define-config.js'
 export type { MasterOptions, MasterModelOptions, CaptureContext } from './config/master-options.js'
 export type { ReplicaOptions, HandlerContext } from './config/replica-options.js'

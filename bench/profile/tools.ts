@@ -2,7 +2,7 @@
  * Where bulk-dump and bulk-load spend their time: `tsx bench/profile/tools.ts [rows]`.
  * Seeds `rows` authors on PostgreSQL, then runs `cqrs bulk-dump` and `cqrs bulk-load` (the real CLI,
  * as bench/tools.ts does) under `node --cpu-prof`, and summarizes each profile. The profile covers
- * the whole process, start-up (tsx compiling the TypeScript) included.
+ * the whole process, start-up (jiti loading the TypeScript test config) included; `npm run build` first.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -30,7 +30,7 @@ try {
     const s = (performance.now() - t0) / 1000
     if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`)
     console.log(`${name}: ${rows} rows in ${s.toFixed(1)} s = ${(rows / s).toFixed(0)} rows/s (whole command)`)
-    // Thread 0 is the main thread (tsx's loader runs on a thread of its own).
+    // The first profile is the main thread's (a loader thread, if any, writes a second one).
     const file = join(profDir, readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort()[0])
     console.log(execFileSync(process.execPath, ['--import', 'tsx', 'bench/profile/summarize.ts', file, '15'], { encoding: 'utf8' }))
   }

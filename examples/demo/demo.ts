@@ -24,7 +24,7 @@ function freshDatabase(name: string): string {
   for (const s of ['', '-wal', '-shm', '-journal']) rmSync(file + s, { force: true })
   const db = new Database(file)
   db.pragma('journal_mode = WAL')
-  db.exec(readFileSync(join(root, 'prisma/test/sqlite/schema.sql'), 'utf8'))
+  for (const f of ['prisma/cqrs.sqlite.sql', 'prisma/test/sqlite/schema.sql']) db.exec(readFileSync(join(root, f), 'utf8'))
   db.close()
   return `file:${file}`
 }

@@ -1,25 +1,27 @@
 /**
- * G2: a seeded random stream of creates, updates and deletes on the master, delivered through
- * RabbitMQ with duplicates, reordering and redelivery injected, ends with replica = master row for
- * row, on each database. The seed is printed on failure; rerun one with CQRS_SEED=<n>.
+ * G2: a seeded random stream of creates, updates and deletes on the master, delivered with
+ * duplicates, reordering and redelivery injected, ends with replica = master row for row: through
+ * each transport (RabbitMQ on each database, NATS and memory on the first one, to keep the time
+ * modest). The seed is printed on failure; rerun one with CQRS_SEED=<n>.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import type { BatchHandler } from '../../src/transport/types.js'
 import { ChaosPublisher, rng } from '../support/chaos.js'
 import { eventually, tableDiff } from '../support/compare.js'
-import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
-import { deleteQueues } from '../support/rabbit-cleanup.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { deleteQueue, makeTransport, TRANSPORTS } from '../support/transports.js'
 
 const SEED = Number(process.env.CQRS_SEED ?? Date.now() % 100_000)
 
-describe.each(DIALECTS)('convergence on %s', (dialect) => {
+const COMBOS = TRANSPORTS.flatMap((transport) => (transport === 'rabbitmq' ? DIALECTS : DIALECTS.slice(0, 1)).map((dialect) => ({ transport, dialect })))
+
+describe.each(COMBOS)('convergence on $dialect through $transport', ({ transport, dialect }) => {
   let master: TestDatabase
   let replicaDb: TestDatabase
-  const suffix = `_${dialect.slice(0, 2)}${Math.random().toString(36).slice(2, 8)}`
+  const suffix = `_${dialect.slice(0, 2)}${transport.slice(0, 2)}${Math.random().toString(36).slice(2, 8)}`
   const queue = `conv${suffix}`
 
   beforeAll(async () => {
@@ -32,11 +34,11 @@ describe.each(DIALECTS)('convergence on %s', (dialect) => {
   it(`replica equals master after duplicates, reordering and redelivery (seed ${SEED})`, async () => {
     const random = rng(SEED)
     const cqrsId = `author${suffix}`
-    const publisher = new ChaosPublisher(rabbitmq({ url: AMQP_URL, logger: silentLogger }), random)
+    const publisher = new ChaosPublisher(makeTransport(transport), random)
     const base = await master.client()
     const prisma = base.$extends(cqrsMaster({ transport: publisher, logger: silentLogger, relay: { enabled: false, batchSize: 20 }, models: { author: { cqrsId } } }))
 
-    const replicaTransport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
+    const replicaTransport = makeTransport(transport)
     const replica = cqrsReplica({ prisma: await replicaDb.client(), transport: replicaTransport, queue, logger: silentLogger, prefetch: 50, batchSize: 25, handlers: { [cqrsId]: { model: 'authorRef' } } })
     // Redelivery: some batches fail before their acks (nothing applied), some after applying
     // (the acks are lost), so the broker hands them out again.
@@ -89,7 +91,7 @@ describe.each(DIALECTS)('convergence on %s', (dialect) => {
     } finally {
       await replica.stop()
       await prisma.$cqrs.close()
-      await deleteQueues(queue)
+      await deleteQueue(transport, queue, [cqrsId])
     }
   })
 })

@@ -1,9 +1,9 @@
-/** Run the real `bin/cqrs` as a subprocess, the way users do. */
+/** Run the real, built `cqrs` bin (dist/cli/main.js, built by `npm test`'s pretest) as a subprocess, the way users do. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { ROOT } from './databases.js'
 
-export const BIN = join(ROOT, 'bin/cqrs.mjs')
+export const BIN = join(ROOT, 'dist/cli/main.js')
 export const TEST_CONFIG = join(ROOT, 'integration/support/test-config.ts')
 
 export interface CliResult {

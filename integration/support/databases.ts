@@ -1,6 +1,6 @@
 /**
  * Test databases: each call makes a fresh database (PostgreSQL, MariaDB) or file (SQLite), applies
- * the dialect's schema SQL from prisma/test/<dialect>/schema.sql, and drops it afterwards.
+ * the library's tables (prisma/cqrs.<dialect>.sql) and the test models' (prisma/test/<dialect>/schema.sql), and drops it afterwards.
  * URLs come from env with the local defaults; there is no `prisma migrate` here.
  */
 import { randomBytes } from 'node:crypto'
@@ -8,12 +8,13 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { serviceUrl } from './test-services.js'
 
 export type Dialect = 'postgresql' | 'mysql' | 'sqlite'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const PG_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
-export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
-export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
+export const PG_URL = serviceUrl('postgresql')
+export const MYSQL_URL = serviceUrl('mysql')
+export const AMQP_URL = serviceUrl('rabbitmq')
 export const DIALECTS: Dialect[] = (process.env.CQRS_TEST_DIALECTS?.split(',') as Dialect[] | undefined) ?? ['postgresql', 'mysql', 'sqlite']
 
 export interface TestDatabase {
@@ -34,7 +35,8 @@ const withPath = (url: string, db: string) => {
   return u.toString()
 }
 
-export const schemaSql = (dialect: Dialect) => readFileSync(join(ROOT, 'prisma/test', dialect, 'schema.sql'), 'utf8')
+/** The library's own tables (the SQL the package ships), then the test models' tables. */
+export const schemaSql = (dialect: Dialect) => ['prisma/cqrs.' + dialect + '.sql', `prisma/test/${dialect}/schema.sql`].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n')
 
 export async function createTestDatabase(dialect: Dialect, label = 't'): Promise<TestDatabase> {
   const name = `cqrs_${label}_${randomBytes(4).toString('hex')}`.toLowerCase()

@@ -6,14 +6,16 @@
  *   CQRS_REPLICA_URL    replica database URL (optional: no replica section without it)
  *   CQRS_QUEUE          replica queue name
  *   CQRS_ID_SUFFIX      appended to every cqrs_id, so parallel tests on one broker do not meet
- *   AMQP_URL            RabbitMQ (default local); CQRS_TRANSPORT=memory is not supported across processes
+ *   CQRS_TRANSPORT      rabbitmq (default) or nats; memory is not supported across processes
+ *   AMQP_URL            RabbitMQ (default local)
+ *   NATS_URL            NATS (default local); CQRS_NATS_ACK_WAIT_MS its ack wait (redelivery after a kill)
  *   CQRS_AUTHOR_KEYS    'column': the master sends author rows keyed by column name, like django-cqrs
  *   CQRS_FAIL_NAME      a replica hook fails for author rows whose name starts with this text
  */
-import { defineConfig } from '../../src/config/define-config.js'
-import { NonRetryableError } from '../../src/core/errors.js'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+// The package by name, as a user's config imports it: the same (built) modules as the CLI that loads
+// this file, so a NonRetryableError thrown here is the class the consumer checks for.
+import { adapterFromUrl, defineConfig, NonRetryableError } from 'cqrs-sync'
+import { rabbitmq } from 'cqrs-sync/rabbitmq'
 
 const env = process.env
 const dialect = env.CQRS_TEST_DIALECT ?? 'postgresql'
@@ -26,7 +28,11 @@ async function client(url: string) {
 }
 
 export default defineConfig({
-  transport: () => rabbitmq({ url: env.AMQP_URL, connectionName: `cqrs-test-cli-${process.pid}` }),
+  // The NATS client is loaded only when asked for, so the other CLI tests start as fast as before.
+  transport: async () =>
+    env.CQRS_TRANSPORT === 'nats'
+      ? (await import('cqrs-sync/nats')).nats({ servers: env.NATS_URL, connectionName: `cqrs-test-cli-${process.pid}`, ackWaitMs: Number(env.CQRS_NATS_ACK_WAIT_MS ?? 30_000) })
+      : rabbitmq({ url: env.AMQP_URL, connectionName: `cqrs-test-cli-${process.pid}` }),
   master: env.CQRS_MASTER_URL
     ? async () => ({
         prisma: await client(env.CQRS_MASTER_URL!),

@@ -1,5 +1,5 @@
 /**
- * The operating tools as users run them: real `bin/cqrs` processes in shell pipelines, a master and a
+ * The operating tools as users run them: real `cqrs` bin processes (dist/cli/main.js) in shell pipelines, a master and a
  * replica database each, RabbitMQ, and a real `cqrs consume` applying what diff-sync sends. A replica
  * made to drift (rows missing, stale, extra) ends equal to the master, row for row.
  */

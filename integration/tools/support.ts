@@ -1,5 +1,5 @@
 /**
- * Helpers for the operating-tools tests: real `bin/cqrs` processes (alone and in shell pipelines) on a
+ * Helpers for the operating-tools tests: real `cqrs` bin processes (dist/cli/main.js) (alone and in shell pipelines) on a
  * master and a replica database of their own, RabbitMQ names unique to the test, and row comparison.
  */
 import { spawn } from 'node:child_process'
@@ -49,7 +49,7 @@ export async function stage(dialect: Dialect, suffix = `_${randomBytes(4).toStri
   }
 }
 
-/** Run a shell command line in which `cqrs` is the real bin/cqrs. */
+/** Run a shell command line in which `cqrs` is the real, built cqrs bin. */
 export function shell(command: string, env: Record<string, string>, input?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', `cqrs() { "${process.execPath}" "${BIN}" "$@"; }\n${command}`], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })

@@ -26,6 +26,7 @@ async function deleteTopology(spec: QueueSpec): Promise<void> {
 }
 
 transportContract('rabbitmq', () => rabbitmq({ url: AMQP_URL, logger: quiet }), { cleanup: deleteTopology })
+transportContract('rabbitmq (quorum queues)', () => rabbitmq({ url: AMQP_URL, logger: quiet, queueType: 'quorum' }), { cleanup: deleteTopology })
 
 describe('rabbitmq transport', { timeout: 20_000 }, () => {
   const opened: RabbitmqTransport[] = []
@@ -162,6 +163,31 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     )
     expect(t.isConnected()).toBe(true) // only the consumer's channel died
     await t.publish([{ routingKey: spec.cqrsIds[0], body: 'still works' }])
+  })
+
+  it('quorum queues: the replica, delay and dead-letter queues are declared quorum', async () => {
+    const t = await open({ queueType: 'quorum' })
+    const spec = makeSpec([200])
+    await declare(t, spec)
+    // Redeclaring with classic arguments fails only when the queue is of another type.
+    for (const q of topologyPlan(spec, 'cqrs', 'quorum').queues) {
+      const ch = await admin.createChannel()
+      ch.on('error', () => {})
+      const err = await ch.assertQueue(q.name, { durable: true, arguments: { ...q.arguments, 'x-queue-type': 'classic' } }).catch((e: Error) => e)
+      expect(String(err)).toMatch(/x-queue-type/)
+    }
+  })
+
+  it('a classic queue redeclared as quorum: the error says it cannot change type and how to move it', async () => {
+    const classic = await open()
+    const spec = makeSpec()
+    await declare(classic, spec)
+    const quorum = await open({ queueType: 'quorum' })
+    const err = await quorum.consume({ ...spec, prefetch: 1, batchSize: 1 }, inbox().handler).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TransportError)
+    expect((err as Error).message).toMatch(
+      /cannot consume queue 'rabbit_\w+' \(.*x-queue-type.*\); a classic queue of that name exists, and rabbitmq\(\{ queueType: 'quorum' \}\) declares quorum queues; RabbitMQ cannot change a queue's type\. Either keep queueType: 'classic', or move the queue: .*\(README, "Transports and clusters"\)/,
+    )
   })
 
   it('queueStats counts a queue that does not exist as empty', async () => {

@@ -128,3 +128,45 @@ model LedgerRef {
 
   @@map("ledger_ref")
 }
+
+// Values at the edges of each column type (issue 9): master Edge, replica EdgeRef. Used by the
+// exactness tests in integration/exact/; decimals at full precision and scale, both timestamp kinds.
+model Edge {
+  id           Int       @id @default(autoincrement())
+  dec38        Decimal?  {{DEC38}}
+  dec18        Decimal?  {{DEC18_8}}
+  big          BigInt?
+  dbl          Float?
+  flt          Float?    {{REAL}}
+  tstz         DateTime? {{DATETIME}}
+  ts           DateTime? {{TIMESTAMP}}
+  day          DateTime? {{DATE}}
+  doc          Json
+  docOpt       Json?     @map("doc_opt")
+  bytes        Bytes?
+  txt          String?   {{LONGTEXT}}
+  cqrsRevision Int       @default(0) @map("cqrs_revision")
+  cqrsUpdated  DateTime  @updatedAt @map("cqrs_updated") {{DATETIME}}
+
+  @@map("edge")
+}
+
+model EdgeRef {
+  id           Int       @id
+  dec38        Decimal?  {{DEC38}}
+  dec18        Decimal?  {{DEC18_8}}
+  big          BigInt?
+  dbl          Float?
+  flt          Float?    {{REAL}}
+  tstz         DateTime? {{DATETIME}}
+  ts           DateTime? {{TIMESTAMP}}
+  day          DateTime? {{DATE}}
+  doc          Json
+  docOpt       Json?     @map("doc_opt")
+  bytes        Bytes?
+  txt          String?   {{LONGTEXT}}
+  cqrsRevision Int       @map("cqrs_revision")
+  cqrsUpdated  DateTime  @map("cqrs_updated") {{DATETIME}}
+
+  @@map("edge_ref")
+}

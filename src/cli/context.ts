@@ -2,6 +2,8 @@ import { resolveLazy, type CqrsConfig } from '../config/define-config.js'
 import { loadConfig } from '../config/load-config.js'
 import { ConfigError } from '../core/errors.js'
 import { stderrLogger, type Logger } from '../core/logger.js'
+import { openMasterTools, type MasterTools } from '../prisma/master-tools.js'
+import { openReplicaTools, type ReplicaTools } from '../prisma/replica-tools.js'
 import type { Transport } from '../transport/types.js'
 
 /** What every command gets: the loaded config, lazily built parts, and the stderr logger. */
@@ -52,6 +54,24 @@ export class CliContext {
       this.onClose(() => r.prisma.$disconnect?.())
     }
     return r
+  }
+
+  /** The master side of the operating tools, opened once; closed with the context. */
+  masterTools(): Promise<MasterTools> {
+    return this.once('master:tools', async () => {
+      const tools = openMasterTools(await this.master(), this.configPath)
+      this.onClose(() => tools.close())
+      return tools
+    })
+  }
+
+  /** The replica side of the operating tools, opened once; closed with the context. */
+  replicaTools(): Promise<ReplicaTools> {
+    return this.once('replica:tools', async () => {
+      const tools = openReplicaTools(await this.replicaOptions(), this.configPath)
+      this.onClose(() => tools.close())
+      return tools
+    })
   }
 
   onClose(fn: () => Promise<unknown>): void {

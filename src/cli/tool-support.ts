@@ -1,40 +1,20 @@
 /**
- * What the operating tools (bulk-dump/load, sync, the diff pipes, status) share: resolving a master
- * model or a replica table from the config by cqrs_id, reading input and writing output streams, the
- * exit-code rule for usage errors, and reporting bad lines.
+ * What the operating tools' commands (bulk-dump/load, sync, the diff pipes, status) share: the
+ * master model or replica table of a cqrs_id (opened by the library, src/prisma/master-tools.ts and
+ * replica-tools.ts), reading input and writing output streams, the exit-code rule for usage errors,
+ * and reporting bad lines.
  */
 import { createReadStream, createWriteStream, statSync } from 'node:fs'
 import { once } from 'node:events'
 import type { Command } from 'commander'
 import { positiveInt, setting } from '../config/settings.js'
-import { resolveMasterOptions, type ResolvedMasterOptions } from '../config/master-options.js'
 import { ConfigError, didYouMean } from '../core/errors.js'
-import { silentLogger } from '../core/logger.js'
 import { readLines, splitHead, type Line, type LineError } from '../core/dump-format.js'
-import type { BuildContext } from '../master/event-builder.js'
-import type { ModelPlan } from '../master/model-plan.js'
-import { cqrsReplica, type Replica } from '../prisma/cqrs-replica.js'
-import { modelsOf } from '../prisma/internals.js'
-import { buildPlans, findModel } from '../prisma/model-plans.js'
-import { RowScanner } from '../prisma/row-scanner.js'
-import type { TableTarget } from '../replica/apply-op.js'
-import { consumerApplier, tableApplier, type Applier } from '../replica/applier.js'
-import type { Transport } from '../transport/types.js'
+import type { MasterModel } from '../prisma/master-tools.js'
+import type { ReplicaTable } from '../prisma/replica-tools.js'
+import type { RowScanner } from '../prisma/row-scanner.js'
 import type { CliContext } from './context.js'
 import { EXIT } from './run-command.js'
-
-/** Stands in for a transport where a command needs none (options validation, replica tables). */
-const offline: Transport = {
-  name: 'offline',
-  connect: async () => {},
-  publish: async () => {
-    throw new ConfigError('this command does not publish')
-  },
-  consume: async () => {
-    throw new ConfigError('this command does not consume')
-  },
-  close: async () => {},
-}
 
 /** Commander's own usage errors exit 64 (EX_USAGE), so they never read as "drift found" (1). */
 export function usageExit(cmd: Command): Command {
@@ -47,43 +27,9 @@ export const batchSize = (flag: string | undefined, fallback: number): number =>
 /** Progress lines when stderr is a terminal or `--progress` was given. */
 export const progressWanted = (flag: unknown): boolean => !!flag || !!process.stderr.isTTY
 
-export interface MasterModel {
-  prisma: any
-  plan: ModelPlan
-  options: ResolvedMasterOptions
-  source: RowScanner
-  /** The master section's own transport, if it has one. */
-  transport?: Transport
-  buildContext(operation: string): BuildContext
-}
-
 /** The master model replicated as `cqrsId`; a wrong id names the known ones. */
 export async function masterModel(ctx: CliContext, cqrsId: string): Promise<MasterModel> {
-  const { prisma, transport, ...rest } = await ctx.master()
-  const options = resolveMasterOptions({ ...rest, transport: transport ?? offline }, 'cqrs.config.ts master')
-  const metas = modelsOf(prisma)
-  const plans = [...buildPlans(metas, options).values()]
-  const plan = plans.find((p) => p.cqrsId === cqrsId)
-  if (!plan) {
-    const known = plans.map((p) => p.cqrsId)
-    throw new ConfigError(`Unknown cqrs_id '${cqrsId}': the master models in ${ctx.configPath} replicate ${known.join(', ')}.${didYouMean(cqrsId, known)}`)
-  }
-  const source = new RowScanner(prisma, findModel(metas, plan.model)!, { pkField: plan.pkField, revisionField: plan.revisionField })
-  ctx.onClose(() => source.close())
-  return {
-    prisma,
-    plan,
-    options,
-    source,
-    transport,
-    buildContext: (operation) => ({
-      tx: prisma,
-      model: plan.model,
-      operation,
-      correlationId: null,
-      expires: options.expiresInMs ? new Date(Date.now() + options.expiresInMs).toISOString() : null,
-    }),
-  }
+  return (await ctx.masterTools()).model(cqrsId)
 }
 
 /** The master model of `cqrsId` with its `--filter` checked and the matching rows counted (dump, sync). */
@@ -93,31 +39,9 @@ export async function filteredMaster(ctx: CliContext, cqrsId: string, filter: st
   return { m, where, total: await checkedCount(m.source, where) }
 }
 
-export interface ReplicaTable {
-  replica: Replica
-  target: TableTarget
-  reader: RowScanner
-  /** Version-gated apply: the store for plain tables, the consumer for handlers with row hooks. */
-  applier: Applier
-  queue: string
-}
-
 /** The replica table that receives `cqrsId`; a wrong id names the known ones. */
 export async function replicaTable(ctx: CliContext, cqrsId: string): Promise<ReplicaTable> {
-  const options = await ctx.replicaOptions()
-  const replica = cqrsReplica({ ...options, transport: options.transport ?? offline, logger: silentLogger })
-  const route = replica.routes.get(cqrsId)
-  if (!route) {
-    const known = [...replica.routes.keys()]
-    throw new ConfigError(`Unknown cqrs_id '${cqrsId}': the replica handlers in ${ctx.configPath} take ${known.join(', ')}.${didYouMean(cqrsId, known)}`)
-  }
-  if (route.kind !== 'table') throw new ConfigError(`cqrs_id '${cqrsId}' has a custom handler (handle()), not a replica table: the dump and diff tools need a table to read and write`)
-  const handler = options.handlers[cqrsId] as { model: string }
-  const meta = findModel(modelsOf(options.prisma), handler.model)!
-  const reader = new RowScanner(options.prisma, meta, { pkField: route.target.pk.field, revisionField: route.target.revision.field })
-  ctx.onClose(() => Promise.all([reader.close(), replica.store.close()]))
-  const applier = route.hooks ? consumerApplier(replica.consumer) : tableApplier(replica.store, route.target)
-  return { replica, target: route.target, reader, applier, queue: replica.options.queue }
+  return (await ctx.replicaTools()).table(cqrsId)
 }
 
 export interface Input {

@@ -6,6 +6,17 @@ import type { CqrsConfig } from './define-config.js'
 
 const CANDIDATES = ['cqrs.config.ts', 'cqrs.config.mts', 'cqrs.config.js', 'cqrs.config.mjs']
 
+/**
+ * A TypeScript config goes through jiti (a loader made for config files: it transpiles the file and
+ * what it imports, and leaves node_modules to node); a JavaScript one is a plain `import()`, so no
+ * TypeScript tooling is loaded for it.
+ */
+async function importConfig(path: string): Promise<any> {
+  if (!/\.[cm]?ts$/.test(path)) return import(pathToFileURL(path).href)
+  const { createJiti } = await import('jiti')
+  return createJiti(import.meta.url, { interopDefault: false }).import(path)
+}
+
 /** Find and import the config: `--config` > `CQRS_CONFIG` > `./cqrs.config.{ts,mts,js,mjs}`. */
 export async function loadConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<{ path: string; config: CqrsConfig }> {
   const given = flag ?? env.CQRS_CONFIG
@@ -14,7 +25,7 @@ export async function loadConfig(flag: string | undefined, env: NodeJS.ProcessEn
   if (!existsSync(path)) throw new ConfigError(`Config file ${path} does not exist (from ${flag ? '--config' : 'CQRS_CONFIG'}).`)
   let mod: any
   try {
-    mod = await import(pathToFileURL(path).href)
+    mod = await importConfig(path)
   } catch (e) {
     throw new ConfigError(`Could not load ${path}: ${(e as Error).message}`)
   }

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { ConfigError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Transport } from '../transport/types.js'
+import { DEFAULTS } from './defaults.js'
 
 /** Context handed to serializer, meta and correlation-id functions. */
 export interface CaptureContext {
@@ -12,7 +13,8 @@ export interface CaptureContext {
   operation: string
 }
 
-export type Row = Record<string, unknown>
+export type { Row } from '../core/row.js'
+import type { Row } from '../core/row.js'
 
 const fn = <T extends (...a: any[]) => any>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' })
 
@@ -25,7 +27,12 @@ const modelSchema = z.strictObject({
   meta: z.union([z.record(z.string(), z.unknown()), fn<(row: Row, ctx: CaptureContext) => Record<string, unknown>>()]).optional(),
   produce: z.boolean().default(true),
   pk: z.string().optional(),
-  keys: z.enum(['field', 'column']).default('field'),
+  /**
+   * Wire keys: Prisma field names (`'field'`), `@map` column names (`'column'`), or `'django'`: every
+   * event reads as a django-cqrs master's (column names, a foreign key under its relation's name,
+   * `previous_data` by attribute name with only the changed tracked fields).
+   */
+  keys: z.enum(['field', 'column', 'django']).default('field'),
 })
 
 export const masterOptionsSchema = z.strictObject({
@@ -48,9 +55,9 @@ export const masterOptionsSchema = z.strictObject({
     .strictObject({
       /** Run the relay in this process (default). Set false when `cqrs relay` runs elsewhere. */
       enabled: z.boolean().default(true),
-      batchSize: z.number().int().positive().max(10_000).default(1000),
+      batchSize: z.number().int().positive().max(10_000).default(DEFAULTS.relay.batchSize),
       /** How often an idle relay looks at the outbox for rows other processes wrote. */
-      pollIntervalMs: z.number().int().positive().default(1000),
+      pollIntervalMs: z.number().int().positive().default(DEFAULTS.relay.pollIntervalMs),
     })
     .prefault({}),
   logger: z.custom<Logger>((v) => !!v && typeof (v as Logger).error === 'function').optional(),

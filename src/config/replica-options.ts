@@ -3,19 +3,11 @@ import type { Logger } from '../core/logger.js'
 import type { CqrsMessage } from '../core/message.js'
 import type { Transport } from '../transport/types.js'
 import { ConfigError } from '../core/errors.js'
+import { DEFAULTS } from './defaults.js'
 import { formatZodError } from './master-options.js'
+import type { HandlerContext } from '../core/handler-context.js'
 
-/** What a hook or custom handler gets besides the data. */
-export interface HandlerContext {
-  /** A Prisma client bound to the apply transaction: write through it so the write and the version gate commit together. */
-  tx: any
-  message: CqrsMessage
-  cqrsId: string
-  pk: unknown
-  revision: number
-  previousData: Record<string, unknown> | null
-  meta: Record<string, unknown> | null
-}
+export type { HandlerContext } from '../core/handler-context.js'
 
 const fn = <T extends (...a: any[]) => any>() => z.custom<T>((v) => typeof v === 'function', { message: 'must be a function' })
 
@@ -42,8 +34,10 @@ export const replicaOptionsSchema = z.strictObject({
   transport: z.custom<Transport>((v) => !!v && typeof (v as Transport).consume === 'function', { message: 'must be a transport, e.g. rabbitmq({ url }) from cqrs-sync/rabbitmq' }),
   queue: z.string().min(1).regex(/^[\w.-]+$/, 'may hold letters, digits, _, . and -'),
   handlers: z.record(z.string(), z.union([tableHandler, customHandler])).refine((h) => Object.keys(h).length > 0, 'name at least one cqrs_id, e.g. { account: { model: "accountRef" } }'),
-  prefetch: z.number().int().positive().default(1000),
-  batchSize: z.number().int().positive().max(5000).default(200),
+  prefetch: z.number().int().positive().default(DEFAULTS.replica.prefetch),
+  batchSize: z.number().int().positive().max(5000).default(DEFAULTS.replica.batchSize),
+  /** Start a NEW queue at this time of the transport's retention (nats only; `cqrs consume --from`). */
+  from: z.date().optional(),
   retry: z
     .strictObject({
       /** Attempts after the first; then the message is dead-lettered. */

@@ -8,10 +8,17 @@
  *
  * Pks keep their JSON type: numbers for int and bigint (exact beyond 2^53), strings for uuid and text.
  * An empty batch may be written as `[]` or left out; both read the same.
+ *
+ * `diff-master --hash` (ours only; django-cqrs's stages do not read it): line 2 is the hash spec, a
+ * JSON object `{"hash":"sha256-16","keys":[["name","String"],["balance","Decimal"],...]}` naming the
+ * hashed keys with the master's kind of each, and each item is `[pk, revision, "<row hash>"]`
+ * (row-hash.ts). diff-replica's output is the same with or without it.
  */
-import { formatDateTime } from './codec.js'
+import { ExactDateTime } from './datetime.js'
 import { LineError, type Line } from './dump-format.js'
 import { parseJson, stringifyJson } from './json.js'
+import type { ScalarKind } from './codec.js'
+import type { HashedKeys } from './row-hash.js'
 
 /** A primary key on the wire. */
 export type WirePk = string | number | bigint
@@ -28,7 +35,7 @@ const NAME = /^[\w.-]+$/
 
 /** The timestamp of a header, in django's `str(datetime)` form. */
 export function diffTimestamp(d: Date = new Date()): string {
-  return formatDateTime(d)
+  return ExactDateTime.fromDate(d).toWire()
 }
 
 export function formatDiffHeader(h: DiffHeader): string {
@@ -50,8 +57,36 @@ export function parseDiffHeader(text: string, expectQueue = false): DiffHeader {
   return queue === undefined ? { cqrsId, timestamp: timestamp.trim() } : { cqrsId, timestamp: timestamp.trim(), queue }
 }
 
+/** The one hash the spec line can name today. */
+export const HASH_NAME = 'sha256-16'
+
+const KINDS = new Set<ScalarKind>(['String', 'Int', 'BigInt', 'Float', 'Decimal', 'Boolean', 'DateTime', 'Date', 'Json', 'Bytes', 'Enum'])
+
+/** Line 2 of `diff-master --hash`. */
+export function formatHashSpec(keys: HashedKeys): string {
+  return JSON.stringify({ hash: HASH_NAME, keys })
+}
+
+/** Whether a line after the header is the hash spec (a JSON object) rather than a batch (an array). */
+export const isHashSpec = (text: string): boolean => text.trimStart().startsWith('{')
+
+/** Read line 2 of `diff-master --hash`. */
+export function parseHashSpec(line: Line): HashedKeys {
+  let v: any
+  try {
+    v = JSON.parse(line.text)
+  } catch (e) {
+    throw new LineError(line.line, `the hash spec is not valid JSON (${(e as Error).message})`)
+  }
+  if (v?.hash !== HASH_NAME) throw new LineError(line.line, `unknown hash ${JSON.stringify(v?.hash)}; this version reads '${HASH_NAME}' (is diff-master newer than diff-replica?)`)
+  const keys = v.keys
+  if (!Array.isArray(keys) || !keys.length || !keys.every((k: unknown) => Array.isArray(k) && k.length === 2 && typeof k[0] === 'string' && KINDS.has(k[1])))
+    throw new LineError(line.line, `the hash spec's keys must be [key, kind] pairs with kinds among ${[...KINDS].join(', ')}; got ${JSON.stringify(keys)?.slice(0, 80)}`)
+  return keys as HashedKeys
+}
+
 /** One batch line: a JSON array, big integers exact. */
-export function formatBatch(items: ReadonlyArray<WirePk | readonly [WirePk, number]>): string {
+export function formatBatch(items: ReadonlyArray<WirePk | readonly [WirePk, number] | readonly [WirePk, number, string]>): string {
   return stringifyJson(items)
 }
 
@@ -68,14 +103,14 @@ function parseArray(line: Line): unknown[] {
 
 const isPk = (v: unknown): v is WirePk => typeof v === 'string' || typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))
 
-/** A batch of diff-master: `[[pk, revision], ...]`. */
-export function parsePairBatch(line: Line): Array<[WirePk, number]> {
+/** A batch of diff-master: `[[pk, revision], ...]`, or `[[pk, revision, hash], ...]` after `--hash`. */
+export function parsePairBatch(line: Line): Array<[WirePk, number] | [WirePk, number, string]> {
   const items = parseArray(line)
   items.forEach((it, i) => {
-    if (!Array.isArray(it) || it.length !== 2 || !isPk(it[0]) || typeof it[1] !== 'number' || !Number.isInteger(it[1]))
-      throw new LineError(line.line, `item ${i + 1} must be [pk, revision] (pk a string or an integer, revision an integer); got ${stringifyJson(it).slice(0, 60)}`)
+    if (!Array.isArray(it) || it.length < 2 || it.length > 3 || !isPk(it[0]) || typeof it[1] !== 'number' || !Number.isInteger(it[1]) || (it.length === 3 && typeof it[2] !== 'string'))
+      throw new LineError(line.line, `item ${i + 1} must be [pk, revision] (pk a string or an integer, revision an integer), or [pk, revision, hash] after diff-master --hash; got ${stringifyJson(it).slice(0, 60)}`)
   })
-  return items as Array<[WirePk, number]>
+  return items as Array<[WirePk, number] | [WirePk, number, string]>
 }
 
 /** A batch of pks (diff-replica, deleted-diff-replica, deleted-diff-master). */

@@ -150,3 +150,31 @@ export function parseDumpLine(line: Line): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new LineError(line.line, `a dump row must be a JSON object (a SAVE's instance_data); got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`)
   return v as Record<string, unknown>
 }
+
+/**
+ * Takes the whitespace out of JSON text outside its strings, chunk by chunk (a string may span two
+ * chunks), keeping the newlines between lines: PostgreSQL writes a json/jsonb value inside
+ * `row_to_json` as `{"a": 1}`, the JS path writes `{"a":1}`, and a dump's bytes must not depend on
+ * its path. JSON strings hold no raw control characters, so a newline is always a line end.
+ */
+export class JsonCompactor {
+  private inString = false
+  private escaped = false
+
+  /** The chunk without whitespace outside strings (bytes in, bytes out; UTF-8 continuation bytes pass). */
+  push(chunk: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(chunk.length)
+    let n = 0
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i]
+      if (this.inString) {
+        if (this.escaped) this.escaped = false
+        else if (c === 92 /* \ */) this.escaped = true
+        else if (c === 34 /* " */) this.inString = false
+      } else if (c === 34) this.inString = true
+      else if (c === 32 || c === 9 || c === 13) continue
+      out[n++] = c
+    }
+    return out.subarray(0, n)
+  }
+}

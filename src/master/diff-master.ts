@@ -1,8 +1,11 @@
-import { encodeValue } from '../core/codec.js'
-import { decodeValue } from '../core/codec.js'
+import type { CaptureContext } from '../config/master-options.js'
+import { decodeValue, encodeValue } from '../core/codec.js'
 import { LineError } from '../core/dump-format.js'
 import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.js'
+import { ConfigError } from '../core/errors.js'
+import { rowHash, type HashedKeys } from '../core/row-hash.js'
 import { replicated } from './dump.js'
+import { instanceData } from './event-builder.js'
 import type { ModelPlan } from './model-plan.js'
 import type { RowSource } from './row-source.js'
 
@@ -19,6 +22,38 @@ export async function* diffMaster(o: { source: RowSource; plan: ModelPlan; batch
   for await (const page of o.source.pages({ batchSize: o.batchSize, keysOnly: !plan.filter })) {
     const out: Array<[WirePk, number]> = []
     for (const row of page) if (replicated(plan, row)) out.push([wirePk(plan, row), Number(row[plan.revisionField])])
+    yield out
+  }
+}
+
+/**
+ * The keys `diff-master --hash` covers: every wire key of the model, or `only` (in that order). A
+ * model with a serializer is refused: its keys' kinds are not known, so a replica could not
+ * canonicalise its values the same way.
+ */
+export function hashedKeys(plan: ModelPlan, only?: string[]): HashedKeys {
+  if (plan.serializer) throw new ConfigError(`diff-master --hash cannot hash ${plan.model}: its instance_data comes from a serializer, whose keys' types are unknown. Run the diff without --hash.`)
+  const all: HashedKeys = plan.wire.map((w) => [w.key, w.kind])
+  if (!only) return all
+  const byKey = new Map(all)
+  const unknown = only.filter((k) => !byKey.has(k))
+  if (unknown.length) throw new ConfigError(`--hash-keys names ${unknown.map((k) => `'${k}'`).join(', ')}, which ${plan.cqrsId} does not send; its keys are ${all.map(([k]) => k).join(', ')}`)
+  return only.map((k) => [k, byKey.get(k)!])
+}
+
+/**
+ * Stage 1 with `--hash`: `[pk, revision, hash]` per replicated row, the hash over the row's wire
+ * values (the same `instance_data` a SYNC would carry, read exactly) of `keys`.
+ */
+export async function* diffMasterHashed(o: { source: RowSource; plan: ModelPlan; batchSize: number; keys: HashedKeys; ctx: CaptureContext }): AsyncIterable<Array<[WirePk, number, string]>> {
+  const { plan } = o
+  for await (const page of o.source.pages({ batchSize: o.batchSize })) {
+    const out: Array<[WirePk, number, string]> = []
+    for (const row of page) {
+      if (!replicated(plan, row)) continue
+      const data = await instanceData(plan, row, o.ctx)
+      out.push([wirePk(plan, row), Number(row[plan.revisionField]), rowHash(o.keys, (key) => data[key])])
+    }
     yield out
   }
 }

@@ -1,6 +1,8 @@
 import { encodeValue } from '../core/codec.js'
 import type { CaptureContext, Row } from '../config/master-options.js'
+import { stringifyJson } from '../core/json.js'
 import { encodeMessage, type CqrsMessage, type SignalType } from '../core/message.js'
+import { valueOf } from './exact-values.js'
 import type { ModelPlan, OutboxEvent } from './model-plan.js'
 
 export interface BuildContext extends CaptureContext {
@@ -12,13 +14,13 @@ export interface BuildContext extends CaptureContext {
 export async function instanceData(plan: ModelPlan, row: Row, ctx: CaptureContext): Promise<Record<string, unknown>> {
   const data: Record<string, unknown> = {
     cqrs_revision: row[plan.revisionField],
-    cqrs_updated: encodeValue('DateTime', row[plan.updatedField]),
+    cqrs_updated: encodeValue('DateTime', valueOf(row, plan.updatedField)),
   }
   if (plan.serializer) {
     const out = await plan.serializer(row, ctx)
     for (const [k, v] of Object.entries(out)) data[k] = v instanceof Date ? encodeValue('DateTime', v) : v
   } else {
-    for (const f of plan.wire) data[f.key] = encodeValue(f.kind, row[f.field])
+    for (const f of plan.wire) data[f.key] = encodeValue(f.kind, valueOf(row, f.field), f.scale)
   }
   return data
 }
@@ -39,16 +41,11 @@ function toEvent(plan: ModelPlan, row: Row, m: CqrsMessage, routingKey = plan.cq
 
 /** A SAVE (or SYNC when `signal` says so) for a row as it is after the write. */
 export async function saveEvent(plan: ModelPlan, row: Row, ctx: BuildContext, previous: Row | null | undefined, signal: SignalType = 'SAVE', routingKey?: string): Promise<OutboxEvent> {
-  let previous_data: Record<string, unknown> | null = null
-  if (plan.trackedFields.length) {
-    previous_data = {}
-    for (const f of plan.trackedFields) previous_data[wireKey(plan, f)] = previous ? encodeValue(plan.kinds.get(f) ?? 'String', previous[f]) : null
-  }
   const message: CqrsMessage = {
     signal_type: signal,
     cqrs_id: plan.cqrsId,
     instance_data: await instanceData(plan, row, ctx),
-    previous_data,
+    previous_data: previousData(plan, row, previous),
     instance_pk: pkValue(plan, row),
     correlation_id: ctx.correlationId,
     retries: 0,
@@ -66,7 +63,7 @@ export function deleteEvent(plan: ModelPlan, row: Row, ctx: BuildContext): Outbo
     instance_data: {
       id: pkValue(plan, row),
       cqrs_revision: row[plan.revisionField],
-      cqrs_updated: encodeValue('DateTime', row[plan.updatedField]),
+      cqrs_updated: encodeValue('DateTime', valueOf(row, plan.updatedField)),
     },
     previous_data: null,
     instance_pk: pkValue(plan, row),
@@ -78,8 +75,24 @@ export function deleteEvent(plan: ModelPlan, row: Row, ctx: BuildContext): Outbo
   return toEvent(plan, row, message)
 }
 
-function wireKey(plan: ModelPlan, field: string): string {
-  return plan.wire.find((w) => w.field === field)?.key ?? field
+/**
+ * `previous_data`: null when nothing is tracked; on create every tracked field as null; on update the
+ * old values of every tracked field, or (`previousData: 'changed'`, django-cqrs's rule) only of those
+ * whose wire value changed.
+ */
+function previousData(plan: ModelPlan, row: Row, previous: Row | null | undefined): Record<string, unknown> | null {
+  if (!plan.tracked.length) return null
+  const out: Record<string, unknown> = {}
+  for (const f of plan.tracked) {
+    if (!previous) {
+      out[f.key] = null
+      continue
+    }
+    const old = encodeValue(f.kind, valueOf(previous, f.field), f.scale)
+    if (plan.previousData === 'changed' && stringifyJson(old) === stringifyJson(encodeValue(f.kind, valueOf(row, f.field), f.scale))) continue
+    out[f.key] = old
+  }
+  return out
 }
 
 /** SAVE when the row passes the filter; DELETE when an update made it leave; nothing for a filtered create. */

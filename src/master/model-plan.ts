@@ -6,6 +6,8 @@ export interface WireField {
   field: string
   key: string
   kind: ScalarKind
+  /** Digits after the point of a decimal column (`@db.Decimal(18, 2)`): sent with exactly these. */
+  scale?: number
 }
 
 /** Everything the capture needs about one master model, resolved once from options + metadata. */
@@ -22,6 +24,13 @@ export interface ModelPlan {
   kinds: Map<string, ScalarKind>
   serializer?: (row: Row, ctx: CaptureContext) => Row | Promise<Row>
   trackedFields: string[]
+  /** The tracked fields with their `previous_data` keys (attribute names in the Django mode). */
+  tracked: WireField[]
+  /**
+   * What `previous_data` holds on update: every tracked field (`'all'`, the default), or only those
+   * whose value changed (`'changed'`, what a django-cqrs master sends; the Django mode).
+   */
+  previousData: 'all' | 'changed'
   filter?: (row: Row) => boolean
   meta?: Record<string, unknown> | ((row: Row, ctx: CaptureContext) => Record<string, unknown>)
   produce: boolean

@@ -1,3 +1,4 @@
+import { CqrsError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import { metricsHub } from '../metrics/metrics-hub.js'
 import { tracePublish } from '../tracing/tracing.js'
@@ -22,6 +23,11 @@ export interface RelayOptions {
    * only write lock) meanwhile, so a broker that hangs instead of refusing must not hold them long.
    */
   publishTimeoutMs?: number
+}
+
+export interface DrainOptions {
+  /** Give up after this long (default: wait until the outbox is empty, however long the broker is away). */
+  timeoutMs?: number
 }
 
 export interface RelayStats {
@@ -132,19 +138,45 @@ export class Relay {
     return total
   }
 
-  /** Publish until the outbox is empty (or `timeoutMs` passes); returns how many rows were published. */
-  async drain(timeoutMs = 30_000): Promise<number> {
-    const until = Date.now() + timeoutMs
+  /**
+   * Publish until the outbox is empty; returns how many rows were published. A broker (or database)
+   * that is away is waited for, with backoff; with `timeoutMs` the wait ends there with a
+   * `CQRS_FLUSH_TIMEOUT` error (the events stay in the outbox). A number is taken as `timeoutMs`.
+   */
+  async drain(options: DrainOptions | number = {}): Promise<number> {
+    const timeoutMs = typeof options === 'number' ? options : options.timeoutMs
+    const until = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs
     let total = 0
+    let backoff = 100
+    let lastError: unknown = null
     for (;;) {
-      const n = await this.publishOnce()
-      total += n
-      if (n === 0) {
-        const { count } = await this.opts.store.backlog()
-        if (count === 0) return total
-        // Rows held by another relay's transaction: wait for it to commit.
+      try {
+        const n = await beforeDeadline(this.publishOnce(), until)
+        total += n
+        backoff = 100
+        lastError = null
+        if (n === 0) {
+          const { count } = await beforeDeadline(this.opts.store.backlog(), until)
+          if (count === 0) return total
+          // Rows held by another relay's transaction: wait for it to commit.
+        }
+      } catch (e) {
+        if (e !== DEADLINE) {
+          lastError = e
+          this.stats.errors++
+          this.stats.lastError = (e as Error).message
+          this.opts.logger.warn('cqrs relay: flush is waiting: publish failed; events stay in the outbox and will be retried', { error: e as Error, retryInMs: backoff })
+        }
       }
-      if (Date.now() > until) throw new Error(`relay drain timed out after ${timeoutMs} ms with rows still in the outbox; is the broker reachable?`)
+      const left = until - Date.now()
+      if (left <= 0) {
+        const why = lastError ? `; last error: ${(lastError as Error).message ?? String(lastError)}` : '; is the broker reachable?'
+        throw new CqrsError('CQRS_FLUSH_TIMEOUT', `flush gave up after ${timeoutMs} ms with events still in the outbox (${total} published meanwhile)${why}. They stay in the outbox for the relay; call flush() without timeoutMs to wait for as long as it takes`, { timeoutMs, published: total }, { cause: lastError ?? undefined })
+      }
+      if (lastError) {
+        await new Promise((r) => setTimeout(r, Math.min(backoff, left)))
+        backoff = Math.min(backoff * 2, 2000)
+      }
     }
   }
 
@@ -236,4 +268,20 @@ export class Relay {
       }
     })
   }
+}
+
+const DEADLINE = Symbol('deadline')
+
+/**
+ * `p`, or a rejection with DEADLINE at `until`. A claim left running goes on by itself: its publish
+ * has its own timeout, and its transaction commits or rolls back, so no event is lost or doubled.
+ */
+function beforeDeadline<T>(p: Promise<T>, until: number): Promise<T> {
+  if (until === Infinity) return p
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(DEADLINE), Math.max(0, until - Date.now()))
+  })
+  p.catch(() => {}) // a rejection after the deadline has nobody to tell
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer))
 }

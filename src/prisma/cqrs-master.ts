@@ -3,7 +3,7 @@ import { resolveMasterOptions, type MasterOptions, type ResolvedMasterOptions } 
 import { ConfigError } from '../core/errors.js'
 import { stderrLogger, type Logger } from '../core/logger.js'
 import type { ModelPlan } from '../master/model-plan.js'
-import { Relay } from '../master/relay.js'
+import { Relay, type DrainOptions } from '../master/relay.js'
 import { cqrsMetricsText } from '../metrics/cqrs-metrics.js'
 import { runtime } from '../transport/runtime-transport.js'
 import type { Transport } from '../transport/types.js'
@@ -18,8 +18,11 @@ import { rowImageRenderer } from './row-image-renderer.js'
 /** What `prisma.$cqrs` offers on an extended client. */
 export interface CqrsMasterHandle {
   relay: Relay
-  /** Publish everything in the outbox now; resolves when it is empty. */
-  flush(timeoutMs?: number): Promise<number>
+  /**
+   * Publish everything in the outbox now; resolves with the count when it is empty. Waits for a
+   * broker that is away; with `{ timeoutMs }` rejects (`CQRS_FLUSH_TIMEOUT`) after that long instead.
+   */
+  flush(options?: DrainOptions | number): Promise<number>
   /** Stop the in-process relay and close the transport. Call before `$disconnect()`. */
   close(): Promise<void>
   /** This process's cqrs-sync metrics in Prometheus's text format (loads the optional peer prom-client); see `cqrsMetrics()`. */
@@ -91,7 +94,7 @@ export function cqrsMaster(options: MasterOptions) {
     }
     const handle: CqrsMasterHandle = {
       relay,
-      flush: (timeoutMs) => relay.drain(timeoutMs),
+      flush: (options) => relay.drain(options),
       metrics: cqrsMetricsText,
       async close() {
         await relay.stop()

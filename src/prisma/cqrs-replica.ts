@@ -1,11 +1,13 @@
 import { resolveReplicaOptions, type ReplicaOptions, type ResolvedReplicaOptions, type TableHandlerOptions } from '../config/replica-options.js'
+import { JsonNull } from '@prisma/client/runtime/client'
+import type { ExactDateTime } from '../core/datetime.js'
 import { ConfigError, didYouMean } from '../core/errors.js'
+import { RawJson } from '../core/json.js'
 import { stderrLogger, type Logger } from '../core/logger.js'
-import type { CqrsMessage } from '../core/message.js'
 import { metricsHub } from '../metrics/metrics-hub.js'
 import { traceApply } from '../tracing/tracing.js'
-import { newest, type TableTarget, type TargetColumn } from '../replica/apply-op.js'
-import { toApplyOp } from '../replica/decode-op.js'
+import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.js'
+import { JSON_NULL } from '../replica/decode-op.js'
 import { ReplicaConsumer, type Route, type RowHooks } from '../replica/replica-consumer.js'
 import { runtime, type RuntimeTransport } from '../transport/runtime-transport.js'
 import type { QueueSpec, Subscription } from '../transport/types.js'
@@ -41,7 +43,7 @@ export class Replica {
         const meta = resolveModel(metas, cqrsId, h.model)
         const target = buildTarget(cqrsId, meta, h, o)
         const custom = h.create || h.update || h.delete
-        this.routes.set(cqrsId, { kind: 'table', target, hooks: custom ? rowHooks(meta, target, h) : undefined })
+        this.routes.set(cqrsId, { kind: 'table', target, hooks: custom ? rowHooks(meta, target, h, this.store) : undefined })
       }
     }
     this.transport = runtime(o.transport)
@@ -60,7 +62,8 @@ export class Replica {
   /** Declare the queue and consume it until `stop()`. */
   async start(): Promise<void> {
     if (this.subscription) return
-    this.subscription = await this.transport.consume({ ...this.spec, prefetch: this.options.prefetch, batchSize: this.options.batchSize }, traceApply(this.options.queue, this.consumer.handle))
+    const { prefetch, batchSize, from } = this.options
+    this.subscription = await this.transport.consume({ ...this.spec, prefetch, batchSize, ...(from && { from }) }, traceApply(this.options.queue, this.consumer.handle))
     const { queueStats } = this.transport
     if (queueStats) this.unregisterQueue = metricsHub.add(metricsHub.queues, { spec: this.spec, queueStats })
     const prune = () => void this.pruneTombstones().catch((e) => this.logger.warn('cqrs replica: pruning tombstones failed', { error: e as Error }))
@@ -82,26 +85,6 @@ export class Replica {
   /** Remove tombstones older than the retention. */
   pruneTombstones(now = Date.now()): Promise<number> {
     return this.store.pruneTombstones(new Date(now - this.options.tombstoneRetentionMs))
-  }
-
-  /**
-   * Apply messages without a broker (bulk-load, tests): the same decode, validation and
-   * version-gated apply as consuming. Throws on the first invalid message.
-   */
-  async apply(messages: CqrsMessage[], options: { force?: boolean } = {}): Promise<void> {
-    const groups = new Map<string, CqrsMessage[]>()
-    for (const m of messages) groups.set(m.cqrs_id, [...(groups.get(m.cqrs_id) ?? []), m])
-    for (const [cqrsId, ms] of groups) {
-      const route = this.routes.get(cqrsId)
-      if (!route || route.kind !== 'table') throw new ConfigError(`no table handler for cqrs_id '${cqrsId}' in cqrsReplica({ handlers }); known: ${[...this.routes.keys()].join(', ')}`)
-      const winners = new Map<string, ReturnType<typeof toApplyOp>>()
-      for (const m of ms) {
-        const op = toApplyOp(route.target, m, options.force)
-        const prev = winners.get(op.pkKey)
-        winners.set(op.pkKey, prev ? newest(prev, op) : op)
-      }
-      await this.store.applyBatch(route.target, [...winners.values()])
-    }
   }
 }
 
@@ -142,15 +125,57 @@ function buildTarget(cqrsId: string, meta: ModelMeta, h: TableHandlerOptions, o:
   return { cqrsId, table: meta.table, pk, revision, updated: col(o.updatedField) ?? null, byKey }
 }
 
-function rowHooks(meta: ModelMeta, target: TableTarget, h: TableHandlerOptions): RowHooks {
+/**
+ * Hooks for a handler with create/update/delete: the given ones get the row keyed by replica field
+ * ({@link prismaData}); the others write as the batch path does (exact, through the store's SQL in
+ * the hook transaction), not through Prisma, which keeps datetimes to the millisecond.
+ */
+function rowHooks(meta: ModelMeta, target: TableTarget, h: TableHandlerOptions, store: PrismaReplicaStore): RowHooks {
   const where = (pk: unknown) => ({ [target.pk.field]: pk })
+  const write = (op: ApplyOp, ctx: { tx: unknown }) => store.writeRow(ctx.tx, target, op)
   return {
-    create: h.create ?? ((data, ctx) => ctx.tx[meta.prop].create({ data })),
-    update: h.update ?? ((data, ctx) => ctx.tx[meta.prop].update({ where: where(ctx.pk), data })),
+    create: h.create ? (op, ctx) => h.create!(prismaData(target, op), ctx) : write,
+    update: h.update ? (op, ctx) => h.update!(prismaData(target, op), ctx) : write,
     delete: h.delete ?? ((pk, ctx) => ctx.tx[meta.prop].deleteMany({ where: where(pk) })),
     async revisionOf(tx: any, pk) {
       const row = await tx[meta.prop].findUnique({ where: where(pk), select: { [target.revision.field]: true } })
       return row ? Number(row[target.revision.field]) : null
     },
   }
+}
+
+/**
+ * An op's row keyed by replica field, in the types Prisma takes, for a user's create/update hook:
+ * datetimes as Date (Prisma's precision: milliseconds), dates as Date at UTC midnight, decimals as
+ * their exact text, JSON with its numbers as JavaScript numbers (`33.0` becomes `33`) and a JSON null
+ * in a NOT NULL column as Prisma's JsonNull.
+ */
+export function prismaData(target: TableTarget, op: ApplyOp): Record<string, unknown> {
+  const data: Record<string, unknown> = { [target.pk.field]: op.pk, [target.revision.field]: op.revision }
+  if (target.updated) data[target.updated.field] = op.updated?.toDate() ?? null
+  for (const col of new Set(target.byKey.values())) if (op.values.has(col.column)) data[col.field] = prismaValue(col, op.values.get(col.column))
+  return data
+}
+
+function prismaValue(col: TargetColumn, v: unknown): unknown {
+  if (v === null || v === undefined) return null
+  switch (col.kind) {
+    case 'DateTime':
+      return (v as ExactDateTime).toDate()
+    case 'Date':
+      return new Date(`${v as string}T00:00:00Z`)
+    case 'Json':
+      return v === JSON_NULL ? JsonNull : plainJson(v)
+    default:
+      return v
+  }
+}
+
+/** A JSON value with its numbers as JavaScript numbers: Prisma's Json input takes nothing else. */
+function plainJson(v: unknown): unknown {
+  if (v instanceof RawJson) return Number(v.text)
+  if (typeof v === 'bigint') return Number(v)
+  if (Array.isArray(v)) return v.map(plainJson)
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainJson(x)]))
+  return v
 }

@@ -91,6 +91,10 @@ export interface FieldMeta {
   isList: boolean
   /** Not optional and without a default: an insert must give it. */
   isRequired: boolean
+  /** The `@db.` native type as written in the schema (`Decimal(18, 2)`, `Timestamptz(6)`), if any. */
+  nativeType?: string
+  /** Digits after the point of a decimal column, `@db.Decimal(p, s)` or Prisma's default (30); its value is sent with exactly these. */
+  scale?: number
 }
 
 export interface ModelMeta {
@@ -102,8 +106,11 @@ export interface ModelMeta {
   /** Scalar fields only; relations are left out. */
   fields: FieldMeta[]
   idFields: string[]
-  /** Relation fields: the related model and whether it is a list (the foreign key is on the other side). */
-  relations: Array<{ name: string; type: string; isList: boolean }>
+  /**
+   * Relation fields: the related model, whether it is a list (the foreign key is on the other side),
+   * and on the owning side the scalar fields holding the key (`@relation(fields: [authorId])`).
+   */
+  relations: Array<{ name: string; type: string; isList: boolean; fields?: string[] }>
 }
 
 const SCALARS = new Set(['String', 'Int', 'BigInt', 'Float', 'Decimal', 'Boolean', 'DateTime', 'Json', 'Bytes'])
@@ -113,6 +120,7 @@ export function modelsOf(client: AnyClient): Map<string, ModelMeta> {
   const rdm = client._runtimeDataModel
   if (!rdm?.models) throw new Error('cqrs-sync: cannot read the Prisma data model (client._runtimeDataModel); see src/prisma/internals.ts')
   const attrs = parseSchemaAttributes(String(client._engineConfig?.inlineSchema ?? ''))
+  const provider = client._activeProvider ?? client._engineConfig?.activeProvider
   const out = new Map<string, ModelMeta>()
   for (const [name, m] of Object.entries<any>(rdm.models)) {
     const a = attrs.get(name)
@@ -120,12 +128,16 @@ export function modelsOf(client: AnyClient): Map<string, ModelMeta> {
     const relations: ModelMeta['relations'] = []
     for (const f of m.fields) {
       if (f.kind === 'object') {
-        relations.push({ name: f.name, type: f.type, isList: !!a?.fields.get(f.name)?.isList })
+        const ra = a?.fields.get(f.name)
+        relations.push({ name: f.name, type: f.type, isList: !!ra?.isList, ...(ra?.relationFields ? { fields: ra.relationFields } : {}) })
         continue
       }
       const fa = a?.fields.get(f.name)
       const kind: ScalarKind = f.kind === 'enum' ? 'Enum' : fa?.dateOnly ? 'Date' : SCALARS.has(f.type) ? f.type : 'String'
-      fields.push({ name: f.name, column: f.dbName ?? f.name, kind, isId: !!fa?.isId, isUpdatedAt: !!fa?.isUpdatedAt, isList: !!fa?.isList, isRequired: !!fa?.isRequired })
+      // Prisma's Decimal without @db.Decimal is decimal(65,30) on PostgreSQL and MySQL.
+      const scale = fa?.scale ?? (kind === 'Decimal' && !fa?.nativeType && provider !== 'sqlite' ? 30 : undefined)
+      const native = { ...(fa?.nativeType ? { nativeType: fa.nativeType } : {}), ...(scale !== undefined ? { scale } : {}) }
+      fields.push({ name: f.name, column: f.dbName ?? f.name, kind, isId: !!fa?.isId, isUpdatedAt: !!fa?.isUpdatedAt, isList: !!fa?.isList, isRequired: !!fa?.isRequired, ...native })
     }
     const idFields = a?.compoundId ?? fields.filter((f) => f.isId).map((f) => f.name)
     out.set(name, { name, prop: name[0].toLowerCase() + name.slice(1), table: m.dbName ?? name, fields, idFields, relations })
@@ -134,11 +146,11 @@ export function modelsOf(client: AnyClient): Map<string, ModelMeta> {
 }
 
 interface SchemaModelAttrs {
-  fields: Map<string, { isId: boolean; dateOnly: boolean; isUpdatedAt: boolean; isList: boolean; isRequired: boolean }>
+  fields: Map<string, { isId: boolean; dateOnly: boolean; isUpdatedAt: boolean; isList: boolean; isRequired: boolean; nativeType?: string; scale?: number; relationFields?: string[] }>
   compoundId?: string[]
 }
 
-/** A line-based reader of `model X { ... }` blocks: enough for @id, @@id, @db.Date, @updatedAt. */
+/** A line-based reader of `model X { ... }` blocks: enough for @id, @@id, @db.* native types, @updatedAt, @relation(fields). */
 export function parseSchemaAttributes(schema: string): Map<string, SchemaModelAttrs> {
   const out = new Map<string, SchemaModelAttrs>()
   let current: SchemaModelAttrs | undefined
@@ -165,7 +177,19 @@ export function parseSchemaAttributes(schema: string): Map<string, SchemaModelAt
     const rest = f[5]
     const isUpdatedAt = /@updatedAt\b/.test(rest)
     const isRequired = !f[4] && !f[3] && !/@default\(/.test(rest) && !isUpdatedAt
-    current.fields.set(f[1], { isId: /(^|\s)@id\b/.test(rest), dateOnly: /@db\.Date\b/.test(rest), isUpdatedAt, isList: !!f[3], isRequired })
+    const native = /@db\.(\w+(?:\([^)]*\))?)/.exec(rest)?.[1]
+    const scale = native ? /^Decimal\(\s*\d+\s*,\s*(\d+)\s*\)$/.exec(native)?.[1] : undefined
+    const rel = /@relation\([^)]*\bfields:\s*\[([^\]]*)\]/.exec(rest)?.[1]
+    current.fields.set(f[1], {
+      isId: /(^|\s)@id\b/.test(rest),
+      dateOnly: /@db\.Date\b/.test(rest),
+      isUpdatedAt,
+      isList: !!f[3],
+      isRequired,
+      ...(native ? { nativeType: native } : {}),
+      ...(scale !== undefined ? { scale: Number(scale) } : {}),
+      ...(rel ? { relationFields: rel.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+    })
   }
   return out
 }

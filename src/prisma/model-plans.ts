@@ -1,7 +1,7 @@
 import type { ResolvedMasterOptions } from '../config/master-options.js'
 import { ConfigError, didYouMean } from '../core/errors.js'
 import type { ModelPlan, WireField } from '../master/model-plan.js'
-import type { ModelMeta } from './internals.js'
+import type { FieldMeta, ModelMeta } from './internals.js'
 
 /** Find a model by client property (`account`) or model name (`Account`). */
 export function findModel(metas: Map<string, ModelMeta>, key: string): ModelMeta | undefined {
@@ -35,12 +35,17 @@ export function buildPlans(metas: Map<string, ModelMeta>, opts: ResolvedMasterOp
     if (!pkName) throw new ConfigError(`Cannot tell the primary key of ${meta.name} (composite keys are not supported); set models.${key}.pk to a unique field`, { model: meta.name })
     const pk = field(pkName, 'pk')
     const skip = new Set([opts.revisionField, opts.updatedField])
+    const keyOf = wireKeyRule(meta, o.keys)
+    const wireField = (f: FieldMeta, key = keyOf(f)): WireField => ({ field: f.name, key, kind: f.kind, ...(f.scale !== undefined ? { scale: f.scale } : {}) })
     let wire: WireField[]
-    const keyOf = (f: { name: string; column: string }) => (o.keys === 'column' ? f.column : f.name)
-    if (Array.isArray(o.fields)) wire = o.fields.map((n) => field(n, 'fields')).map((f) => ({ field: f.name, key: keyOf(f), kind: f.kind }))
-    else if (o.fields) wire = Object.entries(o.fields).map(([n, k]) => ({ ...field(n, 'fields'), k })).map((f) => ({ field: f.name, key: f.k, kind: f.kind }))
-    else wire = meta.fields.filter((f) => !skip.has(f.name)).map((f) => ({ field: f.name, key: keyOf(f), kind: f.kind }))
-    for (const t of o.trackedFields ?? []) field(t, 'trackedFields')
+    if (Array.isArray(o.fields)) wire = o.fields.map((n) => wireField(field(n, 'fields')))
+    else if (o.fields) wire = Object.entries(o.fields).map(([n, k]) => wireField(field(n, 'fields'), k))
+    else wire = meta.fields.filter((f) => !skip.has(f.name)).map((f) => wireField(f))
+    // previous_data keys: in the Django mode attribute names (the column: `author_id`), else the field's wire key.
+    const tracked = (o.trackedFields ?? []).map((t) => {
+      const f = field(t, 'trackedFields')
+      return wireField(f, o.keys === 'django' ? f.column : (wire.find((w) => w.field === t)?.key ?? t))
+    })
     const clash = cqrsIds.get(o.cqrsId)
     if (clash) throw new ConfigError(`cqrsId '${o.cqrsId}' is used by both ${clash} and ${meta.name}; each model needs its own cqrsId`)
     cqrsIds.set(o.cqrsId, meta.name)
@@ -55,10 +60,30 @@ export function buildPlans(metas: Map<string, ModelMeta>, opts: ResolvedMasterOp
       kinds: new Map(meta.fields.map((f) => [f.name, f.kind])),
       serializer: o.serializer,
       trackedFields: o.trackedFields ?? [],
+      tracked,
+      previousData: o.keys === 'django' ? 'changed' : 'all',
       filter: o.filter,
       meta: o.meta,
       produce: o.produce,
     })
   }
   return plans
+}
+
+/**
+ * How a field is named on the wire. `'django'`: as a django-cqrs master names it, the column name
+ * (Django's field names are the columns), except that a foreign key goes under its relation field's
+ * name: Django's column for a foreign key `author` is `author_id`, so that suffix comes off; a column
+ * named otherwise takes the Prisma relation's name.
+ */
+function wireKeyRule(meta: ModelMeta, keys: 'field' | 'column' | 'django'): (f: FieldMeta) => string {
+  if (keys === 'field') return (f) => f.name
+  if (keys === 'column') return (f) => f.column
+  const relationOf = new Map<string, string>()
+  for (const r of meta.relations) if (r.fields?.length === 1) relationOf.set(r.fields[0], r.name)
+  return (f) => {
+    const relation = relationOf.get(f.name)
+    if (relation === undefined) return f.column
+    return f.column.endsWith('_id') && f.column.length > 3 ? f.column.slice(0, -3) : relation
+  }
 }

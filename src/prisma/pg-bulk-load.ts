@@ -8,8 +8,9 @@
 import { decodeValue } from '../core/codec.js'
 import { LineError, parseDumpLine, type Line } from '../core/dump-format.js'
 import { MessageValidationError } from '../core/errors.js'
+import { stringifyJson } from '../core/json.js'
 import type { TableTarget, TargetColumn } from '../replica/apply-op.js'
-import { columnValueError, mustBeGiven, requiredColumnError, RESERVED } from '../replica/decode-op.js'
+import { columnValueError, decodeColumn, mustBeGiven, requiredColumnError, RESERVED } from '../replica/decode-op.js'
 import { pkKeyOf, pkKeys, type DumpRow } from '../replica/load.js'
 import type { LoadCount } from '../replica/replica-store.js'
 import { copyEscape, copyValue, pgLoadPlan, tableColumns, type Statement } from './replica-sql.js'
@@ -233,7 +234,7 @@ export class PgRowEncoder {
       const pkKey = String(pk)
       values[this.colIndex.get(t.pk.column)!] = copyText(t.pk, pk, 'instance_pk')
       const revision = data.cqrs_revision ?? 0
-      if (typeof revision !== 'number' || !Number.isInteger(revision)) throw new MessageValidationError(`field 'cqrs_revision' must be an integer; got ${JSON.stringify(revision)}`)
+      if (typeof revision !== 'number' || !Number.isInteger(revision)) throw new MessageValidationError(`field 'cqrs_revision' must be an integer; got ${stringifyJson(revision)}`)
       values[this.colIndex.get(t.revision.column)!] = String(revision)
       if (t.updated) values[this.colIndex.get(t.updated.column)!] = copyText(t.updated, data.cqrs_updated, 'cqrs_updated')
       for (const key in data) {
@@ -312,7 +313,7 @@ function nestedEnd(s: string, i: number): number {
  * {@link decodeValue} would (the row then takes the parsed path).
  */
 function tokenText(col: TargetColumn, tok: Tok, text: string): string | undefined {
-  if (tok === Tok.Null) return '\\N'
+  if (tok === Tok.Null) return copyValue(col, decodeColumn(col, null, col.field)) // the JSON null rule
   switch (col.kind) {
     case 'Int':
       return tok === Tok.Num && INT_TEXT.test(text) ? text : undefined
@@ -354,7 +355,7 @@ function unescapeCopy(text: string): string {
 
 /** A parsed wire value as COPY text for `col`: as it came where PostgreSQL reads it the same, else decoded. */
 function copyText(col: TargetColumn, v: unknown, key: string): string {
-  if (v === null || v === undefined) return '\\N'
+  if (v === undefined) return '\\N'
   switch (col.kind) {
     case 'Int':
       if (typeof v === 'number' && Number.isInteger(v)) return String(v)
@@ -372,7 +373,7 @@ function copyText(col: TargetColumn, v: unknown, key: string): string {
       if (typeof v === 'string' && PLAIN_DATE.test(v)) return v
       break
   }
-  return copyValue(col, decodeValue(col.kind, v, key))
+  return copyValue(col, decodeColumn(col, v, key))
 }
 
 /** A batch encoded for COPY: per shape, the COPY input; the lines that could not be read. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
+import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
 import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
@@ -46,15 +47,14 @@ export class PrismaReplicaStore implements ReplicaStore {
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
     return this.locked(this.fast, target.cqrsId, ops.map((o) => o.pkKey), async (tx, tombs) => {
       const results: ApplyResult[] = ops.map(() => 'skipped')
-      const groups: Record<'newer' | 'notOlder' | 'always', number[]> = { newer: [], notOlder: [], always: [] }
+      const groups: Record<Gate, number[]> = { newer: [], notOlder: [], always: [] }
       const deletes: number[] = []
       ops.forEach((op, i) => {
         if (op.signal === 'DELETE') return void deletes.push(i)
-        const tomb = tombs.get(op.pkKey)
-        if (tomb && tomb.revision >= op.revision && !op.force) return
-        groups[op.force ? 'always' : op.signal === 'SYNC' ? 'notOlder' : 'newer'].push(i)
+        const gate = gateOf(op, tombs.get(op.pkKey))
+        if (gate) groups[gate].push(i)
       })
-      for (const [gate, idx] of Object.entries(groups) as Array<['newer' | 'notOlder' | 'always', number[]]>) {
+      for (const [gate, idx] of Object.entries(groups) as Array<[Gate, number[]]>) {
         if (!idx.length) continue
         // Rows may carry different key sets (a partial serializer): one statement per key set.
         for (const part of byColumns(idx.map((i) => ops[i]))) {
@@ -75,6 +75,11 @@ export class PrismaReplicaStore implements ReplicaStore {
   /** Hooks get a Prisma transaction client as `tx`. */
   withLocked<T>(cqrsId: string, pkKeys: string[], fn: (tx: unknown, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
     return this.prisma.transaction((tx) => this.locked(tx, cqrsId, pkKeys, (_, tombs) => fn((tx as unknown as { client: unknown }).client, tombs)))
+  }
+
+  /** Insert or replace an op's row inside a {@link withLocked} transaction (the caller gated it): row hooks' default writes. */
+  async writeRow(tx: any, target: TableTarget, op: ApplyOp): Promise<void> {
+    await run(new PrismaRunner(tx), upsertStatement(this.provider, target, [op], 'always'))
   }
 
   async writeTombstones(tx: any, cqrsId: string, ops: ApplyOp[]): Promise<void> {

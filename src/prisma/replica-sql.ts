@@ -2,9 +2,10 @@
  * The replica's SQL per dialect, as pure functions returning `{ sql, params }`: unit-tested without
  * a database and printable. One statement applies a whole batch, version-gated in the database.
  */
-import { formatDate } from '../core/codec.js'
+import { ExactDateTime } from '../core/datetime.js'
 import { stringifyJson } from '../core/json.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.js'
+import { storedMayBeReplaced, tombstoneBlocksSql, type Gate } from '../replica/version-gate.js'
 import type { Provider } from './internals.js'
 import { placeholder, quoteIdent } from './sql.js'
 
@@ -15,19 +16,28 @@ export interface Statement {
 
 export const TOMBSTONES = 'cqrs_tombstone'
 
-/** A decoded value as the driver (through Prisma raw queries) stores it in a column of `kind`. */
+/**
+ * A decoded value ({@link decodeColumn}) as the driver (through Prisma raw queries) stores it in a
+ * column of `kind`: datetimes as text with every digit, decimals and floats as their text (the
+ * database parses them exactly), JSON as its text with numbers as written.
+ */
 export function driverValue(provider: Provider, c: TargetColumn, v: unknown): unknown {
   if (v === null || v === undefined) return null
   switch (c.kind) {
-    case 'DateTime':
-    case 'Date': {
-      const d = v as Date
-      if (provider === 'mysql') return c.kind === 'Date' ? formatDate(d) : d.toISOString().replace('T', ' ').replace('Z', '000')
+    case 'DateTime': {
+      const d = v as ExactDateTime
+      if (provider === 'mysql') return d.toSql()
+      // SQLite keeps the text; Prisma reads this form back.
       if (provider === 'sqlite') return d.toISOString().replace('Z', '+00:00')
       return d.toISOString()
     }
+    case 'Date':
+      return v
     case 'Decimal':
+      // SQLite has no decimal type: a DECIMAL column has NUMERIC affinity and stores a REAL (README).
       return provider === 'sqlite' ? Number(v) : String(v)
+    case 'Float':
+      return provider === 'sqlite' ? v : floatText(v as number)
     case 'Json':
       return stringifyJson(v)
     case 'Boolean':
@@ -37,7 +47,12 @@ export function driverValue(provider: Provider, c: TargetColumn, v: unknown): un
   }
 }
 
-/** Native JSON.stringify (fast); a JSON column holding an integer beyond 2^53 (a bigint) needs ours. */
+/** A double as text that reads back as the same double, `-0` included (String(-0) is `0`). */
+export function floatText(n: number): string {
+  return Object.is(n, -0) ? '-0' : String(n)
+}
+
+/** Native JSON.stringify (fast); a batch holding a bigint or a RawJson (JSON columns) needs ours. */
 function pgJson(value: unknown): string {
   try {
     return JSON.stringify(value)
@@ -51,9 +66,9 @@ function pgJsonValue(c: TargetColumn, v: unknown): unknown {
   if (v === null || v === undefined) return null
   switch (c.kind) {
     case 'DateTime':
-      return (v as Date).toISOString()
-    case 'Date':
-      return formatDate(v as Date)
+      return (v as ExactDateTime).toISOString()
+    case 'Float':
+      return floatText(v as number)
     case 'Decimal':
     case 'BigInt':
       // Strings: json_populate_recordset parses them with the column's own input function (exact),
@@ -85,8 +100,6 @@ export function tableColumns(target: TableTarget, has: (c: TargetColumn) => bool
   return [target.pk, ...data, ...(target.updated ? [target.updated] : []), target.revision]
 }
 
-type Gate = 'newer' | 'notOlder' | 'always'
-const cmp = (g: Gate) => (g === 'newer' ? '<' : '<=')
 
 /** Insert or update, where the stored revision is lower (SAVE), not higher (SYNC), or always (forced). */
 export function upsertStatement(provider: Provider, target: TableTarget, ops: ApplyOp[], gate: Gate): Statement {
@@ -100,9 +113,11 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
   if (provider === 'postgresql') {
     const rows = ops.map((op) => Object.fromEntries(cols.map((c) => [c.column, pgJsonValue(c, valueOf(op, c))])))
     const set = updatable.map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`).join(', ')
-    const where = gate === 'always' ? '' : ` WHERE t.${rev} ${cmp(gate)} EXCLUDED.${rev}`
+    const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
+    // json_populate_recordset reads a JSON null as SQL NULL: a NOT NULL Json column gets the JSON null back (JSON_NULL).
+    const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(${q(c.column)}, 'null') AS ${q(c.column)}` : q(c.column))).join(', ')
     return {
-      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
+      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
       params: [pgJson(rows)],
     }
   }
@@ -110,12 +125,12 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
   const tuples = ops.map((op) => `(${cols.map((c) => (params.push(driverValue(provider, c, valueOf(op, c))), '?')).join(', ')})`)
   if (provider === 'mysql') {
     // Assignments run left to right and see earlier ones: the revision is compared first and set last.
-    const cond = gate === 'always' ? 'TRUE' : `${rev} ${cmp(gate)} VALUES(${rev})`
+    const cond = gate === 'always' ? 'TRUE' : `${rev} ${storedMayBeReplaced(gate)} VALUES(${rev})`
     const set = updatable.map((c) => `${q(c.column)} = IF(${cond}, VALUES(${q(c.column)}), ${q(c.column)})`).join(', ')
     return { sql: `INSERT INTO ${t} (${list}) VALUES ${tuples.join(', ')} ON DUPLICATE KEY UPDATE ${set}`, params }
   }
   const set = updatable.map((c) => `${q(c.column)} = excluded.${q(c.column)}`).join(', ')
-  const where = gate === 'always' ? '' : ` WHERE ${t}.${rev} ${cmp(gate)} excluded.${rev}`
+  const where = gate === 'always' ? '' : ` WHERE ${t}.${rev} ${storedMayBeReplaced(gate)} excluded.${rev}`
   return { sql: `INSERT INTO ${t} (${list}) VALUES ${tuples.join(', ')} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`, params }
 }
 
@@ -127,12 +142,12 @@ export function deleteStatement(provider: Provider, target: TableTarget, ops: Ap
   const rev = q(target.revision.column)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
-    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} <= v.${rev}`, params: [JSON.stringify(rows)] }
+    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [pgJson(rows)] }
   }
   const params: unknown[] = []
   const conds = ops.map((op) => {
     params.push(driverValue(provider, target.pk, op.pk), op.revision)
-    return `(${pk} = ? AND ${rev} <= ?)`
+    return `(${pk} = ? AND ${rev} ${storedMayBeReplaced('notOlder')} ?)`
   })
   return { sql: `DELETE FROM ${t} WHERE ${conds.join(' OR ')}`, params }
 }
@@ -145,7 +160,7 @@ export function tombstoneStatement(provider: Provider, cqrsId: string, ops: Appl
   const now = provider === 'sqlite' ? `strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')` : 'CURRENT_TIMESTAMP'
   const updatedColumn: TargetColumn = { column: 'updated', field: 'updated', kind: 'DateTime', required: true }
   const tuples = ops.map((op) => {
-    params.push(cqrsId, op.pkKey, op.revision, driverValue(provider, updatedColumn, op.updated ?? new Date()))
+    params.push(cqrsId, op.pkKey, op.revision, driverValue(provider, updatedColumn, op.updated ?? ExactDateTime.fromDate(new Date())))
     return `(${p()}, ${p()}, ${p('::int')}, ${p('::timestamptz')}, ${now})`
   })
   const head = `INSERT INTO ${TOMBSTONES} (cqrs_id, pk, revision, updated, deleted_at) VALUES ${tuples.join(', ')}`
@@ -186,8 +201,8 @@ export function pgLoadPlan(target: TableTarget, cols: TargetColumn[]): { stage: 
     upsert: {
       sql:
         `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM ${stage} s` +
-        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.cqrs_pk_key AND tb.revision >= s.${rev})` +
-        ` ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set} WHERE t.${rev} <= EXCLUDED.${rev}`,
+        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.cqrs_pk_key AND ${tombstoneBlocksSql('tb.revision', `s.${rev}`)})` +
+        ` ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set} WHERE t.${rev} ${storedMayBeReplaced('notOlder')} EXCLUDED.${rev}`,
       params: [target.cqrsId],
     },
   }
@@ -208,17 +223,18 @@ export function copyValue(c: TargetColumn, v: unknown): string {
   if (v === null || v === undefined) return '\\N'
   switch (c.kind) {
     case 'DateTime':
-      return (v as Date).toISOString()
-    case 'Date':
-      return formatDate(v as Date)
+      return (v as ExactDateTime).toISOString()
+    case 'Float':
+      return floatText(v as number)
     case 'Boolean':
       return v ? 't' : 'f'
     case 'Json':
-      return copyEscape(pgJson(v))
+      return copyEscape(stringifyJson(v))
     case 'Bytes':
       return `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`
     case 'String':
     case 'Enum':
+    case 'Date':
       return copyEscape(v as string)
     default:
       return String(v)

@@ -1,6 +1,8 @@
-import { isLosslessNumber, parse as losslessParse } from 'lossless-json'
 import type { Row } from '../config/master-options.js'
+import { ExactDateTime } from '../core/datetime.js'
+import { parseJson, RawJson } from '../core/json.js'
 import { normalizeDateTime } from '../core/message.js'
+import { setExact } from '../master/exact-values.js'
 import type { ModelMeta } from './internals.js'
 
 /** What a capture trigger wrote: the operation and the row before and after, keyed by column. */
@@ -21,24 +23,26 @@ class ExactDecimal {
   }
 }
 
+/** JSON as Prisma would have given it (JSON.parse's numbers), for the serializer's and filter's row. */
 const plain = (v: unknown): unknown => {
-  if (isLosslessNumber(v)) return Number((v as { value: string }).value)
+  if (v instanceof RawJson || typeof v === 'bigint') return Number(v instanceof RawJson ? v.text : v)
   if (Array.isArray(v)) return v.map(plain)
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
   return v
 }
 
-const text = (v: unknown) => (isLosslessNumber(v) ? (v as { value: string }).value : String(v))
+const text = (v: unknown) => (v instanceof RawJson ? v.text : String(v))
 
-/** Parse a row image; numbers stay exact until each column's kind says what they are. */
+/** Parse a row image; every number keeps its digits and form (parseJson) until each column's kind says what it is. */
 export function parseRowImage(body: string): RowImage {
-  return losslessParse(body) as RowImage
+  return parseJson(body) as RowImage
 }
 
 /**
  * A row image (column -> JSON value, as PostgreSQL's row_to_json, MySQL's JSON_OBJECT or SQLite's
  * json_object wrote it) as the row Prisma would have returned: field names, Dates, exact decimals,
- * bigints, Buffers.
+ * bigints, Buffers. What a Prisma row cannot hold (microseconds, JSON number forms such as `33.0`) is
+ * kept beside it as the row's exact values (see exact-values.ts), which the events are built from.
  */
 export function imageToRow(meta: ModelMeta, image: Row): Row {
   const row: Row = {}
@@ -52,6 +56,12 @@ export function imageToRow(meta: ModelMeta, image: Row): Row {
       case 'DateTime':
       case 'Date': {
         const s = String(v)
+        const exact = ExactDateTime.parse(s)
+        if (exact) {
+          row[f.name] = exact.toDate()
+          if (f.kind === 'DateTime') setExact(row, f.name, exact)
+          break
+        }
         // MySQL writes DATETIME without a zone; Prisma stores UTC there.
         const iso = normalizeDateTime(s.length === 10 ? `${s}T00:00:00Z` : /[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s}Z`)
         row[f.name] = new Date(iso)
@@ -73,6 +83,7 @@ export function imageToRow(meta: ModelMeta, image: Row): Row {
       case 'Json':
         // Every dialect's trigger nests JSON columns as JSON (not as text).
         row[f.name] = plain(v)
+        setExact(row, f.name, v)
         break
       case 'Bytes': {
         const hex = String(v).replace(/^\\x/, '')
@@ -80,7 +91,7 @@ export function imageToRow(meta: ModelMeta, image: Row): Row {
         break
       }
       default:
-        row[f.name] = isLosslessNumber(v) ? text(v) : v
+        row[f.name] = v instanceof RawJson || typeof v === 'bigint' || typeof v === 'number' ? text(v) : v
     }
   }
   return row

@@ -1,7 +1,10 @@
 import type { Row } from '../config/master-options.js'
 import type { ScalarKind } from '../core/codec.js'
 import { ConfigError } from '../core/errors.js'
+import { ExactDateTime } from '../core/datetime.js'
+import { JsonCompactor } from '../core/dump-format.js'
 import { parseJson } from '../core/json.js'
+import { setExact } from '../master/exact-values.js'
 import type { ModelPlan } from '../master/model-plan.js'
 import type { PageOptions, RenderedDumpSource, RowSource } from '../master/row-source.js'
 import type { StoredKey, TableReader } from '../replica/table-reader.js'
@@ -93,12 +96,14 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     const sql = pgDumpLineSql(this.meta, plan)
     if (!sql) return null
     const self = this
+    // Only a json/jsonb value puts whitespace in a rendered line.
+    const compact = plan.wire.some((w) => w.kind === 'Json') ? new JsonCompactor() : null
     return (async function* () {
       let started = false
       try {
         for await (const chunk of self.sql.copyOut!(pgCopyLines(sql), PG_DUMP_SETTINGS)) {
           started = true
-          yield { text: chunk, rows: countNewlines(chunk) }
+          yield { text: compact ? compact.push(chunk) : chunk, rows: countNewlines(chunk) }
         }
         return
       } catch (e) {
@@ -108,15 +113,16 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     })()
   }
 
-  /** The rendered lines in keyset pages (see {@link dumpLineChunks}). */
+  /** The rendered lines in keyset pages (see {@link dumpLineChunks}), compact. */
   async *dumpLinePages(sql: string, batchSize: number): AsyncIterable<string[]> {
+    const compact = new JsonCompactor()
     let after: unknown
     for (;;) {
       const rows =
         after === undefined
           ? await this.sql.query<{ k: unknown; line: string }>(`${sql} ORDER BY 1 LIMIT ${batchSize}`)
           : await this.sql.query<{ k: unknown; line: string }>(`${sql} WHERE t.${quoteIdent('postgresql', this.pk.column)} > $1 ORDER BY 1 LIMIT ${batchSize}`, [after])
-      if (rows.length) yield rows.map((r) => r.line)
+      if (rows.length) yield rows.map((r) => compact.push(Buffer.from(r.line)).toString())
       if (rows.length < batchSize) return
       after = rows[rows.length - 1].k
     }
@@ -125,7 +131,8 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
   async byPks(pks: unknown[], o: { keysOnly?: boolean } = {}): Promise<Row[]> {
     if (!pks.length) return []
     if (o.keysOnly && SQL_KEY_KINDS.has(this.pk.kind)) return this.keyRows(pks)
-    return this.delegate.findMany({ where: { [this.pk.name]: { in: pks } }, select: o.keysOnly ? this.keySelect() : undefined })
+    if (o.keysOnly) return this.delegate.findMany({ where: { [this.pk.name]: { in: pks } }, select: this.keySelect() })
+    return this.withExactValues(await this.delegate.findMany({ where: { [this.pk.name]: { in: pks } } }))
   }
 
   /**
@@ -143,6 +150,42 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
         : await this.sql.query<{ k: unknown; r: unknown }>(`${head} IN (${pks.map(() => '?').join(', ')})`, pks.map((p) => (typeof p === 'bigint' ? p.toString() : p)))
     const toPk = this.pk.kind === 'Int' ? Number : this.pk.kind === 'BigInt' ? (v: unknown) => BigInt(v as string) : String
     return rows.map((r) => ({ [this.pk.name]: toPk(r.k), [this.fields.revisionField]: Number(r.r) }))
+  }
+
+  /**
+   * The revision and each column's text as the database writes it, for these pks (decoded): what the
+   * replica hashes for `diff-master --hash`. Bytes come as base64; datetimes as the database's text
+   * (any zone, every fractional digit); SQLite's epoch-millisecond datetimes as ISO text.
+   */
+  async rowTexts(pks: unknown[], columns: Array<{ column: string; kind: ScalarKind }>): Promise<Map<string, { revision: number; texts: Array<string | null> }>> {
+    if (!pks.length) return new Map()
+    const q = (n: string) => quoteIdent(this.provider, n)
+    const pk = q(this.pk.column)
+    const rev = q(this.meta.fields.find((f) => f.name === this.fields.revisionField)?.column ?? this.fields.revisionField)
+    const text = (c: { column: string; kind: ScalarKind }) => {
+      const col = q(c.column)
+      if (this.provider === 'postgresql') return c.kind === 'Bytes' ? `replace(encode(${col}, 'base64'), E'\\n', '')` : `${col}::text`
+      // TO_BASE64 breaks lines every 76 characters.
+      if (this.provider === 'mysql') return c.kind === 'Bytes' ? `REPLACE(TO_BASE64(${col}), CHAR(10), '')` : `CAST(${col} AS CHAR)`
+      return c.kind === 'Bytes' ? `hex(${col})` : `CAST(${col} AS TEXT)`
+    }
+    const head = `SELECT ${pk} AS k, ${rev} AS r${columns.map((c, i) => `, ${text(c)} AS ${q(`c${i}`)}`).join('')} FROM ${q(this.meta.table)} WHERE ${pk}`
+    const rows =
+      this.provider === 'postgresql'
+        ? await this.sql.query<Record<string, unknown>>(`${head} = ANY($1)`, [pks.map(String)])
+        : await this.sql.query<Record<string, unknown>>(`${head} IN (${pks.map(() => '?').join(', ')})`, pks.map((p) => (typeof p === 'bigint' ? p.toString() : p)))
+    const out = new Map<string, { revision: number; texts: Array<string | null> }>()
+    for (const r of rows) {
+      const texts = columns.map((c, i) => {
+        const v = r[`c${i}`]
+        if (v === null || v === undefined) return null
+        if (this.provider === 'sqlite' && c.kind === 'Bytes') return Buffer.from(String(v), 'hex').toString('base64')
+        if (this.provider === 'sqlite' && c.kind === 'DateTime' && /^\d+$/.test(String(v))) return new Date(Number(v)).toISOString()
+        return String(v)
+      })
+      out.set(String(r.k), { revision: Number(r.r), texts })
+    }
+    return out
   }
 
   async count(where?: Record<string, unknown>): Promise<number> {
@@ -166,17 +209,51 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
     return { [this.pk.name]: true, [this.fields.revisionField]: true }
   }
 
-  private findPage(after: unknown, o: PageOptions): Promise<Row[]> {
+  private async findPage(after: unknown, o: PageOptions): Promise<Row[]> {
     const gt = after === undefined ? undefined : { [this.pk.name]: { gt: after } }
     const where = o.where && gt ? { AND: [o.where, gt] } : (o.where ?? gt)
-    return this.delegate.findMany({ where, orderBy: { [this.pk.name]: 'asc' }, take: o.batchSize, select: o.keysOnly ? this.keySelect() : undefined })
+    const rows: Row[] = await this.delegate.findMany({ where, orderBy: { [this.pk.name]: 'asc' }, take: o.batchSize, select: o.keysOnly ? this.keySelect() : undefined })
+    return o.keysOnly ? rows : this.withExactValues(rows)
+  }
+
+  /**
+   * Prisma gives datetimes in milliseconds and JSON through JSON.parse (`33.0` becomes `33`): one raw
+   * statement per page reads those columns' text and keeps it beside each row as its exact values
+   * (exact-values.ts), which the events are built from. SQLite stores what JavaScript wrote: nothing to add.
+   */
+  private async withExactValues(rows: Row[]): Promise<Row[]> {
+    const fields = this.meta.fields.filter((f) => !f.isList && (f.kind === 'DateTime' || f.kind === 'Json'))
+    if (!rows.length || !fields.length || this.provider === 'sqlite' || !SQL_KEY_KINDS.has(this.pk.kind)) return rows
+    const q = (n: string) => quoteIdent(this.provider, n)
+    const pk = q(this.pk.column)
+    const text = (c: string) => (this.provider === 'postgresql' ? `${c}::text` : `CAST(${c} AS CHAR)`)
+    const rev = q(this.meta.fields.find((f) => f.name === this.fields.revisionField)?.column ?? this.fields.revisionField)
+    const head = `SELECT ${pk} AS k, ${rev} AS r, ${fields.map((f, i) => `${text(q(f.column))} AS ${q(`c${i}`)}`).join(', ')} FROM ${q(this.meta.table)} WHERE ${pk}`
+    const pks = rows.map((r) => r[this.pk.name])
+    const texts =
+      this.provider === 'postgresql'
+        ? await this.sql.query<Record<string, unknown>>(`${head} = ANY($1)`, [pks.map(String)])
+        : await this.sql.query<Record<string, unknown>>(`${head} IN (${pks.map(() => '?').join(', ')})`, pks.map((p) => (typeof p === 'bigint' ? p.toString() : p)))
+    const byPk = new Map(texts.map((t) => [String(t.k), t]))
+    for (const row of rows) {
+      const t = byPk.get(String(row[this.pk.name]))
+      // Deleted or changed since the page was read (two statements, two snapshots): the Prisma values stand.
+      if (!t || Number(t.r) !== Number(row[this.fields.revisionField])) continue
+      fields.forEach((f, i) => {
+        const v = t[`c${i}`]
+        if (v === null || v === undefined) return
+        const exact = f.kind === 'Json' ? parseJson(String(v)) : ExactDateTime.parse(String(v))
+        if (exact !== null) setExact(row, f.name, exact)
+      })
+    }
+    return rows
   }
 
   private async fastPage(after: unknown, limit: number): Promise<Row[]> {
     const f = this.fast!
     const raw: Array<Record<string, unknown>> =
       after === undefined ? await this.sql.query(`${f.sql} ORDER BY ${f.order} LIMIT ${limit}`) : await this.sql.query(`${f.sql} WHERE ${f.order} > $1 ORDER BY ${f.order} LIMIT ${limit}`, [after])
-    for (const r of raw) for (const [name, conv] of f.convert) r[name] = conv(r[name])
+    for (const r of raw) for (const [name, conv] of f.convert) r[name] = conv(r[name], r)
     return raw as Row[]
   }
 }
@@ -184,8 +261,8 @@ export class RowScanner implements RowSource, RenderedDumpSource, TableReader {
 interface FastSelect {
   sql: string
   order: string
-  /** Fields whose raw value needs converting to Prisma's type. */
-  convert: Array<[string, (v: unknown) => unknown]>
+  /** Fields whose raw value needs converting to Prisma's type (`row` takes the exact value beside it). */
+  convert: Array<[string, (v: unknown, row: Row) => unknown]>
 }
 
 /** `numeric::text` of PostgreSQL to the text decimal.js's `toFixed()` gives for the same value (no trailing zeros). */
@@ -212,7 +289,7 @@ class DecimalText {
 /**
  * One raw SELECT for whole rows on PostgreSQL. Casts pick the cheapest exact form per kind: decimals,
  * big integers, JSON and enums as text (no precision lost, JSON read by our lossless parser), datetimes
- * as whole epoch milliseconds (Prisma's Date precision; `extract` is exact numeric since PostgreSQL 14).
+ * as text (a Date for the row, the microseconds kept as its exact value).
  */
 export function pgFastSelect(meta: ModelMeta, pk: FieldMeta): FastSelect {
   const q = (n: string) => quoteIdent('postgresql', n)
@@ -220,12 +297,18 @@ export function pgFastSelect(meta: ModelMeta, pk: FieldMeta): FastSelect {
   const exprs = meta.fields.map((f) => {
     const c = q(f.column)
     const as = ` AS ${q(f.name)}`
-    const conv = (fn: (v: any) => unknown) => convert.push([f.name, (v) => (v === null || v === undefined ? null : fn(v))])
+    const conv = (fn: (v: any, row: Row) => unknown) => convert.push([f.name, (v, row) => (v === null || v === undefined ? null : fn(v, row))])
     if (f.isList) return `${c}${as}`
     switch (f.kind as ScalarKind) {
       case 'DateTime':
-        conv((v) => new Date(Number(v)))
-        return `floor(extract(epoch from ${c}) * 1000)::float8${as}`
+        // The column's text (every fractional digit, in any session time zone), a Date for the row.
+        conv((v: string, row) => {
+          const exact = ExactDateTime.parse(v)
+          if (!exact) return new Date(v)
+          setExact(row, f.name, exact)
+          return exact.toDate()
+        })
+        return `${c}::text${as}`
       case 'Date':
         conv((v: string) => new Date(`${v}T00:00:00Z`))
         return `to_char(${c}, 'YYYY-MM-DD')${as}`
@@ -236,7 +319,11 @@ export function pgFastSelect(meta: ModelMeta, pk: FieldMeta): FastSelect {
         conv((v) => (typeof v === 'bigint' ? v : BigInt(v as string)))
         return `${c}::text${as}`
       case 'Json':
-        conv((v: string) => parseJson(v))
+        conv((v: string, row) => {
+          const exact = parseJson(v)
+          setExact(row, f.name, exact)
+          return exact
+        })
         return `${c}::text${as}`
       case 'String':
       case 'Enum':
@@ -253,26 +340,32 @@ export function pgFastSelect(meta: ModelMeta, pk: FieldMeta): FastSelect {
 
 /**
  * The SELECT that renders a dump line per row on PostgreSQL with the encodings of the JS path:
- * django-cqrs datetimes at millisecond precision (what a JS Date holds), `YYYY-MM-DD` dates, decimals
- * without trailing zeros (trim_scale, PostgreSQL 13+), big integers as exact numbers, bytes as base64.
- * row_to_json writes compact JSON in column order, like the JS path. Null when a key is longer than
- * PostgreSQL's 63-byte names.
+ * django-cqrs datetimes with their microseconds, `YYYY-MM-DD` dates, decimals as the column holds them
+ * (its scale), big integers as exact numbers, bytes as base64. row_to_json writes compact JSON in column
+ * order, like the JS path, except inside a json/jsonb value (`{"a": 1}`), which {@link JsonCompactor}
+ * takes out. Null when a key is longer than PostgreSQL's 63-byte names, or for a float column (PostgreSQL
+ * writes `1e-07` where JavaScript writes `1e-7`).
  */
 export function pgDumpLineSql(meta: ModelMeta, plan: ModelPlan): string | null {
-  if (plan.wire.some((w) => Buffer.byteLength(w.key) > 63)) return null
+  if (plan.wire.some((w) => Buffer.byteLength(w.key) > 63 || w.kind === 'Float')) return null
   const q = (n: string) => quoteIdent('postgresql', n)
   const col = (field: string) => `t.${q(meta.fields.find((f) => f.name === field)!.column)}`
-  const datetime = (c: string) =>
-    `CASE WHEN ${c} IS NULL THEN NULL ELSE to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN (extract(microseconds FROM ${c})::bigint % 1000000) / 1000 = 0 THEN '' ELSE '.' || lpad(((extract(microseconds FROM ${c})::bigint % 1000000) / 1000)::text, 3, '0') || '000' END || '+00:00' END`
+  // ExactDateTime#toWire in SQL: UTC, six fractional digits, the fraction left out when zero.
+  const datetime = (c: string, f: FieldMeta) => {
+    const utc = /^Timestamptz/i.test(f.nativeType ?? '') ? `(${c} AT TIME ZONE 'UTC')` : c
+    return `CASE WHEN ${c} IS NULL THEN NULL ELSE to_char(${utc}, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN extract(microseconds FROM ${c})::bigint % 1000000 = 0 THEN '' ELSE to_char(${utc}, '.US') END || '+00:00' END`
+  }
+  const fieldMeta = (field: string) => meta.fields.find((f) => f.name === field)!
   const value = (field: string, kind: ScalarKind) => {
     const c = col(field)
     switch (kind) {
       case 'DateTime':
-        return datetime(c)
+        return datetime(c, fieldMeta(field))
       case 'Date':
         return `to_char(${c}, 'YYYY-MM-DD')`
       case 'Decimal':
-        return `trim_scale(${c})`
+        // The column's own digits when its scale is declared (the JS path pads to it), else trimmed as decimal.js reads it.
+        return fieldMeta(field).scale === undefined ? `trim_scale(${c})` : c
       case 'Bytes':
         return `replace(encode(${c}, 'base64'), E'\\n', '')`
       default:
@@ -281,7 +374,7 @@ export function pgDumpLineSql(meta: ModelMeta, plan: ModelPlan): string | null {
   }
   const fields = [
     `${col(plan.revisionField)} AS "cqrs_revision"`,
-    `${datetime(col(plan.updatedField))} AS "cqrs_updated"`,
+    `${datetime(col(plan.updatedField), fieldMeta(plan.updatedField))} AS "cqrs_updated"`,
     ...plan.wire.map((w) => `${value(w.field, w.kind)} AS ${q(w.key)}`),
   ]
   return `SELECT ${col(plan.pkField)} AS k, row_to_json(x)::text AS line FROM ${q(meta.table)} t, LATERAL (SELECT ${fields.join(', ')}) x`

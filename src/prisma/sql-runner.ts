@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
+import type { Writable } from 'node:stream'
 import { openAdapter, pgClientOf, pgPoolOf, type AdapterConnection, type AdapterTransaction } from './internals.js'
 
 export interface SqlRunner {
@@ -59,6 +59,28 @@ class AdapterQueries {
   }
 }
 
+/**
+ * The slice of pg-copy-streams that COPY uses. It is an optional peer: imported on the first COPY,
+ * so a user without it (MySQL, SQLite) can load the library, and typed here so the user's `tsc`
+ * needs no types of it.
+ */
+interface PgCopyStreams {
+  from(sql: string): Writable & { rowCount: number }
+  to(sql: string): AsyncIterable<Buffer>
+}
+
+let copyStreams: Promise<PgCopyStreams> | undefined
+function pgCopyStreams(): Promise<PgCopyStreams> {
+  copyStreams ??= (import('pg-copy-streams') as Promise<unknown> as Promise<PgCopyStreams & { default?: PgCopyStreams }>).then(
+    (m) => (typeof m.from === 'function' ? m : m.default!),
+    (e) => {
+      copyStreams = undefined
+      throw new Error(`COPY on PostgreSQL needs the pg-copy-streams package (an optional peer of cqrs-sync): npm install pg-copy-streams. (${(e as Error).message})`)
+    },
+  )
+  return copyStreams
+}
+
 class AdapterTxRunner extends AdapterQueries implements SqlRunner {
   readonly copyIn?: (sql: string, data: string) => Promise<number>
   constructor(tx: AdapterTransaction) {
@@ -66,7 +88,7 @@ class AdapterTxRunner extends AdapterQueries implements SqlRunner {
     const pg = pgClientOf(tx)
     if (pg)
       this.copyIn = async (sql, data) => {
-        const stream = pg.query(copyFrom(sql))
+        const stream = pg.query((await pgCopyStreams()).from(sql))
         await pipeline(Readable.from([data]), stream)
         return stream.rowCount
       }
@@ -109,7 +131,7 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
         await client.query('BEGIN READ ONLY')
         for (const [name, value] of local) await client.query(`SELECT set_config('${name.replace(/'/g, "''")}', '${value.replace(/'/g, "''")}', true)`)
       }
-      for await (const chunk of client.query(copyTo(sql)) as AsyncIterable<Buffer>) yield chunk
+      for await (const chunk of client.query((await pgCopyStreams()).to(sql))) yield chunk
       if (local.length) await client.query('COMMIT')
       end = 'done'
     } catch (e) {

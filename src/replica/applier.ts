@@ -1,8 +1,9 @@
 import { encodeMessage, type CqrsMessage } from '../core/message.js'
-import { newest, type ApplyOp, type ApplyResult, type TableTarget } from './apply-op.js'
+import type { ApplyOp, ApplyResult, TableTarget } from './apply-op.js'
 import type { ReplicaConsumer } from './replica-consumer.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore } from './replica-store.js'
+import { applyGated } from './version-gate.js'
 
 /** A message for the replica and its decoded op. */
 export interface ApplyItem {
@@ -21,40 +22,19 @@ export interface Applier {
   loadRows?(lines: Line[]): Promise<LoadCount | null>
 }
 
-/** The op that decides each pk's final state, in first-seen order. */
-function winners(items: ApplyItem[]): ApplyOp[] {
-  const byPk = new Map<string, ApplyOp>()
-  for (const { op } of items) {
-    const prev = byPk.get(op.pkKey)
-    byPk.set(op.pkKey, prev ? newest(prev, op) : op)
-  }
-  return [...byPk.values()]
-}
-
 /**
- * A replica table without row hooks: one version-gated statement per batch through the store (newest
- * op per pk; older duplicates count as skipped). If the batch fails, each pk is applied on its own so
- * only the bad rows fail.
+ * A replica table without row hooks: the consumer's gated batch apply ({@link applyGated}) through
+ * the store, so only the bad rows of a batch fail.
  */
 export function tableApplier(store: ReplicaStore, target: TableTarget): Applier {
   return {
     loadRows: store.loadRows ? (lines) => store.loadRows!(target, lines) : undefined,
     async apply(items) {
-      const ops = winners(items)
-      const byOp = new Map<ApplyOp, ApplyResult | Error>()
-      try {
-        const results = await store.applyBatch(target, ops)
-        ops.forEach((op, i) => byOp.set(op, results[i]))
-      } catch {
-        for (const op of ops) {
-          try {
-            byOp.set(op, (await store.applyBatch(target, [op]))[0])
-          } catch (e) {
-            byOp.set(op, e as Error)
-          }
-        }
-      }
-      return items.map(({ op }) => byOp.get(op) ?? 'skipped')
+      const results = await applyGated(
+        items.map((it) => it.op),
+        (ops) => store.applyBatch(target, ops),
+      )
+      return items.map(({ op }) => results.get(op)!)
     },
   }
 }

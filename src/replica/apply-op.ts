@@ -1,4 +1,5 @@
 import type { ScalarKind } from '../core/codec.js'
+import type { ExactDateTime } from '../core/datetime.js'
 import type { SignalType } from '../core/message.js'
 
 /** A replica column fed from the wire. */
@@ -30,21 +31,11 @@ export interface ApplyOp {
   /** The pk as a string: tombstones, locks, de-duplication. */
   pkKey: string
   revision: number
-  updated: Date | null
-  /** Column -> decoded value (SAVE and SYNC). */
+  /** `cqrs_updated` with every digit the wire gave. */
+  updated: ExactDateTime | null
+  /** Column -> decoded value (decode-op's `decodeColumn`; SAVE and SYNC). */
   values: Map<string, unknown>
 }
 
 /** How one op ended: `applied` changed the table, `skipped` was older, a duplicate or tombstoned. */
 export type ApplyResult = 'applied' | 'skipped'
-
-/**
- * Of several ops for one pk, the one that decides the final state: the highest revision; at equal
- * revision a DELETE (the delete of revision r comes after its save); a forced SYNC wins outright.
- */
-export function newest(a: ApplyOp, b: ApplyOp): ApplyOp {
-  if (a.force !== b.force) return a.force ? a : b
-  if (a.revision !== b.revision) return a.revision > b.revision ? a : b
-  if (a.signal === 'DELETE' || b.signal === 'DELETE') return a.signal === 'DELETE' ? a : b
-  return b
-}

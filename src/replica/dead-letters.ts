@@ -54,7 +54,7 @@ export function describeDeadLetter(d: DeadLetter): DeadLetterInfo {
 function need<K extends 'listDeadLetters' | 'drainDeadLetters'>(t: Transport, method: K): NonNullable<Transport[K]> {
   const rt = runtime(t)
   const fn = rt.inner[method]
-  if (typeof fn !== 'function') throw new ConfigError(`the ${t.name} transport cannot ${String(method)}; dead letters need RabbitMQ or the memory transport`)
+  if (typeof fn !== 'function') throw new ConfigError(`the ${t.name} transport cannot ${String(method)}; dead letters need a transport that keeps them (rabbitmq, nats, memory)`)
   return (async (...args: unknown[]) => {
     await rt.connect()
     return (fn as Function).apply(rt.inner, args)

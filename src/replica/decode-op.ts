@@ -1,5 +1,7 @@
 import { decodeValue } from '../core/codec.js'
+import type { ExactDateTime } from '../core/datetime.js'
 import { MessageValidationError } from '../core/errors.js'
+import { RawJson } from '../core/json.js'
 import { revisionOf, type CqrsMessage } from '../core/message.js'
 import type { ApplyOp, TableTarget, TargetColumn } from './apply-op.js'
 
@@ -25,13 +27,26 @@ export function mustBeGiven(target: TableTarget, col: TargetColumn): boolean {
   return col.required && col !== target.pk && col !== target.revision && col !== target.updated
 }
 
+/**
+ * The JSON `null` of a NOT NULL Json column. The rule, for every replica path: a JSON `null` lands as
+ * SQL NULL in a nullable Json column and as the JSON value `null` in a NOT NULL one (where SQL NULL
+ * could not go). Writers see a RawJson and write its text.
+ */
+export const JSON_NULL = new RawJson('null')
+
+/** A wire value decoded for its replica column ({@link decodeValue}, plus the JSON null rule). */
+export function decodeColumn(col: TargetColumn, v: unknown, key: string): unknown {
+  if (v === null && col.kind === 'Json' && col.required) return JSON_NULL
+  return decodeValue(col.kind, v, key)
+}
+
 /** A message made ready for its table: values decoded to column types, checked, keyed by column. */
 export function toApplyOp(target: TableTarget, m: CqrsMessage, force = false): ApplyOp {
   const data = m.instance_data
   const pk = decodeValue(target.pk.kind, m.instance_pk ?? data.id, 'instance_pk')
   if (pk === null) throw new MessageValidationError(`message for '${m.cqrs_id}' has no primary key (instance_pk)`)
   const updatedRaw = data.cqrs_updated
-  const updated = updatedRaw == null ? null : (decodeValue('DateTime', updatedRaw, 'cqrs_updated') as Date)
+  const updated = updatedRaw == null ? null : (decodeValue('DateTime', updatedRaw, 'cqrs_updated') as ExactDateTime)
   const op: ApplyOp = { signal: m.signal_type, force, pk, pkKey: String(pk), revision: revisionOf(m), updated, values: new Map() }
   if (m.signal_type === 'DELETE') return op
   for (const [key, v] of Object.entries(data)) {
@@ -39,7 +54,7 @@ export function toApplyOp(target: TableTarget, m: CqrsMessage, force = false): A
     const col = target.byKey.get(key)
     if (!col || col === target.pk) continue // keys the replica does not store are ignored
     try {
-      op.values.set(col.column, decodeValue(col.kind, v, key))
+      op.values.set(col.column, decodeColumn(col, v, key))
     } catch (e) {
       throw columnValueError(e, target, op.pkKey, col)
     }

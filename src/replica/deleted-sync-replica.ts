@@ -1,3 +1,4 @@
+import { ExactDateTime } from '../core/datetime.js'
 import { LineError } from '../core/dump-format.js'
 import { decodedBatches, type Parsed, type WirePk } from '../core/diff-format.js'
 import type { CqrsMessage } from '../core/message.js'
@@ -42,11 +43,11 @@ export async function* deleteOnReplica(o: { reader: TableReader; target: TableTa
       const revision = stored.get(key)
       if (revision === undefined || seen.has(key)) return void out.absent++
       seen.add(key)
-      const updated = new Date()
+      const updated = ExactDateTime.fromDate(new Date())
       const message: CqrsMessage = {
         signal_type: 'DELETE',
         cqrs_id: target.cqrsId,
-        instance_data: { id: b.items[i], cqrs_revision: revision, cqrs_updated: updated.toISOString() },
+        instance_data: { id: b.items[i], cqrs_revision: revision, cqrs_updated: updated.toWire() },
         previous_data: null,
         instance_pk: b.items[i],
         correlation_id: null,

@@ -1,18 +1,22 @@
-import type { HandlerContext } from '../config/replica-options.js'
 import { MessageValidationError } from '../core/errors.js'
+import type { HandlerContext } from '../core/handler-context.js'
 import type { Logger } from '../core/logger.js'
 import { decodeMessage, encodeMessage, normalizeDateTime, type CqrsMessage } from '../core/message.js'
 import type { Delivery, Outcome } from '../transport/types.js'
-import { newest, type ApplyOp, type TableTarget } from './apply-op.js'
+import type { ApplyOp, TableTarget } from './apply-op.js'
 import { toApplyOp } from './decode-op.js'
 import type { ReplicaStore } from './replica-store.js'
 import { decideRetry, errorText, isConnectionError } from './retry-policy.js'
 import { ReplicaStats } from './replica-stats.js'
+import { applyGated, hookAction } from './version-gate.js'
 
-/** Row-level hooks for a table replica (django-cqrs's cqrs_create / cqrs_update), run in the apply transaction. */
+/**
+ * Row-level hooks for a table replica (django-cqrs's cqrs_create / cqrs_update), run in the apply
+ * transaction after the version gate ({@link hookAction}) let the op through.
+ */
 export interface RowHooks {
-  create(data: Record<string, unknown>, ctx: HandlerContext): Promise<unknown>
-  update(data: Record<string, unknown>, ctx: HandlerContext): Promise<unknown>
+  create(op: ApplyOp, ctx: HandlerContext): Promise<unknown>
+  update(op: ApplyOp, ctx: HandlerContext): Promise<unknown>
   delete(pk: unknown, ctx: HandlerContext): Promise<unknown>
   /** The stored revision of a row, or null when there is none. */
   revisionOf(tx: unknown, pk: unknown): Promise<number | null>
@@ -93,31 +97,17 @@ export class ReplicaConsumer {
 
   private async applyTable(items: Item[], outcomes: Outcome[]): Promise<void> {
     const target = (items[0].route as { target: TableTarget }).target
-    const winners = new Map<string, ApplyOp>()
+    const results = await applyGated(
+      items.map((it) => it.op!),
+      (ops) => this.whileDatabaseDown(() => this.opts.store.applyBatch(target, ops)),
+      (e) => this.stopping && isConnectionError(e),
+    )
     for (const it of items) {
-      const prev = winners.get(it.op!.pkKey)
-      winners.set(it.op!.pkKey, prev ? newest(prev, it.op!) : it.op!)
+      const r = results.get(it.op!)!
+      if (r instanceof Error) outcomes[it.index] = this.failure(it.delivery, it.message, r, false, it.op?.values)
+      else outcomes[it.index] = this.ack(it.message)
     }
-    const ops = [...winners.values()]
-    try {
-      const results = await this.whileDatabaseDown(() => this.opts.store.applyBatch(target, ops))
-      this.stats.countBatch(target.cqrsId, items, ops, results)
-      for (const it of items) outcomes[it.index] = this.ack(it.message)
-    } catch (batchError) {
-      if (this.stopping && isConnectionError(batchError)) throw batchError
-      // Find the poison: apply each pk's ops on their own.
-      for (const op of ops) {
-        const mine = items.filter((it) => it.op!.pkKey === op.pkKey)
-        try {
-          const [r] = await this.whileDatabaseDown(() => this.opts.store.applyBatch(target, [op]))
-          this.stats.countBatch(target.cqrsId, mine, [op], [r])
-          for (const it of mine) outcomes[it.index] = this.ack(it.message)
-        } catch (e) {
-          if (this.stopping && isConnectionError(e)) throw e
-          for (const it of mine) outcomes[it.index] = this.failure(it.delivery, it.message, e, false)
-        }
-      }
-    }
+    this.stats.countBatch(target.cqrsId, items, results)
   }
 
   private async applySingle(item: Item, outcomes: Outcome[]): Promise<void> {
@@ -130,24 +120,18 @@ export class ReplicaConsumer {
         const op = item.op!
         await this.opts.store.withLocked(target.cqrsId, [op.pkKey], async (tx, tombs) => {
           const ctx: HandlerContext = { ...ctxBase, tx, pk: op.pk }
-          const stored = await hooks!.revisionOf(tx, op.pk)
-          if (op.signal === 'DELETE') {
-            if (stored !== null && stored <= op.revision) await hooks!.delete(op.pk, ctx)
-            await this.opts.store.writeTombstones(tx, target.cqrsId, [op])
-            return
-          }
-          const tomb = tombs.get(op.pkKey)
-          if (tomb && tomb.revision >= op.revision && !op.force) return
-          const data = dataByField(target, op)
-          if (stored === null) await hooks!.create(data, ctx)
-          else if (op.force || stored < op.revision || (op.signal === 'SYNC' && stored === op.revision)) await hooks!.update(data, ctx)
+          const action = hookAction(op, await hooks!.revisionOf(tx, op.pk), tombs.get(op.pkKey))
+          if (action === 'create') await hooks!.create(op, ctx)
+          else if (action === 'update') await hooks!.update(op, ctx)
+          else if (action === 'delete') await hooks!.delete(op.pk, ctx)
+          if (op.signal === 'DELETE') await this.opts.store.writeTombstones(tx, target.cqrsId, [op])
         })
       })
       this.stats.count('applied', 1, m.cqrs_id)
       outcomes[item.index] = this.ack(m)
     } catch (e) {
       if (this.stopping && isConnectionError(e)) throw e
-      outcomes[item.index] = this.failure(item.delivery, m, e, false)
+      outcomes[item.index] = this.failure(item.delivery, m, e, false, item.op?.values)
     }
   }
 
@@ -171,9 +155,10 @@ export class ReplicaConsumer {
     return { kind: 'ack' }
   }
 
-  private failure(d: Delivery, m: CqrsMessage | undefined, e: unknown, permanent: boolean): Outcome {
+  /** `values`: the op's columns, so a permanent database error can name the value it refused. */
+  private failure(d: Delivery, m: CqrsMessage | undefined, e: unknown, permanent: boolean, values?: ReadonlyMap<string, unknown>): Outcome {
     const retries = m?.retries ?? 0
-    const decision = permanent ? { kind: 'deadLetter' as const, delayMs: 0, reason: errorText(e) } : decideRetry(e, retries, this.opts.maxRetries, this.opts.delaysMs)
+    const decision = permanent ? { kind: 'deadLetter' as const, delayMs: 0, reason: errorText(e) } : decideRetry(e, retries, this.opts.maxRetries, this.opts.delaysMs, values)
     const now = new Date().toISOString()
     const headers: Record<string, string | number> = {
       'x-cqrs-attempts': retries + 1,
@@ -197,11 +182,4 @@ export class ReplicaConsumer {
 /** A SYNC is forced by our `cqrs sync --force` (header) or a peer's `meta.cqrs_force`. */
 function isForced(d: Delivery, m: CqrsMessage): boolean {
   return d.headers['x-cqrs-force'] === 1 || d.headers['x-cqrs-force'] === '1' || m.meta?.cqrs_force === true
-}
-
-function dataByField(target: TableTarget, op: ApplyOp): Record<string, unknown> {
-  const data: Record<string, unknown> = { [target.pk.field]: op.pk, [target.revision.field]: op.revision }
-  if (target.updated) data[target.updated.field] = op.updated
-  for (const col of new Set(target.byKey.values())) if (op.values.has(col.column)) data[col.field] = op.values.get(col.column)
-  return data
 }

@@ -27,19 +27,20 @@ export class ReplicaStats {
   }
 
   /**
-   * Count how one table batch ended. `ops` are the batch's winners (newest op per pk) and `results`
-   * theirs. A message that did not change the table is a `duplicate` when the broker redelivered it
-   * or its batch held the same revision of the pk twice, and `stale` otherwise (the version gate
-   * kept a newer or equal replica row, or a newer message of the batch won).
+   * Count how one table batch ended, from each op's result (the version gate's `applyGated`). A
+   * message that did not change the table is a `duplicate` when the broker redelivered it or its batch
+   * held the same revision of the pk twice, and `stale` otherwise (the gate kept a newer or equal
+   * replica row, or a newer message of the batch won). Failed ops are counted by their outcome.
    */
-  countBatch(cqrsId: string, items: Array<{ op?: ApplyOp; delivery: Delivery }>, ops: ApplyOp[], results: ApplyResult[]): void {
-    const winners = new Map(ops.map((op, i) => [op.pkKey, { op, result: results[i] }]))
+  countBatch(cqrsId: string, items: Array<{ op?: ApplyOp; delivery: Delivery }>, results: ReadonlyMap<ApplyOp, ApplyResult | Error>): void {
+    const key = (op: ApplyOp) => `${op.pkKey}\u0000${op.revision}\u0000${op.signal}`
+    const seen = new Map<string, number>()
+    for (const { op } of items) if (op) seen.set(key(op), (seen.get(key(op)) ?? 0) + 1)
     const by: Record<'applied' | 'duplicate' | 'stale', number> = { applied: 0, duplicate: 0, stale: 0 }
     for (const { op, delivery } of items) {
-      const w = op && winners.get(op.pkKey)
-      if (!op || !w) continue
-      if (w.op === op) by[w.result === 'applied' ? 'applied' : delivery.redelivered ? 'duplicate' : 'stale']++
-      else by[w.op.revision === op.revision && w.op.signal === op.signal ? 'duplicate' : 'stale']++
+      const r = op && results.get(op)
+      if (!op || r === undefined || r instanceof Error) continue
+      by[r === 'applied' ? 'applied' : delivery.redelivered || seen.get(key(op))! > 1 ? 'duplicate' : 'stale']++
     }
     this.applied += by.applied
     this.skipped += by.duplicate + by.stale

@@ -1,17 +1,13 @@
 import { NonRetryableError } from '../core/errors.js'
+import { classifyDbError, permanentReason, type OpValues } from './classify-db-error.js'
 
-/** Errors that mean the database (not the message) is the problem: wait and try again, do not spend retries. */
-const CONNECTION_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '08006', '08001', '08003'])
-const CONNECTION_TEXT = /ECONNREFUSED|ECONNRESET|EPIPE|Connection terminated|connection (is )?closed|server closed the connection|Can't reach database|terminating connection|socket has been ended|pool timeout|Timed out fetching a new connection|DatabaseNotReachable|ConnectionClosed|SocketTimeout|getaddrinfo/i
-
+/**
+ * The database (not the message) is the problem: it is down, restarting, full of connections or
+ * read-only. Wait and try again, holding the batch; do not spend retries. See classify-db-error.ts.
+ */
 export function isConnectionError(e: unknown): boolean {
-  for (let err: any = e, depth = 0; err && depth < 5; err = err.cause, depth++) {
-    if (CONNECTION_CODES.has(String(err.code)) || CONNECTION_TEXT.test(String(err.message ?? '')) || CONNECTION_TEXT.test(String(err.kind ?? ''))) return true
-  }
-  return false
+  return classifyDbError(e).class === 'unavailable'
 }
-
-export const isPermanent = (e: unknown): boolean => e instanceof NonRetryableError
 
 export interface RetryDecision {
   kind: 'retry' | 'deadLetter'
@@ -19,10 +15,16 @@ export interface RetryDecision {
   reason: string
 }
 
-/** After a failed attempt number `retries` (0 = first delivery): wait in the broker, or give up. */
-export function decideRetry(e: unknown, retries: number, maxRetries: number, delaysMs: number[]): RetryDecision {
+/**
+ * After a failed attempt number `retries` (0 = first delivery): wait in the broker, or give up. A
+ * `NonRetryableError` and a permanent database error (a value the column can never hold) give up at
+ * once; the reason of the latter names the column and, given the op's `values`, the value.
+ */
+export function decideRetry(e: unknown, retries: number, maxRetries: number, delaysMs: number[], values?: OpValues): RetryDecision {
+  if (e instanceof NonRetryableError) return { kind: 'deadLetter', delayMs: 0, reason: errorText(e) }
+  const info = classifyDbError(e)
+  if (info.class === 'permanent') return { kind: 'deadLetter', delayMs: 0, reason: permanentReason(info, values).slice(0, 1000) }
   const message = errorText(e)
-  if (isPermanent(e)) return { kind: 'deadLetter', delayMs: 0, reason: message }
   if (retries >= maxRetries) return { kind: 'deadLetter', delayMs: 0, reason: `gave up after ${retries + 1} attempts: ${message}` }
   return { kind: 'retry', delayMs: delaysMs[Math.min(retries, delaysMs.length - 1)], reason: message }
 }

@@ -64,8 +64,15 @@ export class BatchPump<T> {
   }
 }
 
-/** Throws a {@link ConfigError} unless prefetch and batchSize are positive integers and the queue is named. */
-export function assertConsumeOptions(transport: string, options: ConsumeOptions): void {
+/**
+ * Throws a {@link ConfigError} unless prefetch and batchSize are positive integers and the queue is
+ * named, or when `from` is given to a transport that keeps no history (`keepsHistory` false).
+ */
+export function assertConsumeOptions(transport: string, options: ConsumeOptions, keepsHistory = false): void {
+  if (options.from !== undefined && !keepsHistory) {
+    throw new ConfigError(`${transport}.consume(): from (--from) needs a transport that keeps the events' history, such as nats(); the ${transport} transport hands a new queue only what is published after it exists. Bootstrap with bulk-dump | bulk-load instead`, { queue: options.queue })
+  }
+  if (options.from !== undefined && Number.isNaN(options.from.getTime())) throw new ConfigError(`${transport}.consume(): from must be a valid date; got an invalid one`, { queue: options.queue })
   const bad = (['prefetch', 'batchSize'] as const).filter((k) => !Number.isInteger(options[k]) || options[k] < 1)
   if (!options.queue) throw new ConfigError(`${transport}.consume(): queue must be a non-empty name`, { queue: options.queue })
   if (bad.length > 0) {

@@ -1,6 +1,6 @@
 /**
  * The transport seam: the only thing the core needs from a message broker.
- * Implementations live in one folder each (memory/, rabbitmq/); the core wraps every transport
+ * Implementations live in one folder each (memory/, rabbitmq/, nats/); the core wraps every transport
  * in {@link RuntimeTransport} for connect-once / close-once.
  */
 
@@ -50,6 +50,12 @@ export interface ConsumeOptions extends QueueSpec {
   prefetch: number
   /** Most deliveries handed to the handler in one call. */
   batchSize: number
+  /**
+   * Start a NEW queue at this time of the broker's retention (`cqrs consume --from`): it first gets
+   * the events published since then. Only a transport that keeps history can (nats); the others
+   * throw a ConfigError, and so does nats for a queue that exists already.
+   */
+  from?: Date
 }
 
 /** Called with a batch of deliveries; returns one outcome per delivery, in the same order. */
@@ -78,7 +84,7 @@ export interface QueueStats {
 }
 
 export interface Transport {
-  /** Short name for logs and errors: 'rabbitmq', 'memory'. */
+  /** Short name for logs and errors: 'rabbitmq', 'nats', 'memory'. */
   readonly name: string
   /** Connect and declare the exchange. Called once by the runtime wrapper. */
   connect(): Promise<void>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { formatDateTime, decodeValue, encodeValue } from '../../src/core/codec.js'
+import { decodeValue, encodeValue } from '../../src/core/codec.js'
+import type { ExactDateTime } from '../../src/core/datetime.js'
 import { MessageValidationError } from '../../src/core/errors.js'
 import { parseJson, RawJson, stringifyJson } from '../../src/core/json.js'
 import { decodeMessage, encodeMessage } from '../../src/core/message.js'
@@ -42,11 +43,14 @@ describe('decodeMessage', () => {
 
 describe('codec', () => {
   it("formats datetimes as django-cqrs does, and reads both forms", () => {
-    expect(formatDateTime(new Date('2026-11-23T03:36:52.912Z'))).toBe('2026-11-23 03:36:52.912000+00:00')
-    expect(formatDateTime(new Date('2026-11-23T03:36:52Z'))).toBe('2026-11-23 03:36:52+00:00')
-    const a = decodeValue('DateTime', '2026-11-23 03:36:52.912512+00:00', 'x') as Date
-    const b = decodeValue('DateTime', '2026-11-23T03:36:52.912Z', 'x') as Date
-    expect(a.getTime()).toBe(b.getTime())
+    expect(encodeValue('DateTime', new Date('2026-11-23T03:36:52.912Z'))).toBe('2026-11-23 03:36:52.912000+00:00')
+    expect(encodeValue('DateTime', new Date('2026-11-23T03:36:52Z'))).toBe('2026-11-23 03:36:52+00:00')
+    // The replica keeps every digit the wire gave: an ExactDateTime, not a Date (milliseconds).
+    const a = decodeValue('DateTime', '2026-11-23 03:36:52.912512+00:00', 'x') as ExactDateTime
+    const b = decodeValue('DateTime', '2026-11-23T05:36:52.912+02:00', 'x') as ExactDateTime
+    expect(a.toISOString()).toBe('2026-11-23T03:36:52.912512Z')
+    expect(b.toSql()).toBe('2026-11-23 03:36:52.912')
+    expect(decodeValue('Date', '1951-02-02', 'x')).toBe('1951-02-02')
   })
 
   it('sends decimals as exact JSON numbers and dates as YYYY-MM-DD', () => {

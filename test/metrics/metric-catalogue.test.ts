@@ -57,7 +57,7 @@ describe('replica counts', () => {
         { op: b5, delivery: delivery() },
         { op: c3, delivery: delivery(true) },
       ]
-      stats.countBatch('author', items, [a2, b5, c3], ['applied', 'skipped', 'skipped'])
+      stats.countBatch('author', items, new Map([[a1, 'skipped'], [a2, 'applied'], [a2again, 'skipped'], [b5, 'skipped'], [c3, 'skipped']] as const))
       stats.count('retried', 1, 'author')
       stats.count('deadLettered', 2, 'author')
       expect(stats.snapshot()).toMatchObject({ applied: 1, skipped: 4, retried: 1, deadLettered: 2 })

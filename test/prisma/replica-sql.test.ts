@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { ExactDateTime } from '../../src/core/datetime.js'
+import { RawJson } from '../../src/core/json.js'
+import { JSON_NULL } from '../../src/replica/decode-op.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
 import { deleteStatement, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
 
@@ -8,7 +11,7 @@ const name = c('name')
 const rev = c('cqrs_revision', 'Int')
 const upd = c('cqrs_updated', 'DateTime')
 const target: TableTarget = { cqrsId: 'author', table: 'author_ref', pk, revision: rev, updated: upd, byKey: new Map([['id', pk], ['name', name], ['cqrs_revision', rev], ['cqrs_updated', upd]]) }
-const op = (id: number, revision: number): ApplyOp => ({ signal: 'SAVE', force: false, pk: id, pkKey: String(id), revision, updated: new Date('2026-11-23T00:00:00Z'), values: new Map([['name', `n${id}`]]) })
+const op = (id: number, revision: number): ApplyOp => ({ signal: 'SAVE', force: false, pk: id, pkKey: String(id), revision, updated: ExactDateTime.parse('2026-11-23 00:00:00.123456+00:00'), values: new Map([['name', `n${id}`]]) })
 
 describe('replica SQL plans', () => {
   it('PostgreSQL: one statement for the batch, gated on a lower stored revision', () => {
@@ -17,15 +20,15 @@ describe('replica SQL plans', () => {
       'INSERT INTO "author_ref" AS t ("id", "name", "cqrs_updated", "cqrs_revision") SELECT "id", "name", "cqrs_updated", "cqrs_revision" FROM json_populate_recordset(NULL::"author_ref", $1::json) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "cqrs_updated" = EXCLUDED."cqrs_updated", "cqrs_revision" = EXCLUDED."cqrs_revision" WHERE t."cqrs_revision" < EXCLUDED."cqrs_revision"',
     )
     expect(JSON.parse(s.params[0] as string)).toEqual([
-      { id: 1, name: 'n1', cqrs_updated: '2026-11-23T00:00:00.000Z', cqrs_revision: 2 },
-      { id: 2, name: 'n2', cqrs_updated: '2026-11-23T00:00:00.000Z', cqrs_revision: 0 },
+      { id: 1, name: 'n1', cqrs_updated: '2026-11-23T00:00:00.123456Z', cqrs_revision: 2 },
+      { id: 2, name: 'n2', cqrs_updated: '2026-11-23T00:00:00.123456Z', cqrs_revision: 0 },
     ])
   })
 
   it('MySQL compares the revision before any assignment and sets it last', () => {
     const s = upsertStatement('mysql', target, [op(1, 2)], 'notOlder')
     expect(s.sql).toMatch(/ON DUPLICATE KEY UPDATE `name` = IF\(`cqrs_revision` <= VALUES\(`cqrs_revision`\), VALUES\(`name`\), `name`\), .*`cqrs_revision` = IF\(`cqrs_revision` <= VALUES\(`cqrs_revision`\), VALUES\(`cqrs_revision`\), `cqrs_revision`\)$/)
-    expect(s.params).toEqual([1, 'n1', '2026-11-23 00:00:00.000000', 2])
+    expect(s.params).toEqual([1, 'n1', '2026-11-23 00:00:00.123456', 2])
   })
 
   it('SQLite uses its upsert; a forced SYNC has no gate', () => {
@@ -39,6 +42,20 @@ describe('replica SQL plans', () => {
     const t = tombstoneStatement('postgresql', 'author', [op(1, 3)])
     expect(t.sql).toContain('VALUES ($1, $2, $3::int, $4::timestamptz, CURRENT_TIMESTAMP) ON CONFLICT (cqrs_id, pk) DO UPDATE')
     expect(t.sql).toContain('WHERE cqrs_tombstone.revision <= excluded.revision')
-    expect(t.params).toEqual(['author', '1', 3, '2026-11-23T00:00:00.000Z'])
+    expect(t.params).toEqual(['author', '1', 3, '2026-11-23T00:00:00.123456Z'])
+  })
+
+  it('writes exact values: datetimes with microseconds, decimals and JSON numbers as written, -0, the JSON null rule', () => {
+    const dec = c('amount', 'Decimal')
+    const dbl = c('ratio', 'Float')
+    const doc = { ...c('doc', 'Json'), required: true }
+    const opt = c('extra', 'Json')
+    const t: TableTarget = { ...target, byKey: new Map([...target.byKey, ['amount', dec], ['ratio', dbl], ['doc', doc], ['extra', opt]]) }
+    const o: ApplyOp = { ...op(1, 0), values: new Map<string, unknown>([['amount', '9999999999.99999999'], ['ratio', -0], ['doc', JSON_NULL], ['extra', { score: new RawJson('33.0') }]]) }
+    const pg = upsertStatement('postgresql', t, [o], 'newer')
+    expect(pg.sql).toContain(`COALESCE("doc", 'null') AS "doc"`)
+    expect(pg.params[0]).toBe('[{"id":1,"amount":"9999999999.99999999","ratio":"-0","doc":null,"extra":{"score":33.0},"cqrs_updated":"2026-11-23T00:00:00.123456Z","cqrs_revision":0}]')
+    const my = upsertStatement('mysql', t, [o], 'newer')
+    expect(my.params).toEqual([1, '9999999999.99999999', '-0', 'null', '{"score":33.0}', '2026-11-23 00:00:00.123456', 0])
   })
 })

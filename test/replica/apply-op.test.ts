@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { newest, type ApplyOp } from '../../src/replica/apply-op.js'
+import type { ApplyOp } from '../../src/replica/apply-op.js'
+import { newest } from '../../src/replica/version-gate.js'
 import { decideRetry } from '../../src/replica/retry-policy.js'
 import { NonRetryableError } from '../../src/core/errors.js'
 

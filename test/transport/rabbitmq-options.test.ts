@@ -13,6 +13,7 @@ describe('resolveRabbitmqOptions', () => {
       publishConfirmWindow: 1000,
       reconnect: { initialMs: 100, maxMs: 10_000 },
       connectionName: 'cqrs-sync',
+      queueType: 'classic',
     })
     expect(o.deadLetterExpirationMs).toBeUndefined()
     expect(typeof o.logger.warn).toBe('function')
@@ -31,6 +32,7 @@ describe('resolveRabbitmqOptions', () => {
     expect(() => resolveRabbitmqOptions({ urll: 'x' } as never, {})).toThrow(/Unrecognized key/)
     expect(() => resolveRabbitmqOptions({ logger: {} as never }, {})).toThrow(/logger: must be an object with error, warn, info and debug methods/)
     expect(() => resolveRabbitmqOptions({}, { AMQP_URL: 'http://u:secret@mq' })).toThrow('AMQP_URL must start with amqp:// or amqps://; got http://u:***@mq')
+    expect(() => resolveRabbitmqOptions({ queueType: 'stream' as never }, {})).toThrow(/queueType: /)
     expect(() => resolveRabbitmqOptions({ reconnect: { initialMs: 500, maxMs: 100 } }, {})).toThrow(/reconnect.maxMs \(100\) must be >= reconnect.initialMs \(500\)/)
   })
 })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/core/errors.js'
 import { declareTopology } from '../../src/transport/rabbitmq/declare-topology.js'
 import {
+  deadLetterPlan,
   deadLetterRoute,
   delayQueuePlan,
   describeTopology,
@@ -81,6 +82,50 @@ describe('topologyPlan', () => {
 
   it('exchangePlan has no queues', () => {
     expect(exchangePlan('cqrs').queues).toEqual([])
+  })
+})
+
+describe('topologyPlan with quorum queues', () => {
+  const plan = topologyPlan(spec, 'cqrs', 'quorum')
+
+  it('declares the replica queue, its delay queues and its dead-letter queue as quorum queues', () => {
+    expect(plan.queues.map((q) => [q.name, q.arguments['x-queue-type']])).toEqual([
+      ['replica', 'quorum'],
+      ['replica.retry.1000', 'quorum'],
+      ['replica.retry.5000', 'quorum'],
+      ['dead_letter_replica', 'quorum'],
+    ])
+  })
+
+  it('delay queues keep their TTL and dead-letter at least once (which needs reject-publish overflow)', () => {
+    expect(plan.queues.find((q) => q.name === 'replica.retry.1000')!.arguments).toEqual({
+      'x-queue-type': 'quorum',
+      'x-message-ttl': 1000,
+      'x-dead-letter-exchange': 'cqrs',
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+    })
+  })
+
+  it('asks for nothing a quorum queue refuses (exclusive, auto-delete, priorities, non-durable)', () => {
+    for (const q of plan.queues) {
+      expect(q.durable).toBe(true)
+      expect(Object.keys(q.arguments).filter((k) => ['x-max-priority', 'x-expires', 'x-queue-mode', 'x-queue-master-locator'].includes(k))).toEqual([])
+    }
+  })
+
+  it('binds and routes exactly as classic queues do, so both kinds share one exchange', () => {
+    expect(plan.exchanges).toEqual(topologyPlan(spec).exchanges)
+    expect(plan.bindings).toEqual(topologyPlan(spec).bindings)
+  })
+
+  it('classic stays the default and carries no x-queue-type (what django-cqrs declares)', () => {
+    for (const q of topologyPlan(spec).queues) expect(q.arguments).not.toHaveProperty('x-queue-type')
+    expect(deadLetterPlan('q', 'cqrs', 'quorum').queues[0].arguments).toEqual({ 'x-queue-type': 'quorum' })
+  })
+
+  it('describeTopology shows the queue type', () => {
+    expect(describeTopology(spec, { queueType: 'quorum' })).toContain('queue replica (replica, durable, x-queue-type=quorum)')
   })
 })
 

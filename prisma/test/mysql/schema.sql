@@ -1,23 +1,5 @@
--- Tables for prisma/test/mysql/schema.prisma (what `prisma migrate` would create).
-CREATE TABLE cqrs_outbox (
-  id BIGINT AUTO_INCREMENT PRIMARY KEY,
-  cqrs_id VARCHAR(191) NOT NULL,
-  pk VARCHAR(191) NOT NULL,
-  format SMALLINT NOT NULL DEFAULT 0,
-  routing_key VARCHAR(191) NOT NULL,
-  body LONGTEXT NOT NULL,
-  created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  trace_context VARCHAR(64) NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-CREATE TABLE cqrs_tombstone (
-  cqrs_id VARCHAR(191) NOT NULL,
-  pk VARCHAR(191) NOT NULL,
-  revision INTEGER NOT NULL,
-  updated DATETIME(6) NOT NULL,
-  deleted_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (cqrs_id, pk)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-CREATE INDEX cqrs_tombstone_deleted_at_idx ON cqrs_tombstone (deleted_at);
+-- Tables for prisma/test/mysql/schema.prisma (what `prisma migrate` would create), after cqrs-sync's own
+-- tables (prisma/cqrs.mysql.sql; integration/support/databases.ts runs both).
 
 CREATE TABLE author (
   id INT AUTO_INCREMENT PRIMARY KEY,
@@ -107,6 +89,42 @@ CREATE TABLE ledger_ref (
   id BIGINT PRIMARY KEY,
   amount BIGINT NOT NULL,
   note VARCHAR(191),
+  cqrs_revision INTEGER NOT NULL,
+  cqrs_updated DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Edge values (issue 9): master edge, replica edge_ref.
+CREATE TABLE edge (
+  id INT AUTO_INCREMENT PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE,
+  flt FLOAT,
+  tstz DATETIME(6),
+  ts DATETIME(6),
+  day DATE,
+  doc JSON NOT NULL,
+  doc_opt JSON,
+  bytes LONGBLOB,
+  txt LONGTEXT,
+  cqrs_revision INTEGER NOT NULL DEFAULT 0,
+  cqrs_updated DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE edge_ref (
+  id INTEGER PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE,
+  flt FLOAT,
+  tstz DATETIME(6),
+  ts DATETIME(6),
+  day DATE,
+  doc JSON NOT NULL,
+  doc_opt JSON,
+  bytes LONGBLOB,
+  txt LONGTEXT,
   cqrs_revision INTEGER NOT NULL,
   cqrs_updated DATETIME(6) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,23 +1,5 @@
--- Tables for prisma/test/postgresql/schema.prisma (what `prisma migrate` would create).
-CREATE TABLE cqrs_outbox (
-  id BIGSERIAL PRIMARY KEY,
-  cqrs_id TEXT NOT NULL,
-  pk TEXT NOT NULL,
-  format SMALLINT NOT NULL DEFAULT 0,
-  routing_key TEXT NOT NULL,
-  body TEXT NOT NULL,
-  created_at TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  trace_context TEXT
-);
-CREATE TABLE cqrs_tombstone (
-  cqrs_id TEXT NOT NULL,
-  pk TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  updated TIMESTAMPTZ(6) NOT NULL,
-  deleted_at TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (cqrs_id, pk)
-);
-CREATE INDEX cqrs_tombstone_deleted_at_idx ON cqrs_tombstone (deleted_at);
+-- Tables for prisma/test/postgresql/schema.prisma (what `prisma migrate` would create), after cqrs-sync's own
+-- tables (prisma/cqrs.postgresql.sql; integration/support/databases.ts runs both).
 
 CREATE TABLE author (
   id SERIAL PRIMARY KEY,
@@ -107,6 +89,42 @@ CREATE TABLE ledger_ref (
   id BIGINT PRIMARY KEY,
   amount BIGINT NOT NULL,
   note TEXT,
+  cqrs_revision INTEGER NOT NULL,
+  cqrs_updated TIMESTAMPTZ(6) NOT NULL
+);
+
+-- Edge values (issue 9): master edge, replica edge_ref.
+CREATE TABLE edge (
+  id SERIAL PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE PRECISION,
+  flt REAL,
+  tstz TIMESTAMPTZ(6),
+  ts TIMESTAMP(6),
+  day DATE,
+  doc JSONB NOT NULL,
+  doc_opt JSONB,
+  bytes BYTEA,
+  txt TEXT,
+  cqrs_revision INTEGER NOT NULL DEFAULT 0,
+  cqrs_updated TIMESTAMPTZ(6) NOT NULL
+);
+CREATE TABLE edge_ref (
+  id INTEGER PRIMARY KEY,
+  dec38 DECIMAL(38,18),
+  dec18 DECIMAL(18,8),
+  big BIGINT,
+  dbl DOUBLE PRECISION,
+  flt REAL,
+  tstz TIMESTAMPTZ(6),
+  ts TIMESTAMP(6),
+  day DATE,
+  doc JSONB NOT NULL,
+  doc_opt JSONB,
+  bytes BYTEA,
+  txt TEXT,
   cqrs_revision INTEGER NOT NULL,
   cqrs_updated TIMESTAMPTZ(6) NOT NULL
 );

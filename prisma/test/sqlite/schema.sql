@@ -1,23 +1,5 @@
--- Tables for prisma/test/sqlite/schema.prisma (what `prisma migrate` would create).
-CREATE TABLE cqrs_outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  cqrs_id TEXT NOT NULL,
-  pk TEXT NOT NULL,
-  format INTEGER NOT NULL DEFAULT 0,
-  routing_key TEXT NOT NULL,
-  body TEXT NOT NULL,
-  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  trace_context TEXT
-);
-CREATE TABLE cqrs_tombstone (
-  cqrs_id TEXT NOT NULL,
-  pk TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  updated DATETIME NOT NULL,
-  deleted_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (cqrs_id, pk)
-);
-CREATE INDEX cqrs_tombstone_deleted_at_idx ON cqrs_tombstone (deleted_at);
+-- Tables for prisma/test/sqlite/schema.prisma (what `prisma migrate` would create), after cqrs-sync's own
+-- tables (prisma/cqrs.sqlite.sql; integration/support/databases.ts runs both).
 
 CREATE TABLE author (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,6 +89,42 @@ CREATE TABLE ledger_ref (
   id BIGINT PRIMARY KEY,
   amount BIGINT NOT NULL,
   note TEXT,
+  cqrs_revision INTEGER NOT NULL,
+  cqrs_updated DATETIME NOT NULL
+);
+
+-- Edge values (issue 9): master edge, replica edge_ref.
+CREATE TABLE edge (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  dec38 DECIMAL,
+  dec18 DECIMAL,
+  big BIGINT,
+  dbl REAL,
+  flt REAL,
+  tstz DATETIME,
+  ts DATETIME,
+  day DATETIME,
+  doc TEXT NOT NULL,
+  doc_opt TEXT,
+  bytes BLOB,
+  txt TEXT,
+  cqrs_revision INTEGER NOT NULL DEFAULT 0,
+  cqrs_updated DATETIME NOT NULL
+);
+CREATE TABLE edge_ref (
+  id INTEGER PRIMARY KEY,
+  dec38 DECIMAL,
+  dec18 DECIMAL,
+  big BIGINT,
+  dbl REAL,
+  flt REAL,
+  tstz DATETIME,
+  ts DATETIME,
+  day DATETIME,
+  doc TEXT NOT NULL,
+  doc_opt TEXT,
+  bytes BLOB,
+  txt TEXT,
   cqrs_revision INTEGER NOT NULL,
   cqrs_updated DATETIME NOT NULL
 );

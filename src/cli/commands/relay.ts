@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { DEFAULTS } from '../../config/defaults.js'
 import { positiveInt, setting } from '../../config/settings.js'
 import { createRelay } from '../../prisma/cqrs-master.js'
 import { metricsPortFlag, startCliMetrics } from '../metrics-option.js'
@@ -9,16 +10,16 @@ export function registerRelay(program: Command): void {
     .command('relay')
     .description('Publish the master outbox to the broker (for deployments that run the relay apart from the app)')
     .option('--once', 'publish what is in the outbox now, then exit')
-    .option('--batch <n>', 'rows per publish batch (env CQRS_RELAY_BATCH; default 1000)')
-    .option('--poll-ms <n>', 'how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default 200); on PostgreSQL with the NOTIFY trigger of `cqrs triggers` a commit wakes it at once and the poll is only a safety net')
+    .option('--batch <n>', `rows per publish batch (env CQRS_RELAY_BATCH; default ${DEFAULTS.relay.batchSize})`)
+    .option('--poll-ms <n>', `how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default ${DEFAULTS.relay.pollIntervalMs}); on PostgreSQL with the NOTIFY trigger of \`cqrs triggers\` a commit wakes it at once and the poll is only a safety net`)
     .option('--no-listen', "PostgreSQL: poll only, do not LISTEN for the outbox trigger's NOTIFY")
     .option(...metricsPortFlag(' while it runs (not with --once)'))
     .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
         const master = await ctx.master()
-        const batchSize = setting({ name: 'batch', env: 'CQRS_RELAY_BATCH', default: 1000, parse: positiveInt('--batch') }, opts.batch, master.relay?.batchSize)
-        const pollIntervalMs = setting({ name: 'poll-ms', env: 'CQRS_RELAY_POLL_MS', default: 200, parse: positiveInt('--poll-ms') }, opts.pollMs, master.relay?.pollIntervalMs)
+        const batchSize = setting({ name: 'batch', env: 'CQRS_RELAY_BATCH', default: DEFAULTS.relay.batchSize, parse: positiveInt('--batch') }, opts.batch, master.relay?.batchSize)
+        const pollIntervalMs = setting({ name: 'poll-ms', env: 'CQRS_RELAY_POLL_MS', default: DEFAULTS.relay.pollIntervalMs, parse: positiveInt('--poll-ms') }, opts.pollMs, master.relay?.pollIntervalMs)
         const transport = master.transport ?? (await ctx.transport())
         const { prisma, transport: _t, ...masterOptions } = master
         const relay = createRelay(prisma, transport, { batchSize, pollIntervalMs, listen: opts.listen !== false, logger: ctx.logger, master: masterOptions })

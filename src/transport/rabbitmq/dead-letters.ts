@@ -2,21 +2,31 @@ import type { Channel, GetMessage } from 'amqplib'
 import { deadLetterId, deadLetterQueueName } from '../queue-names.js'
 import type { DeadLetter } from '../types.js'
 import { declareTopology } from './declare-topology.js'
-import { deadLetterPlan } from './topology.js'
+import { deadLetterPlan, type QueueType } from './topology.js'
 
 // Dead letters are read with basic.get on a channel of their own: whatever is not acked goes back
-// to the queue, in place and unchanged, when the caller closes that channel.
+// to the queue, unchanged, when the caller closes that channel. A classic queue puts returned
+// messages back in place; a quorum queue puts them at its tail. So on a quorum queue every message
+// present is taken before any goes back, and the queue keeps its order.
 
 /** Read up to `limit` dead letters of `queue` without acking them. */
-export async function readDeadLetters(ch: Channel, queue: string, exchange: string, limit: number): Promise<DeadLetter[]> {
-  await declareTopology(ch, deadLetterPlan(queue, exchange))
+export async function readDeadLetters(ch: Channel, queue: string, exchange: string, limit: number, queueType: QueueType = 'classic'): Promise<DeadLetter[]> {
+  await declareTopology(ch, deadLetterPlan(queue, exchange, queueType))
+  const name = deadLetterQueueName(queue)
   const found: DeadLetter[] = []
   for (let i = 0; i < limit; i++) {
-    const m = await ch.get(deadLetterQueueName(queue), { noAck: false })
+    const m = await ch.get(name, { noAck: false })
     if (!m) break
     found.push(toDeadLetter(m))
   }
+  if (queueType === 'quorum' && found.length === limit) await holdTheRest(ch, name)
   return found
+}
+
+// Take (unacked) every message still in the queue, so that all go back together, in order.
+async function holdTheRest(ch: Channel, name: string): Promise<void> {
+  const { messageCount } = await ch.checkQueue(name)
+  for (let i = 0; i < messageCount; i++) if (!(await ch.get(name, { noAck: false }))) break
 }
 
 /** What {@link takeDeadLetters} did: how many it took, and the error of `select` or `fn` that stopped it, if any. */
@@ -35,8 +45,9 @@ export async function takeDeadLetters(
   exchange: string,
   select: (d: DeadLetter) => boolean,
   fn: (d: DeadLetter) => Promise<void>,
+  queueType: QueueType = 'classic',
 ): Promise<TakeResult> {
-  await declareTopology(ch, deadLetterPlan(queue, exchange))
+  await declareTopology(ch, deadLetterPlan(queue, exchange, queueType))
   const name = deadLetterQueueName(queue)
   const { messageCount } = await ch.checkQueue(name)
   const result: TakeResult = { taken: 0 }
@@ -50,6 +61,7 @@ export async function takeDeadLetters(
       await fn(d)
     } catch (error) {
       result.failure = { error }
+      if (queueType === 'quorum') await holdTheRest(ch, name)
       break
     }
     ch.ack(m)
@@ -60,10 +72,12 @@ export async function takeDeadLetters(
 }
 
 function toDeadLetter(m: GetMessage): DeadLetter {
+  // x-delivery-count is a quorum queue's count of our own gets: bookkeeping, not the dead letter's.
+  const { 'x-delivery-count': _count, ...headers } = m.properties.headers ?? {}
   return {
     id: deadLetterId(m.properties.messageId, m.content),
     routingKey: m.fields.routingKey,
     body: m.content.toString('utf8'),
-    headers: m.properties.headers ?? {},
+    headers,
   }
 }

@@ -84,7 +84,7 @@ export class RabbitmqConsumer implements Subscription {
     channel.on('close', () => this.#onChannelClosed(channel))
     try {
       await channel.prefetch(this.#options.prefetch)
-      await declareTopology(channel, topologyPlan(this.#options, this.#host.options.exchange))
+      await declareTopology(channel, topologyPlan(this.#options, this.#host.options.exchange, this.#host.options.queueType))
       this.#channel = channel
       const { consumerTag } = await channel.consume(this.#options.queue, (m) => this.#onMessage(channel, m), { noAck: false })
       this.#consumerTag = consumerTag
@@ -158,13 +158,13 @@ export class RabbitmqConsumer implements Subscription {
 
   async #carryOut(o: Outcome, original: ConsumeMessage, channel: Channel): Promise<void> {
     if (o.kind === 'ack') return
-    const { exchange, deadLetterExpirationMs } = this.#host.options
+    const { exchange, deadLetterExpirationMs, queueType } = this.#host.options
     let route: PublishRoute
     if (o.kind === 'retry') {
       const delayMs = Math.max(0, Math.round(o.delayMs))
       // A delay nobody declared would route to no queue and vanish: declare its queue on first use.
       if (!this.#delays.has(delayMs)) {
-        await declareTopology(channel, delayQueuePlan(this.#options.queue, delayMs, exchange))
+        await declareTopology(channel, delayQueuePlan(this.#options.queue, delayMs, exchange, queueType))
         this.#delays.add(delayMs)
       }
       route = retryRoute(this.#options.queue, o.cqrsId, delayMs, exchange, o.headers)

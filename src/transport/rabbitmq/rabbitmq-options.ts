@@ -21,6 +21,7 @@ const schema = z.strictObject({
   heartbeat: z.number().int().min(0).optional(),
   deadLetterExpirationMs: z.number().int().min(1).optional(),
   connectionName: z.string().min(1).default('cqrs-sync'),
+  queueType: z.enum(['classic', 'quorum']).default('classic'),
   logger: z.custom<Logger>(isLogger, 'must be an object with error, warn, info and debug methods').optional(),
 })
 
@@ -40,6 +41,13 @@ export interface RabbitmqOptions {
   deadLetterExpirationMs?: number
   /** Shown by the broker (`rabbitmqctl list_connections client_properties`). Default `cqrs-sync`. */
   connectionName?: string
+  /**
+   * The type of the replica queue, its delay queues and its dead-letter queue. `quorum` replicates
+   * them over a cluster's nodes (RabbitMQ >= 3.10). Default `classic`, as django-cqrs declares them;
+   * both kinds can be bound to one exchange. Changing it for an existing queue needs the queue moved
+   * (README, "Transports and clusters").
+   */
+  queueType?: 'classic' | 'quorum'
   /** Where reconnects and background failures are reported. Default: warnings and errors as JSON lines on stderr. */
   logger?: Logger
 }
@@ -57,6 +65,7 @@ export interface ResolvedRabbitmqOptions {
   heartbeat?: number
   deadLetterExpirationMs?: number
   connectionName: string
+  queueType: 'classic' | 'quorum'
   logger: Logger
 }
 

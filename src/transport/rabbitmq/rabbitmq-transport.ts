@@ -115,11 +115,7 @@ export class RabbitmqTransport implements Transport {
         await consumer.attach(conn)
       } catch (err) {
         await consumer.stop()
-        const reason = err instanceof Error ? err.message : String(err)
-        const hint = /PRECONDITION_FAILED|inequivalent/.test(reason)
-          ? 'a queue of that name exists with other arguments: drain and delete it, or use another queue name'
-          : 'check that RabbitMQ is up and this user may declare queues, then call consume() again'
-        throw new TransportError(`cannot consume queue '${options.queue}' (${reason}); ${hint}`, { queue: options.queue }, { cause: err })
+        throw declareError(options.queue, this.options.queueType, err)
       }
     }
     return consumer
@@ -139,12 +135,12 @@ export class RabbitmqTransport implements Transport {
 
   /** Read up to `limit` dead letters of the queue without removing them (they go back unchanged). */
   async listDeadLetters(spec: QueueSpec, limit: number): Promise<DeadLetter[]> {
-    return this.#withChannel('listDeadLetters', (ch) => readDeadLetters(ch, spec.queue, this.options.exchange, limit))
+    return this.#withChannel('listDeadLetters', (ch) => readDeadLetters(ch, spec.queue, this.options.exchange, limit, this.options.queueType))
   }
 
   /** Take the dead letters `select` accepts out of the queue, each after `fn` succeeded; the rest stay. */
   async drainDeadLetters(spec: QueueSpec, select: (d: DeadLetter) => boolean, fn: (d: DeadLetter) => Promise<void>): Promise<number> {
-    const result = await this.#withChannel('drainDeadLetters', (ch) => takeDeadLetters(ch, spec.queue, this.options.exchange, select, fn))
+    const result = await this.#withChannel('drainDeadLetters', (ch) => takeDeadLetters(ch, spec.queue, this.options.exchange, select, fn, this.options.queueType))
     // The caller's error as it threw it, not dressed up as a broker failure.
     if (result.failure) throw result.failure.error
     return result.taken
@@ -284,6 +280,23 @@ export class RabbitmqTransport implements Transport {
     const state = this.#reconnecting ? 'the connection was lost and is being re-established' : 'connect() has not succeeded yet'
     return new TransportError(`${operation}(): not connected to RabbitMQ at ${this.options.safeUrl} (${state}); try again later`, { url: this.options.safeUrl, operation })
   }
+}
+
+/** The error of a failed queue declaration, with what to do; a classic/quorum mismatch gets its own. */
+export function declareError(queue: string, queueType: 'classic' | 'quorum', err: unknown): TransportError {
+  const reason = err instanceof Error ? err.message : String(err)
+  let hint = 'check that RabbitMQ is up and this user may declare queues, then call consume() again'
+  if (/x-queue-type/.test(reason)) {
+    const existing = queueType === 'quorum' ? 'classic' : 'quorum'
+    hint =
+      `a ${existing} queue of that name exists, and rabbitmq({ queueType: '${queueType}' }) declares ${queueType} queues; ` +
+      `RabbitMQ cannot change a queue's type. Either keep queueType: '${existing}', or move the queue: stop the consumers, ` +
+      `move its messages out (a shovel), delete it and its .retry.* and dead_letter_ queues, consume again, and move the messages back ` +
+      `(README, "Transports and clusters")`
+  } else if (/PRECONDITION_FAILED|inequivalent/.test(reason)) {
+    hint = 'a queue of that name exists with other arguments: drain and delete it, or use another queue name'
+  }
+  return new TransportError(`cannot consume queue '${queue}' (${reason}); ${hint}`, { queue, queueType }, { cause: err })
 }
 
 /** The error of a failed first connect, with what to check. */

@@ -50,6 +50,20 @@ export interface PublishRoute {
   expiration?: string
 }
 
+/**
+ * `classic` (the default, what django-cqrs declares) or `quorum`: replicated over the cluster's
+ * nodes (Raft), so a queue keeps its messages through the loss of a minority of nodes.
+ */
+export type QueueType = 'classic' | 'quorum'
+
+/**
+ * The arguments every queue of this type carries (RabbitMQ refuses a redeclaration with others).
+ * Quorum queues are always durable, never exclusive or auto-delete, which we never ask for anyway.
+ */
+export function queueTypeArguments(queueType: QueueType): Record<string, unknown> {
+  return queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {}
+}
+
 /** `<exchange>.delay`: the headers exchange feeding the delay queues. */
 export const delayExchangeName = (exchange: string): string => `${exchange}.delay`
 
@@ -73,42 +87,51 @@ export function exchangePlan(exchange: string): TopologyPlan {
  * dead-lettered to `exchange` with their own routing key (`cqrs.<Q>.<cqrs_id>`, so they come back
  * to `Q` only). They wait in the broker, so they outlive consumer restarts.
  */
-export function delayQueuePlan(queue: string, delayMs: number, exchange: string): TopologyPlan {
+export function delayQueuePlan(queue: string, delayMs: number, exchange: string, queueType: QueueType = 'classic'): TopologyPlan {
   if (!Number.isInteger(delayMs) || delayMs < 0) {
     throw new ConfigError(`retry delays must be whole milliseconds >= 0; got ${delayMs} for queue '${queue}'`, { queue, delayMs })
   }
   const name = delayQueueName(queue, delayMs)
+  // No x-dead-letter-routing-key: the message keeps the key it was published with.
+  const args: Record<string, unknown> = { ...queueTypeArguments(queueType), 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange }
+  if (queueType === 'quorum') {
+    // A quorum queue dead-letters at most once by default: a retry expiring while the node hosting
+    // the leader fails could be lost. At least once (RabbitMQ >= 3.10) needs reject-publish
+    // overflow; with no length limit set, nothing is ever rejected.
+    args['x-dead-letter-strategy'] = 'at-least-once'
+    args['x-overflow'] = 'reject-publish'
+  }
   return {
     exchanges: [],
-    // No x-dead-letter-routing-key: the message keeps the key it was published with.
-    queues: [{ name, role: 'delay', durable: true, arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange } }],
+    queues: [{ name, role: 'delay', durable: true, arguments: args }],
     bindings: [{ queue: name, exchange: delayExchangeName(exchange), routingKey: '', arguments: delayHeaders(queue, delayMs, { 'x-match': 'all' }) }],
   }
 }
 
 /** `dead_letter_<Q>`, bound to `cqrs.dead_letter_<Q>.#`. */
-export function deadLetterPlan(queue: string, exchange: string): TopologyPlan {
+export function deadLetterPlan(queue: string, exchange: string, queueType: QueueType = 'classic'): TopologyPlan {
   const name = deadLetterQueueName(queue)
   return {
     exchanges: [],
-    queues: [{ name, role: 'dead-letter', durable: true, arguments: {} }],
+    queues: [{ name, role: 'dead-letter', durable: true, arguments: queueTypeArguments(queueType) }],
     bindings: [{ queue: name, exchange, routingKey: deadLetterBindingKey(queue) }],
   }
 }
 
 /**
  * Everything a replica queue needs: the exchanges, queue `Q` bound to `<cqrs_id>` and
- * `cqrs.<Q>.<cqrs_id>` for each cqrs_id, one delay queue per retry delay, and `dead_letter_<Q>`.
+ * `cqrs.<Q>.<cqrs_id>` for each cqrs_id, one delay queue per retry delay, and `dead_letter_<Q>`;
+ * all of them of `queueType`.
  */
-export function topologyPlan(spec: QueueSpec, exchange = 'cqrs'): TopologyPlan {
+export function topologyPlan(spec: QueueSpec, exchange = 'cqrs', queueType: QueueType = 'classic'): TopologyPlan {
   if (!spec.queue) throw new ConfigError('a replica queue needs a name; got an empty string', { spec })
   const replica: TopologyPlan = {
     exchanges: [],
-    queues: [{ name: spec.queue, role: 'replica', durable: true, arguments: {} }],
+    queues: [{ name: spec.queue, role: 'replica', durable: true, arguments: queueTypeArguments(queueType) }],
     bindings: replicaBindingKeys(spec).map((routingKey) => ({ queue: spec.queue, exchange, routingKey })),
   }
-  const delays = [...new Set(spec.retryDelaysMs)].sort((a, b) => a - b).map((ms) => delayQueuePlan(spec.queue, ms, exchange))
-  return mergePlans([exchangePlan(exchange), replica, ...delays, deadLetterPlan(spec.queue, exchange)])
+  const delays = [...new Set(spec.retryDelaysMs)].sort((a, b) => a - b).map((ms) => delayQueuePlan(spec.queue, ms, exchange, queueType))
+  return mergePlans([exchangePlan(exchange), replica, ...delays, deadLetterPlan(spec.queue, exchange, queueType)])
 }
 
 /** Plans concatenated, keeping the order exchanges, queues, bindings. */
@@ -140,8 +163,8 @@ export function deadLetterRoute(queue: string, cqrsId: string, exchange: string,
 }
 
 /** A text rendering of the plan for `--dry-run`. */
-export function describeTopology(spec: QueueSpec, options: { exchange?: string } = {}): string {
-  const plan = topologyPlan(spec, options.exchange)
+export function describeTopology(spec: QueueSpec, options: { exchange?: string; queueType?: QueueType } = {}): string {
+  const plan = topologyPlan(spec, options.exchange, options.queueType)
   const lines: string[] = []
   for (const e of plan.exchanges) lines.push(`exchange ${e.name} (${e.type}, durable)`)
   for (const q of plan.queues) {

@@ -1,0 +1,123 @@
+/**
+ * A value the replica's column can never hold (a decimal too wide, an integer out of range, a string
+ * too long for VARCHAR(n)) is dead-lettered at its first delivery, with the database's message, the
+ * column and the value, while the rest of its batch applies: through real RabbitMQ, on PostgreSQL
+ * and MariaDB.
+ */
+import amqp from 'amqplib'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { silentLogger } from '../../src/core/logger.js'
+import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
+import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { runtime } from '../../src/transport/runtime-transport.js'
+import type { BatchHandler } from '../../src/transport/types.js'
+import { eventually } from '../support/compare.js'
+import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { deleteQueues } from '../support/rabbit-cleanup.js'
+
+const dialects = DIALECTS.filter((d) => d === 'postgresql' || d === 'mysql')
+
+describe.each(dialects)('permanent database errors on %s', (dialect) => {
+  let db: TestDatabase
+  const suffix = `_pe${Math.random().toString(36).slice(2, 8)}`
+  const queue = `perm${suffix}`
+  const cqrsId = `author${suffix}`
+
+  beforeAll(async () => {
+    db = await createTestDatabase(dialect, 'perm')
+  })
+  afterAll(async () => {
+    await deleteQueues(queue)
+    await db?.drop()
+  })
+
+  const message = (id: number, data: Record<string, unknown> = {}): CqrsMessage => ({
+    signal_type: 'SAVE',
+    cqrs_id: cqrsId,
+    instance_data: { id, name: `n${id}`, external_id: `x${id}`, balance: 1.5, rating: id, cqrs_revision: 0, cqrs_updated: '2026-12-03 07:52:03.955000+00:00', ...data },
+    previous_data: null,
+    instance_pk: id,
+    correlation_id: null,
+    retries: 0,
+    expires: null,
+    meta: {},
+  })
+
+  it('dead-letters the value at first delivery, names column and value, and applies the rest of the batch', async () => {
+    const replicaOptions = async () => ({
+      prisma: await db.client(),
+      transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }),
+      queue,
+      logger: silentLogger,
+      prefetch: 100,
+      batchSize: 50,
+      // A retry would wait half a minute in the broker: a dead letter that shows up now was not retried.
+      retry: { maxRetries: 3, delaysMs: [30_000] },
+      handlers: { [cqrsId]: { model: 'authorRef' } },
+    })
+    // Declare the queue, then fill it, so the poison arrives in a batch with the good messages.
+    const declare = cqrsReplica(await replicaOptions())
+    await declare.start()
+    await declare.stop()
+
+    const poison = new Map<number, { data: Record<string, unknown>; column: string; value: string }>([
+      [108, { data: { balance: 1e17 }, column: 'balance', value: '"100000000000000000"' }], // DECIMAL(18,2) holds 16 integer digits
+      [112, { data: { rating: 2 ** 31 }, column: 'rating', value: '2147483648' }], // INTEGER
+    ])
+    if (dialect === 'mysql') poison.set(116, { data: { name: 'é'.repeat(192) }, column: 'name', value: JSON.stringify('é'.repeat(192)) }) // VARCHAR(191)
+    const ids = Array.from({ length: 24 }, (_, i) => 100 + i)
+    const publisher = runtime(rabbitmq({ url: AMQP_URL, logger: silentLogger }))
+    await publisher.publish(ids.map((id) => ({ routingKey: cqrsId, body: encodeMessage(message(id, poison.get(id)?.data)) })))
+    await publisher.close()
+
+    const replica = cqrsReplica(await replicaOptions())
+    const batches: number[][] = []
+    const handle = replica.consumer.handle
+    ;(replica.consumer as { handle: BatchHandler }).handle = (batch) => {
+      batches.push(batch.map((d) => JSON.parse(d.body.toString()).instance_pk))
+      return handle(batch)
+    }
+    await replica.start()
+    try {
+      const good = ids.filter((id) => !poison.has(id))
+      await eventually(async () => {
+        const rows = await db.query<{ id: number }>('SELECT id FROM author_ref ORDER BY id')
+        const have = new Set(rows.map((r) => Number(r.id)))
+        return good.filter((id) => !have.has(id)).map((id) => `missing ${id}`)
+      }, 90_000)
+      const dead = await deadLetters(queue, poison.size)
+      expect(dead.map((d) => d.pk).sort()).toEqual([...poison.keys()].sort())
+      for (const d of dead) {
+        const { column, value } = poison.get(d.pk)!
+        expect(d.attempts, `pk ${d.pk}`).toBe(1)
+        expect(d.reason, `pk ${d.pk}`).toContain(`column ${column}, value ${value}`)
+      }
+      expect(dead.find((d) => d.pk === 108)!.reason).toMatch(dialect === 'postgresql' ? /^numeric field overflow \(22003\)/ : /^Out of range value for column 'balance' at row \d+ \(1264\)/)
+      expect(replica.stats.snapshot()).toMatchObject({ retried: 0, deadLettered: poison.size })
+      // Poison isolation: each poisoned message shared its batch with good ones, which applied.
+      for (const pk of poison.keys()) expect(batches.find((b) => b.includes(pk))!.some((id) => !poison.has(id)), `batches ${JSON.stringify(batches)}`).toBe(true)
+    } finally {
+      await replica.stop()
+    }
+  })
+})
+
+/** Reads (and acks) `n` dead letters of `queue`, awaiting them. */
+async function deadLetters(queue: string, n: number): Promise<Array<{ pk: number; attempts: number; reason: string }>> {
+  const conn = await amqp.connect(AMQP_URL)
+  const ch = await conn.createChannel()
+  const out: Array<{ pk: number; attempts: number; reason: string }> = []
+  try {
+    await eventually(async () => {
+      for (let m = await ch.get(`dead_letter_${queue}`, { noAck: true }); m; m = await ch.get(`dead_letter_${queue}`, { noAck: true })) {
+        const h = m.properties.headers ?? {}
+        out.push({ pk: JSON.parse(m.content.toString()).instance_pk, attempts: Number(h['x-cqrs-attempts']), reason: String(h['x-cqrs-reason']) })
+      }
+      return out.length >= n ? [] : [`${out.length} of ${n} dead letters`]
+    }, 60_000)
+    return out
+  } finally {
+    await conn.close()
+  }
+}

@@ -1,0 +1,4 @@
+import { TRANSPORTS } from '../support/transports.js'
+import { consumeCliSuite } from './consume-cli.js'
+
+if (TRANSPORTS.includes('nats')) consumeCliSuite('nats')

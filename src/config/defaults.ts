@@ -1,0 +1,21 @@
+/**
+ * The defaults shared by the library's options and the CLI's flags, so `cqrs relay` and an
+ * in-process relay (or `cqrs consume` and `cqrsReplica()`) behave alike unless told otherwise.
+ */
+export const DEFAULTS = {
+  relay: {
+    /** Outbox rows per claim: one transaction, one confirm wait. */
+    batchSize: 1000,
+    /**
+     * How often an idle relay looks for rows other processes wrote. An in-process relay is also woken
+     * by its own commits; `cqrs relay` only polls, so this bounds its added latency.
+     */
+    pollIntervalMs: 200,
+  },
+  replica: {
+    /** Unacked messages per worker. */
+    prefetch: 1000,
+    /** Messages applied per transaction. */
+    batchSize: 200,
+  },
+} as const
