@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import pg from 'pg'
 import { silentLogger } from '../src/core/logger.js'
-import { cqrsMaster } from '../src/prisma/cqrs-master.js'
+import { cqrsMaster, outboxNotifyStatements } from '../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../src/transport/rabbitmq/index.js'
 import { ROOT } from '../integration/support/databases.js'
 import { stop as stopChild, waitForStderr } from '../integration/support/cli.js'
@@ -225,7 +225,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     const publishOne = (body: string) =>
       new Promise<void>((resolve, reject) => rawCh.publish(EXCHANGE, rawKey, Buffer.from(body), { persistent: true, contentType: 'application/json' }, (err) => (err ? reject(err) : resolve())))
     const cols = 'name, birth_date, rating, balance, last_seen, is_active, profile, nickname, external_id, cqrs_revision, cqrs_updated'
-    // The same writes with the relay in a process of its own (`cqrs relay --poll-ms 10`): full runs only.
+    // The same writes with the relay in a process of its own (`cqrs relay`, woken by NOTIFY): full runs only.
     const sepBase = await master.client({ poolSize: 16 })
     const sep = sepBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: false }, logger: silentLogger, models: { author: { cqrsId } } }))
     closers.push(() => sep.$cqrs.close())
@@ -249,7 +249,10 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       if (who === 'relayProcess') {
         // Only this relay may see the outbox meanwhile.
         await live.$cqrs.relay.stop()
-        relayProcess = await startCli(['relay', '--poll-ms', '10'], { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL }, /running/)
+        // Woken by the outbox's NOTIFY at commit; its default poll stays as the safety net. The
+        // trigger is there for this variant only (NOTIFY adds a lock at commit to every write).
+        for (const sql of outboxNotifyStatements(lagBase)) await master.exec(sql)
+        relayProcess = await startCli(['relay'], { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL }, /running/)
       }
       // How late this process's event loop runs timers: the in-process relay waits behind it.
       const loop = monitorEventLoopDelay({ resolution: 5 })
@@ -262,6 +265,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       const { lags, toBroker, toReplica, missing } = await listener.wait(ids, 60_000)
       if (relayProcess) {
         await relayProcess.stop()
+        await master.exec('DROP TRIGGER IF EXISTS cqrs_outbox_notify ON cqrs_outbox')
         live.$cqrs.relay.start()
       }
       if (missing) throw new Error(`${missing} of ${ids.length} rows written on the master did not reach the replica within 60 s`)
@@ -299,8 +303,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], relayProcess: lag.relayProcess[i] ?? null }))
     const sepRows: Measurement[] = lag.relayProcess.length
       ? [
-          { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p50, relay as its own process (cqrs relay --poll-ms 10)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
-          { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, relay as its own process (cqrs relay --poll-ms 10)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
+          { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p50, relay as its own process (cqrs relay, woken by NOTIFY)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
+          { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, relay as its own process (cqrs relay, woken by NOTIFY)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
         ]
       : []
     const steadyNote = `steady ${PER_SEC}/s for ${LAG_MS / 1000} s per run`
@@ -308,16 +312,16 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       {
         benchmark: 'end-to-end',
         dialect: 'postgresql',
-        metric: `saturation from a full outbox (${N.toLocaleString('en')} events)`,
+        metric: `saturation from a full outbox, default setup (${N.toLocaleString('en')} events)`,
         unit: 'events/s',
         cqrs: satCqrs,
         baseline: satBase,
         baselineLabel: 'plain pg relay loop + raw consumer process',
-        goal: { kind: '>=', value: 10_000, text: '>= 10k events/s' },
+        goal: { kind: 'ratio>=', value: 0.8, text: '>= 0.80x (issue 12)' },
         details: satDetails,
       },
-      { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p50 (${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', details: lagDetails },
-      { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99 (${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 50, text: '< 50 ms' } },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p50 (default setup, ${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', details: lagDetails },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99 (default setup, ${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 15, text: '< 15 ms (issue 12)' } },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part master commit -> broker', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toBroker.p99), baseline: lag.baseline.map((x) => x.toBroker.p99), baselineLabel: 'pg INSERT + confirmed publish' },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part broker -> replica commit', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toReplica.p99), baseline: lag.baseline.map((x) => x.toReplica.p99), baselineLabel: 'raw consumer' },
       ...sepRows,

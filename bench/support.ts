@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib'
+import { resolveMasterOptions } from '../src/config/master-options.js'
 import { encodeMessage } from '../src/core/message.js'
 import { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase } from '../integration/support/databases.js'
 import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.js'
@@ -49,6 +50,16 @@ export interface Measurement {
 export type Benchmark = (ctx: BenchContext) => Promise<Measurement[]>
 
 /** A fresh lowercase suffix for cqrs_ids and queue names no other test or run uses. */
+/**
+ * The capture mode a master gets without a `capture` option (what the README's quick start sets up).
+ * Rows measuring that setup say `default` in their metric name, so they can be found whatever the
+ * mode is called.
+ */
+export const DEFAULT_CAPTURE: 'extension' | 'trigger' = resolveMasterOptions({ transport: { name: 'none', publish: async () => {} }, models: { a: { cqrsId: 'a' } } }, 'bench').capture
+
+/** The metric-name tag of a capture mode: `default, capture: extension` for the default one. */
+export const captureTag = (mode: 'extension' | 'trigger'): string => `${mode === DEFAULT_CAPTURE ? 'default, ' : ''}capture: ${mode}`
+
 export const uniqueSuffix = (): string => `b${randomBytes(4).toString('hex')}`
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

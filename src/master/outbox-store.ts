@@ -1,3 +1,5 @@
+import type { Logger } from '../core/logger.js'
+
 /** One outbox row as the relay sees it. */
 export interface OutboxRow {
   id: bigint | number
@@ -10,6 +12,14 @@ export interface OutboxRow {
   traceContext?: string | null
 }
 
+export interface ClaimOptions {
+  /**
+   * Ids of rows this relay claimed in transactions still open: skipped instead of waited for. Rows
+   * other relays hold are still waited for, so one row's events never leave out of order.
+   */
+  exclude?: ReadonlyArray<bigint | number>
+}
+
 /**
  * The master's database seam (ORM-agnostic): the relay claims rows, publishes them, and the store
  * deletes them in the same database transaction, so two relays never publish one row twice.
@@ -19,9 +29,21 @@ export interface OutboxStore {
    * Lock up to `limit` of the oldest rows (in id order), call `publish` with them, delete them once it
    * resolves, commit. If `publish` rejects, nothing is deleted. Returns how many rows were published.
    */
-  claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>): Promise<number>
+  claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options?: ClaimOptions): Promise<number>
+  /**
+   * True when claims may overlap: a claim with `exclude` does not wait for the rows of this relay's
+   * earlier claims still open (PostgreSQL; not MySQL, whose locking read waits for rows it then
+   * filters out, nor SQLite's single writer). The relay then pipelines its batches.
+   */
+  readonly pipelines?: boolean
   /** Rows waiting and the age of the oldest, for `cqrs status` and metrics. */
   backlog(): Promise<{ count: number; oldestAt: Date | null }>
+  /**
+   * Call `wake` when another process may have added rows (PostgreSQL: LISTEN for the outbox trigger's
+   * NOTIFY), until the returned function is called. Optional: without it the relay finds rows by
+   * polling; with it the relay still polls, as a safety net.
+   */
+  watch?(wake: () => void, logger: Logger): Promise<() => Promise<void>>
   /** Release connections the store opened (the relay calls it on stop). */
   close?(): Promise<void>
 }

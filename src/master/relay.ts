@@ -37,10 +37,13 @@ export interface RelayStats {
   lastError: string | null
 }
 
+/** Batches one relay has in flight at once when it pipelines (claimed and sent, awaiting confirms). */
+const PIPELINE_DEPTH = 2
+
 /**
  * Moves events from the outbox to the broker: claim the oldest rows, publish them with confirms,
- * delete them, repeat. Woken by `kick()` after a commit it saw, and by a poll for rows other
- * processes wrote. The loop never throws: errors are logged and retried with backoff, and the events
+ * delete them, repeat. Woken by `kick()` after a commit it saw, by the store's `watch` for rows
+ * other processes committed (PostgreSQL NOTIFY), and by a poll, the safety net. The loop never throws: errors are logged and retried with backoff, and the events
  * wait in the outbox meanwhile.
  */
 export class Relay {
@@ -50,6 +53,7 @@ export class Relay {
   private wake: (() => void) | null = null
   private kicked = false
   private unregister: (() => void) | null = null
+  private unwatch: Promise<(() => Promise<void>) | null> | null = null
 
   constructor(private readonly opts: RelayOptions) {}
 
@@ -58,6 +62,14 @@ export class Relay {
     if (this.running) return
     this.running = true
     this.unregister = metricsHub.add(metricsHub.outboxes, this.opts.store)
+    const { store, logger } = this.opts
+    // A failed watch leaves the poll, which finds every row anyway.
+    this.unwatch = store.watch
+      ? store.watch(() => this.kick(), logger).catch((e) => {
+          logger.warn('cqrs relay: cannot watch the outbox for commits; polling only', { error: e as Error })
+          return null
+        })
+      : null
     this.loop = this.run()
   }
 
@@ -67,9 +79,63 @@ export class Relay {
     this.wake?.()
   }
 
-  /** Publish one batch; returns how many rows left the outbox. Throws on broker or database errors. */
+  /**
+   * Publish the oldest rows, `limit` per batch; returns how many left the outbox. Throws on broker or
+   * database errors, once the batches in flight settled. One batch, unless the store and the
+   * transport can pipeline (PostgreSQL, RabbitMQ): then, while batches come back full, the next is
+   * claimed and sent while the previous one's confirms are outstanding.
+   */
   publishOnce(limit = this.opts.batchSize): Promise<number> {
-    return this.opts.store.claim(limit, (rows) => this.publish(rows))
+    const { store, transport } = this.opts
+    if (!store.pipelines || !transport.send) return store.claim(limit, (rows) => this.publish(rows))
+    return this.pipeline(limit)
+  }
+
+  /**
+   * Up to PIPELINE_DEPTH batches in flight. Per-row order holds: a batch is claimed only after the
+   * previous one was written to the channel (which keeps order), and the claim skips only this
+   * relay's open batches, so an older row committed late leaves in this claim, before any younger
+   * one. G1 holds as for one batch: each batch deletes its rows only after its own confirms.
+   */
+  private async pipeline(limit: number): Promise<number> {
+    const open = new Map<Promise<void>, { ids: Array<bigint | number> }>()
+    let total = 0
+    let failed = false
+    let error: unknown
+    for (;;) {
+      while (open.size >= PIPELINE_DEPTH) await Promise.race(open.keys())
+      if (failed) break
+      const exclude = [...open.values()].flatMap((b) => b.ids)
+      const entry = { ids: [] as Array<bigint | number> }
+      let written!: (n: number) => void
+      const sent = new Promise<number>((resolve) => (written = resolve))
+      const batch: Promise<void> = this.opts.store
+        .claim(
+          limit,
+          (rows) => {
+            entry.ids = rows.map((r) => r.id)
+            return this.publish(rows, () => written(rows.length))
+          },
+          { exclude },
+        )
+        .then(
+          (n) => {
+            total += n
+            written(n) // nothing claimed: publish was never called
+          },
+          (e) => {
+            if (!failed) [failed, error] = [true, e]
+            written(0)
+          },
+        )
+        .finally(() => open.delete(batch))
+      open.set(batch, entry)
+      const n = await sent
+      if (n < limit || failed) break
+    }
+    await Promise.all(open.keys())
+    if (failed) throw error
+    return total
   }
 
   /**
@@ -120,24 +186,28 @@ export class Relay {
     this.wake?.()
     await this.loop
     this.loop = null
+    const unwatch = await this.unwatch
+    this.unwatch = null
+    await unwatch?.()
     this.unregister?.()
     await this.opts.store.close?.()
   }
 
-  private async publish(rows: OutboxRow[]): Promise<void> {
+  /** Publish `rows` and wait for their confirms; `onSent` is called once they are all written (before the confirms, where the transport can tell). */
+  private async publish(rows: OutboxRow[], onSent?: () => void): Promise<void> {
     const timeoutMs = this.opts.publishTimeoutMs ?? 5000
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the broker did not confirm ${rows.length} event(s) within ${timeoutMs} ms; they stay in the outbox`)), timeoutMs)
     })
     try {
-      await Promise.race([this.publishRows(rows), timeout])
+      await Promise.race([this.publishRows(rows, onSent), timeout])
     } finally {
       clearTimeout(timer)
     }
   }
 
-  private async publishRows(rows: OutboxRow[]): Promise<void> {
+  private async publishRows(rows: OutboxRow[], onSent?: () => void): Promise<void> {
     const messages: OutgoingMessage[] = []
     for (const r of rows) {
       if (r.format === 0) {
@@ -149,7 +219,13 @@ export class Relay {
       if (m) messages.push({ ...m, messageId: String(r.id) })
     }
     const started = performance.now()
-    await tracePublish(rows, messages, () => this.opts.transport.publish(messages))
+    const { transport } = this.opts
+    await tracePublish(rows, messages, async () => {
+      if (!onSent || !transport.send) return transport.publish(messages)
+      const { confirmed } = await transport.send(messages)
+      onSent()
+      await confirmed
+    })
     metricsHub.observe('publishDuration', {}, (performance.now() - started) / 1000)
     for (const r of rows) metricsHub.inc('eventsPublished', { cqrs_id: r.cqrsId })
     this.stats.published += rows.length

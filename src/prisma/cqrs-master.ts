@@ -11,6 +11,7 @@ import { applyCaptureTriggers, assertCaptureTriggers, captureTriggersScript, typ
 import { Capture, WRITE_OPERATIONS } from './capture.js'
 import { clientInTransaction, currentTransaction, modelsOf, providerOf, runPromiseInTransaction, transactionOf, type ModelMeta, type Provider } from './internals.js'
 import { buildPlans, findModel } from './model-plans.js'
+import { outboxNotifySql } from './outbox-notify.js'
 import { PrismaOutboxStore } from './prisma-outbox-store.js'
 import { rowImageRenderer } from './row-image-renderer.js'
 
@@ -51,9 +52,9 @@ function setup(client: any, opts: ResolvedMasterOptions): MasterSetup {
   return { opts, metas, provider, plans, outboxMeta, triggerTargets }
 }
 
-function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number } = {}): Relay {
+function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number; listen?: boolean } = {}): Relay {
   return new Relay({
-    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta),
+    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen }),
     transport: runtime(transport),
     batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
     pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,
@@ -155,17 +156,19 @@ export function cqrsMaster(options: MasterOptions) {
 /**
  * A relay on its own (for `cqrs relay`): publishes the outbox of `prisma` through `transport`.
  * `master` (the cqrsMaster options without transport) renders row images from capture triggers.
+ * On PostgreSQL it LISTENs for the outbox trigger's NOTIFY (`listen: false` to poll only), so it
+ * wakes at commit; the poll stays as a safety net.
  */
 export function createRelay(
   prisma: any,
   transport: Transport,
-  options: { batchSize?: number; pollIntervalMs?: number; logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
+  options: { batchSize?: number; pollIntervalMs?: number; listen?: boolean; logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
 ): Relay {
   // Without master models the relay still publishes ready messages; row images need the models.
   const opts = options.master
     ? resolveMasterOptions({ ...options.master, transport }, 'createRelay')
     : ({ ...resolveMasterOptions({ transport, models: { _: { cqrsId: '_' } } }, 'createRelay'), models: {} } as ResolvedMasterOptions)
-  return makeRelay(prisma, setup(prisma, opts), transport, options.logger ?? stderrLogger(), options)
+  return makeRelay(prisma, setup(prisma, opts), transport, options.logger ?? stderrLogger(), { ...options, listen: options.listen ?? true })
 }
 
 /** The SQL that installs the capture triggers of the configured master models (for a migration). */
@@ -180,4 +183,16 @@ export function captureTriggerStatements(prisma: any, options: Omit<MasterOption
 export function installCaptureTriggers(prisma: any, options: Omit<MasterOptions, 'transport'>): Promise<string[]> {
   const s = setup(prisma, resolveMasterOptions({ ...options, transport: NO_TRANSPORT }, 'installCaptureTriggers'))
   return applyCaptureTriggers(prisma, s.provider, s.triggerTargets, s.outboxMeta.table)
+}
+
+/**
+ * PostgreSQL: the statements that install the outbox's NOTIFY trigger, which wakes a separate
+ * `cqrs relay` at commit (see outbox-notify.ts); none on other databases (their relay polls).
+ */
+export function outboxNotifyStatements(prisma: any, options: Pick<MasterOptions, 'outboxModel'> = {}): string[] {
+  if (providerOf(prisma) !== 'postgresql') return []
+  const outboxModel = options.outboxModel ?? 'CqrsOutbox'
+  const meta = findModel(modelsOf(prisma), outboxModel)
+  if (!meta) throw new ConfigError(`The outbox model '${outboxModel}' is not in this Prisma schema. Copy node_modules/cqrs-sync/prisma/cqrs.postgresql.prisma into your schema folder, migrate, and run prisma generate.`)
+  return outboxNotifySql(meta.table)
 }

@@ -1,5 +1,7 @@
-import type { OutboxRow, OutboxStore } from '../master/outbox-store.js'
+import type { Logger } from '../core/logger.js'
+import type { ClaimOptions, OutboxRow, OutboxStore } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
+import { listenForOutbox } from './outbox-notify.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner } from './sql-runner.js'
 
@@ -18,9 +20,11 @@ export class PrismaOutboxStore implements OutboxStore {
   private readonly traced: boolean
 
   constructor(
-    client: any,
+    private readonly client: any,
     private readonly provider: Provider,
-    meta: ModelMeta,
+    private readonly meta: ModelMeta,
+    /** PostgreSQL: LISTEN for the outbox trigger's NOTIFY (a separate relay; see outbox-notify.ts). */
+    private readonly options: { listen?: boolean } = {},
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
@@ -28,7 +32,12 @@ export class PrismaOutboxStore implements OutboxStore {
     this.col = (field) => quoteIdent(provider, meta.fields.find((f) => f.name === field)?.column ?? field)
   }
 
-  async claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>): Promise<number> {
+  /** PostgreSQL only: its `FOR UPDATE` never waits for rows the WHERE clause leaves out. */
+  get pipelines(): boolean {
+    return this.provider === 'postgresql'
+  }
+
+  async claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions = {}): Promise<number> {
     const { table, col } = this
     // A cheap look without a transaction first: an idle relay polls often.
     const peek = await this.sql.query(`SELECT ${col('id')} FROM ${table} LIMIT 1`)
@@ -37,9 +46,11 @@ export class PrismaOutboxStore implements OutboxStore {
       async (tx) => {
         if (this.provider === 'sqlite') await tx.execute(`UPDATE ${table} SET ${col('pk')} = ${col('pk')} WHERE ${col('id')} = -1`)
         const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
+        // Ids come from the database (integers), so they are inlined as they are.
+        const skip = options.exclude?.length ? ` WHERE ${col('id')} NOT IN (${options.exclude.map((id) => BigInt(id).toString()).join(',')})` : ''
         const trace = this.traced ? `, ${col('traceContext')} AS trace_context` : ''
         const rows = await tx.query<{ id: bigint | number | string; cqrs_id: string; routing_key: string; format: number | bigint | string; body: string; trace_context?: string | null }>(
-          `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
+          `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${skip} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
         )
         if (rows.length === 0) return 0
         await publish(rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null })))
@@ -49,6 +60,13 @@ export class PrismaOutboxStore implements OutboxStore {
       // MySQL: no gap locks, so the user's inserts into the outbox never wait for a relay.
       this.provider === 'mysql' ? { isolationLevel: 'READ COMMITTED' } : {},
     )
+  }
+
+  /** PostgreSQL with `listen`: wake the relay on the outbox trigger's NOTIFY; elsewhere a no-op (poll only). */
+  async watch(wake: () => void, logger: Logger): Promise<() => Promise<void>> {
+    if (this.provider !== 'postgresql' || !this.options.listen) return async () => {}
+    const listener = await listenForOutbox(this.client, this.meta.table, wake, logger)
+    return async () => listener?.close()
   }
 
   close(): Promise<void> {

@@ -33,6 +33,7 @@ export class RuntimeTransport implements Transport {
     fn: (d: DeadLetter) => Promise<void>,
   ) => Promise<number>
   readonly queueStats?: (spec: QueueSpec) => Promise<QueueStats>
+  readonly send?: (messages: OutgoingMessage[]) => Promise<{ confirmed: Promise<void> }>
 
   #connecting: Promise<void> | undefined
   #connected = false
@@ -43,7 +44,11 @@ export class RuntimeTransport implements Transport {
     this.inner = inner
     this.name = inner.name
     // Bound only when present, so `if (transport.listDeadLetters)` keeps telling the truth.
-    const { listDeadLetters, drainDeadLetters, queueStats } = inner
+    const { listDeadLetters, drainDeadLetters, queueStats, send } = inner
+    if (send) this.send = async (messages) => {
+      await this.#ready('send')
+      return send.call(inner, messages)
+    }
     if (listDeadLetters) this.listDeadLetters = async (spec, limit) => {
       await this.#ready('listDeadLetters')
       return listDeadLetters.call(inner, spec, limit)

@@ -90,6 +90,13 @@ export interface Transport {
   connect(): Promise<void>
   /** Publish in order; resolves when the broker confirmed every message, rejects if any was not. */
   publish(messages: OutgoingMessage[]): Promise<void>
+  /**
+   * Optional, for pipelining: write `messages` in order and resolve once all are written, before the
+   * broker confirmed them; `confirmed` settles as `publish()` would. Messages of a later call go out
+   * after these, so the relay may claim and send its next batch while this one's confirms are
+   * outstanding (without it, the relay publishes one batch at a time).
+   */
+  send?(messages: OutgoingMessage[]): Promise<{ confirmed: Promise<void> }>
   /** Declare the replica queue, its bindings, delay queues and dead-letter queue, and consume it. */
   consume(options: ConsumeOptions, handler: BatchHandler): Promise<Subscription>
   /** Close connections. Called once by the runtime wrapper. */

@@ -11,7 +11,8 @@ export function registerRelay(program: Command): void {
     .description('Publish the master outbox to the broker (for deployments that run the relay apart from the app)')
     .option('--once', 'publish what is in the outbox now, then exit')
     .option('--batch <n>', `rows per publish batch (env CQRS_RELAY_BATCH; default ${DEFAULTS.relay.batchSize})`)
-    .option('--poll-ms <n>', `how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default ${DEFAULTS.relay.pollIntervalMs})`)
+    .option('--poll-ms <n>', `how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default ${DEFAULTS.relay.pollIntervalMs}); on PostgreSQL with the NOTIFY trigger of \`cqrs triggers\` a commit wakes it at once and the poll is only a safety net`)
+    .option('--no-listen', "PostgreSQL: poll only, do not LISTEN for the outbox trigger's NOTIFY")
     .option(...metricsPortFlag(' while it runs (not with --once)'))
     .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
     .action((opts, cmd: Command) =>
@@ -21,7 +22,7 @@ export function registerRelay(program: Command): void {
         const pollIntervalMs = setting({ name: 'poll-ms', env: 'CQRS_RELAY_POLL_MS', default: DEFAULTS.relay.pollIntervalMs, parse: positiveInt('--poll-ms') }, opts.pollMs, master.relay?.pollIntervalMs)
         const transport = master.transport ?? (await ctx.transport())
         const { prisma, transport: _t, ...masterOptions } = master
-        const relay = createRelay(prisma, transport, { batchSize, pollIntervalMs, logger: ctx.logger, master: masterOptions })
+        const relay = createRelay(prisma, transport, { batchSize, pollIntervalMs, listen: opts.listen !== false, logger: ctx.logger, master: masterOptions })
         ctx.onClose(() => transport.close())
         if (opts.once) {
           const n = await relay.drain(10 * 60_000)

@@ -74,8 +74,17 @@ export class RabbitmqTransport implements Transport {
 
   /** Publish persistent JSON messages in order; resolves when RabbitMQ confirmed every one. */
   async publish(messages: OutgoingMessage[]): Promise<void> {
+    await (await this.send(messages)).confirmed
+  }
+
+  /**
+   * Write persistent JSON messages in order on the confirm channel; resolves once all are written,
+   * and `confirmed` settles when RabbitMQ confirmed every one. Calls are written in call order only
+   * when each waits for the previous one to resolve (the relay does).
+   */
+  async send(messages: OutgoingMessage[]): Promise<{ confirmed: Promise<void> }> {
     this.#assertOpen('publish')
-    if (messages.length === 0) return
+    if (messages.length === 0) return { confirmed: Promise.resolve() }
     if (this.#blocked) {
       throw new TransportError(`publish(): RabbitMQ at ${this.options.safeUrl} blocks publishers (it is low on memory or disk); try again later`, { url: this.options.safeUrl })
     }
@@ -86,7 +95,10 @@ export class RabbitmqTransport implements Transport {
       const properties: Options.Publish = { persistent: true, contentType: 'application/json', messageId: m.messageId, timestamp, headers: m.headers }
       confirms.push((await publisher.send(this.options.exchange, m.routingKey, Buffer.from(m.body), properties)).confirmed)
     }
-    await Promise.all(confirms)
+    const confirmed = Promise.all(confirms).then(() => {})
+    // The caller awaits it later; until then a refusal must not count as unhandled.
+    confirmed.catch(() => {})
+    return { confirmed }
   }
 
   /** Declare the queue's topology on a channel of its own and consume it; see {@link RabbitmqConsumer}. */
