@@ -85,7 +85,8 @@ try {
   await step('install the tarball into a fresh app', () => {
     mkdirSync(join(app, 'src'), { recursive: true })
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'cqrs-check-app', private: true, type: 'module' }, null, 2))
-    const peers = ['@prisma/client', '@prisma/adapter-pg', 'pg', '@types/node'].map((p) => `${p}@${versionOf(p)}`)
+    // The optional peers of the entries imported below: a user of cqrs-sync/nats installs @nats-io/* with it (README, Install).
+    const peers = ['@prisma/client', '@prisma/adapter-pg', 'pg', '@types/node', '@nats-io/jetstream', '@nats-io/transport-node'].map((p) => `${p}@${versionOf(p)}`)
     run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...peers])
     const installed = join(app, 'node_modules', pkg.name, 'package.json')
     if (!existsSync(installed)) throw new Error('the package is not in the app after install')
@@ -109,6 +110,7 @@ try {
       for (const k of ['cqrsMaster', 'cqrsReplica', 'defineConfig', 'adapterFromUrl']) if (typeof root[k] !== 'function') throw new Error('${pkg.name} has no ' + k)
       if (typeof (await import('${pkg.name}/rabbitmq')).rabbitmq !== 'function') throw new Error('no rabbitmq()')
       if (typeof (await import('${pkg.name}/memory')).memory !== 'function') throw new Error('no memory()')
+      if (typeof (await import('${pkg.name}/nats')).nats !== 'function') throw new Error('no nats()')
       for (const f of ${JSON.stringify(Object.keys(pkg.exports).filter((k) => /\.(prisma|sql)$/.test(k)))}) {
         const { fileURLToPath } = await import('node:url')
         const { readFileSync } = await import('node:fs')
