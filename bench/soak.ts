@@ -6,6 +6,7 @@
  *   npx tsx bench/soak.ts                          # both parts, 1M events and 1M writes
  *   npx tsx bench/soak.ts --events 100000 --writes 0
  *   npx tsx bench/soak.ts --part master --writes 200000
+ *   npx tsx bench/soak.ts --part master --capture trigger   # 1M writes with database-trigger capture
  *
  * - consume: `cqrs consume -w 2` (a subprocess, the integration test config) applies `--events` SAVE
  *   events published straight to its queue, in rounds of `--pool` ids (default 100,000) with the
@@ -20,7 +21,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { silentLogger } from '../src/core/logger.js'
-import { cqrsMaster } from '../src/prisma/cqrs-master.js'
+import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../src/transport/rabbitmq/index.js'
 import { AMQP_URL, amqpConnect, authorData, authorEventBody, createTestDatabase, deleteQueues, EXCHANGE, publishRaw, replicaQueues, startConsume, uniqueSuffix, until, type CliWorkers, type TestDatabase } from './support.js'
 
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     writes: { type: 'string', default: '1000000' },
     pool: { type: 'string', default: '100000' },
     part: { type: 'string', default: 'both' },
+    capture: { type: 'string', default: 'extension' },
   },
 })
 const EVENTS = Number(args.events)
@@ -38,6 +40,8 @@ const POOL = Number(args.pool)
 for (const [name, n] of [['--events', EVENTS], ['--writes', WRITES], ['--pool', POOL]] as const)
   if (!Number.isInteger(n) || n < 0 || (name === '--pool' && n < 1)) throw new Error(`${name} must be a whole number${name === '--pool' ? ' above 0' : ''}; got ${JSON.stringify(args[name.slice(2) as 'events'])}`)
 if (!['both', 'consume', 'master'].includes(args.part!)) throw new Error(`--part must be both, consume or master; got ${args.part}`)
+if (!['extension', 'trigger'].includes(args.capture!)) throw new Error(`--capture must be extension or trigger; got ${args.capture}`)
+const CAPTURE = args.capture as 'extension' | 'trigger'
 
 /** Resident set size of a process in MB, or null when it is gone. */
 function rssMb(pid: number): number | null {
@@ -97,7 +101,10 @@ async function soakMaster(): Promise<void> {
   // Somewhere for the events to go that never fills up: the oldest are dropped past 10,000.
   await ch.assertQueue(sink, { durable: false, arguments: { 'x-max-length': 10_000 } })
   await ch.bindQueue(sink, EXCHANGE, cqrsId)
-  const prisma = (await master.client({ poolSize: 8 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } }))
+  const base = await master.client({ poolSize: 8 })
+  const models = { author: { cqrsId } }
+  if (CAPTURE === 'trigger') await installCaptureTriggers(base, { models, capture: 'trigger' })
+  const prisma = base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, capture: CAPTURE, models }))
   try {
     const ids: number[] = []
     for (let i = 0; i < POOL; i += 1000) {
