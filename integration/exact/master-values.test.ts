@@ -17,21 +17,15 @@ import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master
 import { modelsOf } from '../../src/prisma/internals.js'
 import { buildPlans, findModel } from '../../src/prisma/model-plans.js'
 import { RowScanner } from '../../src/prisma/row-scanner.js'
+import { rng } from '../support/chaos.js'
 import { CollectorTransport } from '../support/collector.js'
 import { createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
 
 const SEED = Number(process.env.CQRS_SEED ?? Math.floor(Math.random() * 2 ** 31))
 
-/** mulberry32: a small seeded generator, so a failure can be replayed with its seed. */
+/** The suite's seeded generator (support/chaos.ts), with int and pick, so a failure can be replayed with its seed. */
 function random(seed: number) {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = rng(seed)
   const int = (n: number) => Math.floor(next() * n)
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]
   return { next, int, pick }

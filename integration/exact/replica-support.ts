@@ -79,14 +79,5 @@ async function one(db: TestDatabase, sql: string): Promise<string | null> {
   return row?.v == null ? null : String(row.v)
 }
 
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated with its printed seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The suite's seeded PRNG (mulberry32), so a failing run can be repeated with its printed seed. */
+export { rng as prng } from '../support/chaos.js'

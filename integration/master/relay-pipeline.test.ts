@@ -17,6 +17,7 @@ import { RabbitmqTransport } from '../../src/transport/rabbitmq/index.js'
 import type { OutgoingMessage } from '../../src/transport/types.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 import { revisionsByPk, testQueue, uniqueSuffix } from '../support/rabbit.js'
+import { rng } from '../support/chaos.js'
 
 const BATCH = 10
 
@@ -49,17 +50,6 @@ class HoldingTransport extends RabbitmqTransport {
   }
 }
 
-/** A small deterministic generator (mulberry32), so a failing run can be replayed from its seed. */
-function random(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function cleanups(ctx: TestContext) {
   const list: Array<() => Promise<unknown>> = []
@@ -73,7 +63,7 @@ describe('the relay pipelines batches on PostgreSQL and keeps each row in revisi
   it.runIf(DIALECTS.includes('postgresql'))('with a full outbox, and with writers committing during the drain', async (ctx) => {
     const seed = Number(process.env.CQRS_TEST_SEED ?? Date.now() % 1_000_000)
     console.log(`relay-pipeline seed ${seed} (CQRS_TEST_SEED=${seed} to replay)`)
-    const rnd = random(seed)
+    const rnd = rng(seed)
     const defer = cleanups(ctx)
     const db: TestDatabase = await createTestDatabase('postgresql', 'pipeline')
     defer(() => db.drop())
