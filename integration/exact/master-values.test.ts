@@ -155,7 +155,7 @@ for (const dialect of DIALECTS.filter((d): d is Exclude<Dialect, 'sqlite'> => d 
     it('extension capture: each value of each event is the column as stored', async () => {
       const r = random(SEED)
       const transport = new CollectorTransport()
-      const prisma = base.$extends(cqrsMaster({ transport, logger: silentLogger, relay: { enabled: false }, models }))
+      const prisma = base.$extends(cqrsMaster({ transport, logger: silentLogger, capture: 'extension', relay: { enabled: false }, models }))
       try {
         for (let i = 0; i < 25; i++) {
           const e = edgeRow(r, true)

@@ -10,12 +10,12 @@
 import { performance } from 'node:perf_hooks'
 import { afterEach, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { createTestDatabase, DIALECTS, type Dialect } from '../support/databases.js'
 import { eventCounts, revisionsByPk, testQueue, uniqueSuffix } from '../support/rabbit.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
+import { masterClient } from '../support/master.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 /** A cleanup step that hangs must not keep the next ones (queues, databases) from running. */
@@ -53,7 +53,7 @@ async function setup(dialect: Dialect) {
   // Generous transaction limits: the tests share a busy machine (Prisma's defaults are 2 s and 5 s).
   const { PrismaClient } = await import(`../../prisma/generated/${dialect}/client.ts`)
   const base = new PrismaClient({ adapter: await adapterFromUrl(db.url), transactionOptions: { maxWait: 15_000, timeout: 30_000 } })
-  const prisma = base.$extends(cqrsMaster({ transport, models: { author: { cqrsId } }, relay: { enabled: true, pollIntervalMs: 100 }, logger: silentLogger }))
+  const prisma = await masterClient(base, { transport, models: { author: { cqrsId } }, relay: { enabled: true, pollIntervalMs: 100 }, logger: silentLogger })
   cleanups.push(async () => {
     await prisma.$cqrs.close()
     await base.$disconnect()

@@ -67,7 +67,7 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
   }
   const models = { author: { cqrsId } }
   // The app: writes events to the outbox, publishes nothing itself.
-  const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), models, relay: { enabled: false }, logger: silentLogger }))
+  const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), capture: 'extension', models, relay: { enabled: false }, logger: silentLogger }))
   defer(() => app.$cqrs.close())
   const relayClient = await client()
   if (opts.notifyTrigger) {

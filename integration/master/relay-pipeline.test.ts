@@ -77,7 +77,7 @@ describe('the relay pipelines batches on PostgreSQL and keeps each row in revisi
       return c
     }
     const models = { author: { cqrsId } }
-    const app = (await open()).$extends(cqrsMaster({ transport: new RabbitmqTransport({ url: AMQP_URL, logger: silentLogger }), models, relay: { enabled: false }, logger: silentLogger }))
+    const app = (await open()).$extends(cqrsMaster({ transport: new RabbitmqTransport({ url: AMQP_URL, logger: silentLogger }), capture: 'extension', models, relay: { enabled: false }, logger: silentLogger }))
     defer(() => app.$cqrs.close())
     const transport = new HoldingTransport({ url: AMQP_URL, logger: silentLogger })
     const relay = createRelay(await open(), transport, { batchSize: BATCH, pollIntervalMs: 50, listen: false, logger: silentLogger, master: { models } })

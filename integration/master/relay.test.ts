@@ -70,6 +70,7 @@ class Scope {
     const base = await patientClient(db)
     const prisma = base.$extends(
       cqrsMaster({
+        capture: 'extension',
         transport: rabbitmq({ url: opts.url ?? AMQP_URL, logger: silentLogger }),
         models: { author: { cqrsId, ...(opts.keys ? { keys: opts.keys } : {}) } },
         relay: opts.relay ?? { enabled: true },

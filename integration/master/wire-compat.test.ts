@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { CollectorTransport } from '../support/collector.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { fixture } from '../support/fixtures.js'
+import { masterClient } from '../support/master.js'
 
 const typeOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
 const shape = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeOf(v)]))
@@ -20,18 +20,16 @@ describe('wire compatibility with django-cqrs (PostgreSQL master)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('postgresql', 'wire')
-    prisma = (await db.client()).$extends(
-      cqrsMaster({
-        transport,
-        logger: silentLogger,
-        relay: { enabled: false },
-        models: {
-          // Django replicas name keys after model fields: columns here, and the FK under the relation's name.
-          author: { cqrsId: 'author', keys: 'column' },
-          book: { cqrsId: 'book', fields: { id: 'id', title: 'title', authorId: 'author', price: 'price', publishedAt: 'published_at' }, trackedFields: ['title', 'price'] },
-        },
-      }),
-    )
+    prisma = await masterClient(await db.client(), {
+      transport,
+      logger: silentLogger,
+      relay: { enabled: false },
+      models: {
+        // Django replicas name keys after model fields: columns here, and the FK under the relation's name.
+        author: { cqrsId: 'author', keys: 'column' },
+        book: { cqrsId: 'book', fields: { id: 'id', title: 'title', authorId: 'author', price: 'price', publishedAt: 'published_at' }, trackedFields: ['title', 'price'] },
+      },
+    })
   })
   afterAll(async () => {
     await prisma?.$cqrs.close()

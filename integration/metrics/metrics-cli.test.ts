@@ -6,7 +6,6 @@ import type { ChildProcess } from 'node:child_process'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
 import { encodeMessage } from '../../src/core/message.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { runtime } from '../../src/transport/runtime-transport.js'
 import { spawnCqrs, stderrOf, stop, waitForStderr } from '../support/cli.js'
@@ -14,6 +13,7 @@ import { eventually, tableDiff } from '../support/compare.js'
 import { AMQP_URL, createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { sample } from '../support/metrics-text.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
+import { masterClient } from '../support/master.js'
 
 async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`)
@@ -55,7 +55,7 @@ describe('metrics over HTTP (relay and consume subprocesses)', () => {
 
     // The app writes with its relay off; `cqrs relay` publishes.
     const transport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
-    const prisma = (await master.client()).$extends(cqrsMaster({ transport, logger: silentLogger, relay: { enabled: false }, models: { author: { cqrsId } } }))
+    const prisma = await masterClient(await master.client(), { transport, logger: silentLogger, relay: { enabled: false }, models: { author: { cqrsId } } })
     closers.push(() => prisma.$cqrs.close())
     const rows = 60
     for (let i = 0; i < rows; i++) await prisma.author.create({ data: { name: `m${i}`, externalId: `e${i}` } })

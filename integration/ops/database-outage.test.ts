@@ -8,13 +8,13 @@ import type { ChildProcess } from 'node:child_process'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import amqp from 'amqplib'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { spawnCqrs, stderrOf, stop, waitForStderr } from '../support/cli.js'
 import { eventually, snapshot, AUTHOR_COLUMNS } from '../support/compare.js'
 import { AMQP_URL, createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
 import { canCreateClusters, ownPostgres, type OwnPostgres } from './own-postgres.js'
+import { masterClient } from '../support/master.js'
 
 if (!canCreateClusters) console.warn('database-outage.test.ts skipped: needs pg_createcluster (postgresql-common) to stop a PostgreSQL of its own')
 
@@ -55,7 +55,7 @@ async function replicaDiff(): Promise<string[]> {
 
 it.skipIf(!canCreateClusters)('a replica database stopped for longer than the retry schedule is waited for', async () => {
   const cqrsId = `author${suffix}`
-  prisma = (await master.client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } }))
+  prisma = await masterClient(await master.client(), { transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } })
   // The whole retry schedule is 100 + 200 ms: the outage below lasts several times that.
   consumer = spawnCqrs(['consume', '--batch', '20', '--prefetch', '40'], { CQRS_TEST_DIALECT: 'postgresql', CQRS_REPLICA_URL: replica.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: suffix, AMQP_URL, CQRS_RETRY_DELAYS: '100,200', CQRS_MAX_RETRIES: '2', CQRS_LOG_LEVEL: 'info' })
   await waitForStderr(consumer, /ready/)

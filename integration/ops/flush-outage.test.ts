@@ -6,11 +6,11 @@
  */
 import { afterEach, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { createTestDatabase } from '../support/databases.js'
 import { testQueue, uniqueSuffix } from '../support/rabbit.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
+import { masterClient } from '../support/master.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -35,9 +35,7 @@ it('flush waits for the broker; with timeoutMs it gives up with a clear error', 
   const proxy = await TcpProxy.start()
   cleanups.push(() => proxy.close())
   // No in-process relay: only flush publishes, so what arrives is flush's doing.
-  const prisma = (await db.client()).$extends(
-    cqrsMaster({ transport: rabbitmq({ url: proxy.amqpUrl, logger: silentLogger, reconnect: { initialMs: 50, maxMs: 250 } }), models: { author: { cqrsId } }, relay: { enabled: false }, logger: silentLogger }),
-  )
+  const prisma = await masterClient(await db.client(), { transport: rabbitmq({ url: proxy.amqpUrl, logger: silentLogger, reconnect: { initialMs: 50, maxMs: 250 } }), models: { author: { cqrsId } }, relay: { enabled: false }, logger: silentLogger })
   cleanups.push(() => prisma.$cqrs.close())
 
   await prisma.author.create({ data: { name: 'before', externalId: 'b' } })

@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs'
 import amqp from 'amqplib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { BIN, TEST_CONFIG } from '../support/cli.js'
 import { eventually, tableDiff } from '../support/compare.js'
 import { AMQP_URL, ROOT, createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
+import { masterClient } from '../support/master.js'
 
 const dialect = 'postgresql'
 
@@ -70,7 +70,7 @@ describe('cqrs consume process tree', { timeout: 150_000 }, () => {
     const suffix = `_p${Math.random().toString(36).slice(2, 8)}`
     queue = `tree${suffix}`
     env = { CQRS_CONFIG: TEST_CONFIG, CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: replica.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: suffix, AMQP_URL }
-    prisma = (await master.client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId: `author${suffix}` } } }))
+    prisma = await masterClient(await master.client(), { transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId: `author${suffix}` } } })
     await master.exec('DELETE FROM author; DELETE FROM cqrs_outbox')
     await replica.exec('DELETE FROM author_ref; DELETE FROM cqrs_tombstone')
   }

@@ -7,12 +7,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ChildProcess } from 'node:child_process'
 import { encodeMessage } from '../../src/core/message.js'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { runtime } from '../../src/transport/runtime-transport.js'
 import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { eventually, tableDiff } from '../support/compare.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { deleteQueue, makeTransport, type TransportKind, transportEnv } from '../support/transports.js'
+import { masterClient } from '../support/master.js'
 
 const dialect = 'postgresql'
 
@@ -45,7 +45,7 @@ export function consumeCliSuite(kind: TransportKind): void {
       env = { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: replica.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: suffix, ...transportEnv(kind), CQRS_RETRY_DELAYS: '300,600', ...extra }
       const transport = makeTransport(kind)
       transports.push(transport)
-      prisma = (await master.client()).$extends(cqrsMaster({ transport, logger: silentLogger, models: { author: { cqrsId: `author${suffix}` } } }))
+      prisma = await masterClient(await master.client(), { transport, logger: silentLogger, models: { author: { cqrsId: `author${suffix}` } } })
       await master.exec('DELETE FROM author; DELETE FROM cqrs_outbox')
       await replica.exec('DELETE FROM author_ref; DELETE FROM cqrs_tombstone')
     }

@@ -6,13 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
 import type { BatchHandler } from '../../src/transport/types.js'
 import { ChaosPublisher, rng } from '../support/chaos.js'
 import { eventually, tableDiff } from '../support/compare.js'
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 import { deleteQueue, makeTransport, TRANSPORTS } from '../support/transports.js'
+import { masterClient } from '../support/master.js'
 
 const SEED = Number(process.env.CQRS_SEED ?? Date.now() % 100_000)
 
@@ -36,7 +36,7 @@ describe.each(COMBOS)('convergence on $dialect through $transport', ({ transport
     const cqrsId = `author${suffix}`
     const publisher = new ChaosPublisher(makeTransport(transport), random)
     const base = await master.client()
-    const prisma = base.$extends(cqrsMaster({ transport: publisher, logger: silentLogger, relay: { enabled: false, batchSize: 20 }, models: { author: { cqrsId } } }))
+    const prisma = await masterClient(base, { transport: publisher, logger: silentLogger, relay: { enabled: false, batchSize: 20 }, models: { author: { cqrsId } } })
 
     const replicaTransport = makeTransport(transport)
     const replica = cqrsReplica({ prisma: await replicaDb.client(), transport: replicaTransport, queue, logger: silentLogger, prefetch: 50, batchSize: 25, handlers: { [cqrsId]: { model: 'authorRef' } } })

@@ -9,13 +9,13 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsMetrics } from '../../src/metrics/cqrs-metrics.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
 import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { eventually, tableDiff } from '../support/compare.js'
 import { AMQP_URL, createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { sample } from '../support/metrics-text.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
+import { masterClient } from '../support/master.js'
 
 describe('in process: traces from the write to the replica commit, and metrics', () => {
   let master: TestDatabase
@@ -34,7 +34,7 @@ describe('in process: traces from the write to the replica commit, and metrics',
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
     trace.setGlobalTracerProvider(provider)
     ;[master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'tm'), createTestDatabase('postgresql', 'tr')])
-    prisma = (await master.client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } }))
+    prisma = await masterClient(await master.client(), { transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } })
     replica = cqrsReplica({ prisma: await replicaDb.client(), transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, queue, handlers: { [cqrsId]: { model: 'authorRef' } } })
     await replica.start()
   })

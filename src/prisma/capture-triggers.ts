@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/errors.js'
 import type { ModelPlan } from '../master/model-plan.js'
 import type { ModelMeta, Provider } from './internals.js'
-import { captureTriggerSql, dropTriggerSql, expectedTriggerNames, listTriggersSql, triggerBaseName } from './trigger-sql.js'
+import { captureTriggerSql, dropTriggerSql, expectedTriggerNames, listTriggersSql, triggerBaseName, type OutboxTarget } from './trigger-sql.js'
 
 export interface TriggerTarget {
   meta: ModelMeta
@@ -12,11 +12,11 @@ export interface TriggerTarget {
  * Every statement that installs the capture triggers of these models (for a migration file),
  * starting with drops of the capture triggers installed now (an older column list would capture twice).
  */
-export async function captureTriggersScript(client: any, provider: Provider, targets: TriggerTarget[], outboxTable = 'cqrs_outbox'): Promise<string[]> {
+export async function captureTriggersScript(client: any, provider: Provider, targets: TriggerTarget[], outbox: OutboxTarget): Promise<string[]> {
   const out: string[] = []
   for (const { meta, plan } of targets) {
     for (const name of await existing(client, provider, meta)) out.push(dropTriggerSql(provider, meta, name))
-    out.push(...captureTriggerSql(provider, meta, plan, outboxTable))
+    out.push(...captureTriggerSql(provider, meta, plan, outbox))
   }
   return out
 }
@@ -28,22 +28,22 @@ async function existing(client: any, provider: Provider, meta: ModelMeta): Promi
 }
 
 /** Install (or refresh) capture triggers: drop ours that are outdated, create the current ones. */
-export async function applyCaptureTriggers(client: any, provider: Provider, targets: TriggerTarget[], outboxTable = 'cqrs_outbox'): Promise<string[]> {
+export async function applyCaptureTriggers(client: any, provider: Provider, targets: TriggerTarget[], outbox: OutboxTarget): Promise<string[]> {
   const done: string[] = []
   for (const { meta, plan } of targets) {
     for (const name of await existing(client, provider, meta)) await client.$executeRawUnsafe(dropTriggerSql(provider, meta, name))
-    for (const sql of captureTriggerSql(provider, meta, plan, outboxTable)) await client.$executeRawUnsafe(sql)
+    for (const sql of captureTriggerSql(provider, meta, plan, outbox)) await client.$executeRawUnsafe(sql)
     done.push(meta.name)
   }
   return done
 }
 
 /** Throw a ConfigError naming the fix when a model's capture triggers are missing or outdated. */
-export async function assertCaptureTriggers(client: any, provider: Provider, targets: TriggerTarget[]): Promise<void> {
+export async function assertCaptureTriggers(client: any, provider: Provider, targets: TriggerTarget[], outbox: OutboxTarget): Promise<void> {
   const problems: string[] = []
   for (const { meta, plan } of targets) {
     const have = new Set(await existing(client, provider, meta))
-    const missing = expectedTriggerNames(provider, meta, plan).filter((n) => !have.has(n))
+    const missing = expectedTriggerNames(provider, meta, plan, outbox).filter((n) => !have.has(n))
     if (missing.length) problems.push(`${meta.name} (missing ${missing.join(', ')}${[...have].length ? '; the installed ones are for other columns' : ''})`)
   }
   if (problems.length)

@@ -9,9 +9,11 @@ import { runtime } from '../transport/runtime-transport.js'
 import type { Transport } from '../transport/types.js'
 import { applyCaptureTriggers, assertCaptureTriggers, captureTriggersScript, type TriggerTarget } from './capture-triggers.js'
 import { Capture, WRITE_OPERATIONS } from './capture.js'
-import { clientInTransaction, currentTransaction, modelsOf, providerOf, runPromiseInTransaction, transactionOf, type ModelMeta, type Provider } from './internals.js'
+import { clientInTransaction, currentTransaction, modelsOf, providerOf, queryInTransaction, runPromiseInTransaction, transactionOf, type ModelMeta, type Provider, type TransactionDescriptor } from './internals.js'
 import { buildPlans, findModel } from './model-plans.js'
 import { outboxNotifySql } from './outbox-notify.js'
+import { outboxTargetOf, sessionContextSql, type OutboxTarget } from './trigger-sql.js'
+import { activeTraceparent } from '../tracing/tracing.js'
 import { PrismaOutboxStore } from './prisma-outbox-store.js'
 import { rowImageRenderer } from './row-image-renderer.js'
 
@@ -36,6 +38,7 @@ interface MasterSetup {
   provider: Provider
   plans: Map<string, ModelPlan>
   outboxMeta: ModelMeta
+  outbox: OutboxTarget
   triggerTargets: TriggerTarget[]
 }
 
@@ -49,7 +52,9 @@ function setup(client: any, opts: ResolvedMasterOptions): MasterSetup {
       `The outbox model '${opts.outboxModel}' is not in this Prisma schema. Copy node_modules/cqrs-sync/prisma/cqrs.${provider}.prisma into your schema folder, migrate, and run prisma generate.`,
     )
   const triggerTargets = [...plans.values()].map((plan) => ({ plan, meta: metas.get(plan.model)! }))
-  return { opts, metas, provider, plans, outboxMeta, triggerTargets }
+  if (opts.capture === 'trigger' && opts.correlationId && provider === 'sqlite')
+    throw new ConfigError("correlationId with capture: 'trigger' needs PostgreSQL or MySQL (a SQLite trigger cannot see a value of the request's transaction); on SQLite set capture: 'extension'")
+  return { opts, metas, provider, plans, outboxMeta, outbox: outboxTargetOf(outboxMeta), triggerTargets }
 }
 
 function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number; listen?: boolean } = {}): Relay {
@@ -81,9 +86,16 @@ export function cqrsMaster(options: MasterOptions) {
     const relay = makeRelay(client, s, transport, logger)
     const capture = new Capture(client, provider, s.metas, plans, s.outboxMeta, opts)
     const byTrigger = opts.capture === 'trigger'
+    /** What the capture triggers should record of this write's request, or null when nothing (the usual case). */
+    const writeContext = async (a: any): Promise<{ correlationId: string | null; traceContext: string | null } | null> => {
+      if (provider === 'sqlite') return null
+      const correlationId = opts.correlationId?.({ tx: client, model: a.model, operation: a.operation }) ?? null
+      const traceContext = s.outbox.traceColumn ? await activeTraceparent() : null
+      return correlationId || traceContext ? { correlationId, traceContext } : null
+    }
     // Checked once, on the first write: a missing trigger would silently lose events.
     let triggersChecked: Promise<void> | null = null
-    const ensureTriggers = () => (triggersChecked ??= assertCaptureTriggers(client, provider, s.triggerTargets).catch((e) => {
+    const ensureTriggers = () => (triggersChecked ??= assertCaptureTriggers(client, provider, s.triggerTargets, s.outbox).catch((e) => {
       triggersChecked = null
       throw e
     }))
@@ -136,8 +148,29 @@ export function cqrsMaster(options: MasterOptions) {
               // The triggers write the outbox; the revision still rises in the statement itself, so
               // the row Prisma returns carries it.
               await ensureTriggers()
-              const result = await a.query(capture.triggerArgs(a, plan))
-              if (!t) afterCommit()
+              const args = capture.triggerArgs(a, plan)
+              const context = await writeContext(a)
+              // Nothing to hand the trigger: the write alone, one round trip (the fast path).
+              if (!context) {
+                const result = await a.query(args)
+                if (!t) afterCommit()
+                return result
+              }
+              // A correlation id or trace context: set for the trigger in the write's transaction.
+              const withContext = async (td: TransactionDescriptor) => {
+                const tx = clientInTransaction(client, td)
+                for (const st of sessionContextSql(provider, context)) await tx.$executeRawUnsafe(st.sql, ...st.args)
+                try {
+                  return await queryInTransaction(a, args, td)
+                } finally {
+                  // MySQL's user variables outlive the transaction on a pooled connection: clear them.
+                  if (provider === 'mysql') for (const st of sessionContextSql(provider, { correlationId: null, traceContext: null })) await tx.$executeRawUnsafe(st.sql, ...st.args).catch(() => {})
+                }
+              }
+              if (t?.kind === 'itx') return withContext(t)
+              if (t) throw new ConfigError(`cqrs-sync: ${a.model}.${a.operation} runs in a '${t.kind}' transaction where it cannot set the correlation id or trace context; call $transaction on the client extended with cqrsMaster()`)
+              const result = await client.$transaction(async (tx0: any) => withContext(await transactionOf(tx0)), { maxWait: 15_000, timeout: 30_000 })
+              afterCommit()
               return result
             }
             if (t?.kind === 'itx') return capture.run(a, plan, t)
@@ -176,13 +209,13 @@ const NO_TRANSPORT = { name: 'none', publish: async () => {} } as unknown as Tra
 
 export function captureTriggerStatements(prisma: any, options: Omit<MasterOptions, 'transport'>): Promise<string[]> {
   const s = setup(prisma, resolveMasterOptions({ ...options, transport: NO_TRANSPORT }, 'cqrs triggers'))
-  return captureTriggersScript(prisma, s.provider, s.triggerTargets, s.outboxMeta.table)
+  return captureTriggersScript(prisma, s.provider, s.triggerTargets, s.outbox)
 }
 
 /** Install or refresh the capture triggers of the configured master models. Returns the model names. */
 export function installCaptureTriggers(prisma: any, options: Omit<MasterOptions, 'transport'>): Promise<string[]> {
   const s = setup(prisma, resolveMasterOptions({ ...options, transport: NO_TRANSPORT }, 'installCaptureTriggers'))
-  return applyCaptureTriggers(prisma, s.provider, s.triggerTargets, s.outboxMeta.table)
+  return applyCaptureTriggers(prisma, s.provider, s.triggerTargets, s.outbox)
 }
 
 /**

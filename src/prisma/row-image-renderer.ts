@@ -17,7 +17,7 @@ export function rowImageRenderer(client: any, metas: Map<string, ModelMeta>, pla
     if (!plan) throw new ConfigError(`outbox row ${row.id} is a row image for cqrs_id '${row.cqrsId}', which no master model in this config has; add it to models, or drop its capture triggers`)
     const meta = metas.get(plan.model)!
     const image = parseRowImage(row.body)
-    const ctx: BuildContext = { tx: client, model: plan.model, operation: image.op, correlationId: null, expires: opts.expiresInMs ? new Date(Date.now() + opts.expiresInMs).toISOString() : null }
+    const ctx: BuildContext = { tx: client, model: plan.model, operation: image.op, correlationId: image.cid == null ? null : String(image.cid), expires: opts.expiresInMs ? new Date(Date.now() + opts.expiresInMs).toISOString() : null }
     if (image.op === 'D') return deleteEvent(plan, imageToRow(meta, image.old ?? {}), ctx)
     const previous = image.old ? imageToRow(meta, image.old) : null
     return eventForWrite(plan, imageToRow(meta, image.new ?? {}), ctx, previous, image.op === 'I')

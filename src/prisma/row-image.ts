@@ -10,6 +10,8 @@ export interface RowImage {
   op: 'I' | 'U' | 'D'
   new: Row | null
   old: Row | null
+  /** The write's correlation id, when the extension set one for the trigger (PostgreSQL and MySQL). */
+  cid?: string | null
 }
 
 /** An exact decimal with the one method the codec calls (`toFixed()`), like Prisma's Decimal. */

@@ -12,33 +12,80 @@ export const ROW_IMAGE = 1
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`
 
-/** A short, stable tag of the captured columns, kept in the trigger name so an outdated trigger is noticed. */
-export function columnsTag(meta: ModelMeta): string {
+/**
+ * A short, stable tag of what the triggers do, kept in their names so an outdated install is noticed:
+ * a hash of the statements themselves (columns on MySQL and SQLite, tracked fields, the outbox's
+ * columns, cqrs_id). PostgreSQL's capture serialises the row generically, so adding a column there
+ * changes nothing and needs no reinstall.
+ */
+function tagOf(statements: string[]): string {
   let h = 0
-  for (const c of meta.fields.map((f) => `${f.column}:${f.kind}`).join(',')) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0
-  return h.toString(36).slice(0, 6)
+  for (const c of statements.join('\n')) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0
+  return h.toString(36).padStart(6, '0').slice(0, 6)
+}
+
+/**
+ * What the write's request left for the capture (correlation id, trace context): set per transaction
+ * by the extension when there is something to carry (`sessionContextSql`), read by the trigger.
+ * PostgreSQL: transaction-local settings; MySQL: user variables the extension resets before the
+ * transaction ends. SQLite has neither: its triggers carry none.
+ */
+export const CONTEXT_KEYS = { correlationId: 'cqrs.correlation_id', traceContext: 'cqrs.trace_context' } as const
+const mysqlVar = (key: string) => `@${key.replace('.', '_')}`
+
+/** The SQL expression, inside a trigger, of one context value (NULL when the write carried none). */
+function contextExpr(provider: Provider, key: string): string {
+  if (provider === 'postgresql') return `NULLIF(current_setting(${lit(key)}, true), '')`
+  if (provider === 'mysql') return mysqlVar(key)
+  return 'NULL'
+}
+
+/** Statements that set (or, with nulls, clear) the context in the current transaction. */
+export function sessionContextSql(provider: Provider, values: { correlationId: string | null; traceContext: string | null }): Array<{ sql: string; args: unknown[] }> {
+  const entries = Object.entries(CONTEXT_KEYS).map(([k, key]) => [key, values[k as keyof typeof CONTEXT_KEYS]] as const)
+  if (provider === 'postgresql') return [{ sql: `SELECT ${entries.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`, args: entries.flatMap(([key, v]) => [key, v ?? '']) }]
+  if (provider === 'mysql') return [{ sql: `SET ${entries.map(([key]) => `${mysqlVar(key)} = ?`).join(', ')}`, args: entries.map(([, v]) => v) }]
+  return []
 }
 
 export const triggerBaseName = (meta: ModelMeta) => `cqrs_${meta.table}`
 
 /** Statements that (re)create the capture triggers of one master model. Idempotent. */
-export function captureTriggerSql(provider: Provider, meta: ModelMeta, plan: ModelPlan, outboxTable = 'cqrs_outbox'): string[] {
+export function captureTriggerSql(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget = DEFAULT_OUTBOX): string[] {
+  return captureStatements(provider, meta, plan, outbox, tagOf(captureStatements(provider, meta, plan, outbox, '')))
+}
+
+/** The outbox the triggers write: its table, and its trace-context column (null in outboxes migrated before traces). */
+export interface OutboxTarget {
+  table: string
+  traceColumn: string | null
+}
+const DEFAULT_OUTBOX: OutboxTarget = { table: 'cqrs_outbox', traceColumn: 'trace_context' }
+
+/** The outbox target of a Prisma outbox model. */
+export function outboxTargetOf(meta: ModelMeta): OutboxTarget {
+  return { table: meta.table, traceColumn: meta.fields.find((f) => f.name === 'traceContext')?.column ?? null }
+}
+
+function captureStatements(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget, tag: string): string[] {
   const q = (n: string) => quoteIdent(provider, n)
   const col = (field: string) => meta.fields.find((f) => f.name === field)!.column
   const t = q(meta.table)
   const rev = q(col(plan.revisionField))
   const pk = q(col(plan.pkField))
   const base = triggerBaseName(meta)
-  const tag = columnsTag(meta)
-  const out = q(outboxTable)
+  const out = q(outbox.table)
+  const cidExpr = contextExpr(provider, CONTEXT_KEYS.correlationId)
+  const traceCol = outbox.traceColumn && provider !== 'sqlite' ? `, ${q(outbox.traceColumn)}` : ''
+  const traceVal = traceCol ? `, ${contextExpr(provider, CONTEXT_KEYS.traceContext)}` : ''
   const cid = lit(plan.cqrsId)
   const produce = plan.produce
   const needOld = plan.trackedFields.length > 0 || !!plan.filter
   if (provider === 'postgresql') {
     const fn = q(`${base}_capture`)
     const image = (op: string) =>
-      `json_build_object('op', ${lit(op)}, 'new', ${op === 'D' ? 'NULL' : 'row_to_json(NEW)'}, 'old', ${op === 'I' || (op === 'U' && !needOld) ? 'NULL' : 'row_to_json(OLD)'})::text`
-    const insert = (op: string, row: string) => `INSERT INTO ${out} (cqrs_id, pk, routing_key, format, body) VALUES (${cid}, ${row}.${pk}::text, ${cid}, ${ROW_IMAGE}, ${image(op)});`
+      `json_build_object('op', ${lit(op)}, 'new', ${op === 'D' ? 'NULL' : 'row_to_json(NEW)'}, 'old', ${op === 'I' || (op === 'U' && !needOld) ? 'NULL' : 'row_to_json(OLD)'}, 'cid', ${cidExpr})::text`
+    const insert = (op: string, row: string) => `INSERT INTO ${out} (cqrs_id, pk, routing_key, format, body${traceCol}) VALUES (${cid}, ${row}.${pk}::text, ${cid}, ${ROW_IMAGE}, ${image(op)}${traceVal});`
     return [
       `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $cqrs$
 BEGIN
@@ -72,8 +119,9 @@ END $cqrs$`,
       })
       .join(', ')})`
   const json = provider === 'mysql' ? 'JSON_OBJECT' : 'json_object'
-  const image = (op: 'I' | 'U' | 'D') => `${json}('op', ${lit(op)}, 'new', ${op === 'D' ? 'NULL' : obj('NEW')}, 'old', ${op === 'I' || (op === 'U' && !needOld) ? 'NULL' : obj('OLD')})`
-  const insert = (op: 'I' | 'U' | 'D') => `INSERT INTO ${out} (cqrs_id, pk, routing_key, format, body) VALUES (${cid}, ${op === 'D' ? 'OLD' : 'NEW'}.${pk}, ${cid}, ${ROW_IMAGE}, ${image(op)})`
+  const cidPart = provider === 'mysql' ? `, 'cid', ${cidExpr}` : ''
+  const image = (op: 'I' | 'U' | 'D') => `${json}('op', ${lit(op)}, 'new', ${op === 'D' ? 'NULL' : obj('NEW')}, 'old', ${op === 'I' || (op === 'U' && !needOld) ? 'NULL' : obj('OLD')}${cidPart})`
+  const insert = (op: 'I' | 'U' | 'D') => `INSERT INTO ${out} (cqrs_id, pk, routing_key, format, body${traceCol}) VALUES (${cid}, ${op === 'D' ? 'OLD' : 'NEW'}.${pk}, ${cid}, ${ROW_IMAGE}, ${image(op)}${traceVal})`
   const ops: Array<['I' | 'U' | 'D', string]> = [
     ['I', 'INSERT'],
     ['U', 'UPDATE'],
@@ -111,9 +159,9 @@ export function dropTriggerSql(provider: Provider, meta: ModelMeta, name: string
 }
 
 /** The trigger names a model's capture must have (the install check compares the catalog with these). */
-export function expectedTriggerNames(provider: Provider, meta: ModelMeta, plan: ModelPlan): string[] {
+export function expectedTriggerNames(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget = DEFAULT_OUTBOX): string[] {
   const base = triggerBaseName(meta)
-  const tag = columnsTag(meta)
+  const tag = tagOf(captureStatements(provider, meta, plan, outbox, ''))
   const bump = provider === 'sqlite' ? [] : [`${base}_bump`]
   if (!plan.produce) return bump
   if (provider === 'postgresql') return [...bump, `${base}_capture_${tag}`]

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest'
 import { resolveMasterOptions } from '../../src/config/master-options.js'
 import { resolveReplicaOptions } from '../../src/config/replica-options.js'
 import { positiveInt, setting } from '../../src/config/settings.js'
-import { ConfigError } from '../../src/core/errors.js'
 
 const spec = { name: 'workers', env: 'CQRS_WORKERS', default: 1, parse: positiveInt('--workers') }
 
@@ -25,8 +24,8 @@ describe('option validation', () => {
     expect(() => resolveMasterOptions({ transport, models: {} })).toThrow(/name at least one model/)
     expect(() => resolveMasterOptions({ models: { a: { cqrsId: 'a' } } })).toThrow(/transport: must be a transport, e\.g\. rabbitmq/)
   })
-  it('refuses a correlation id with trigger capture', () => {
-    expect(() => resolveMasterOptions({ transport, capture: 'trigger', correlationId: () => 'x', models: { a: { cqrsId: 'a' } } })).toThrow(ConfigError)
+  it('takes trigger capture as the default, with a correlation id (the trigger reads it from the write transaction)', () => {
+    expect(resolveMasterOptions({ transport, correlationId: () => 'x', models: { a: { cqrsId: 'a' } } }).capture).toBe('trigger')
   })
   it('checks replica options', () => {
     expect(() => resolveReplicaOptions({ prisma: { $transaction() {} }, transport, queue: 'bad queue', handlers: { a: { model: 'x' } } })).toThrow(/queue: may hold letters/)
