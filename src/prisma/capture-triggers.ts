@@ -44,11 +44,12 @@ export async function assertCaptureTriggers(client: any, provider: Provider, tar
   for (const { meta, plan } of targets) {
     const have = new Set(await existing(client, provider, meta))
     const missing = expectedTriggerNames(provider, meta, plan, outbox).filter((n) => !have.has(n))
-    if (missing.length) problems.push(`${meta.name} (missing ${missing.join(', ')}${[...have].length ? '; the installed ones are for other columns' : ''})`)
+    if (missing.length) problems.push(`${meta.name} (missing ${missing.join(', ')}${[...have].length ? '; the installed ones are for other columns or options' : ''})`)
   }
   if (problems.length)
     throw new ConfigError(
-      `capture: 'trigger' needs the capture triggers, and these are missing or outdated: ${problems.join('; ')}. ` +
-        "Run `cqrs triggers --apply` (or `cqrs triggers > migration.sql` and migrate), or call installCaptureTriggers(prisma, options), after every schema change of a master model.",
+      `capture: 'trigger' (the default) needs the capture triggers in the database, and these are missing or outdated: ${problems.join('; ')}. ` +
+        'Add them to your migrations with `npx cqrs triggers --migration` and migrate (or install them now with `npx cqrs triggers --apply`, or installCaptureTriggers(prisma, options)); ' +
+        "on MySQL and SQLite again after every schema change of a master model. To capture without triggers, set capture: 'extension' (about a third of the write rate).",
     )
 }

@@ -1,29 +1,39 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import type { Command } from 'commander'
 import { captureTriggerStatements, installCaptureTriggers, outboxNotifyStatements } from '../../prisma/cqrs-master.js'
 import { runCommand } from '../run-command.js'
 
 const EXAMPLES = `
 Examples:
-  cqrs triggers > prisma/migrations/20261123_cqrs_triggers/migration.sql   # review, then migrate
-  cqrs triggers --apply                                                     # install or refresh now
-  cqrs triggers --notify-only --apply                                       # capture: 'extension' with a separate cqrs relay
-Run it again after any schema change of a master model (the trigger lists its columns).
-On PostgreSQL the output also holds the outbox's NOTIFY trigger, which wakes a separate
-\`cqrs relay\` at commit instead of at its next poll.
+  cqrs triggers --migration            # a new migration in prisma/migrations; then: npx prisma migrate dev (or deploy)
+  cqrs triggers > prisma/migrations/20261123000000_cqrs_triggers/migration.sql   # the same, by hand
+  cqrs triggers --apply                # install or refresh now, without a migration
+  cqrs triggers --notify-only --apply  # only the outbox NOTIFY trigger, for a separate cqrs relay (PostgreSQL)
+On MySQL and SQLite the triggers list the model's columns: run it again after a schema change of a
+master model (the first write refuses to run with outdated triggers and says so). On PostgreSQL they
+serialise the row whatever its columns; run it again when the master options of a model change
+(cqrs_id, trackedFields, filter, produce). --notify adds the outbox's NOTIFY trigger (PostgreSQL),
+which wakes a separate \`cqrs relay\` at commit instead of at its next poll.
 `
+
+/** Prisma's migration folder name: a UTC timestamp, then the name (`20261203131500_cqrs_triggers`). */
+const migrationFolder = (now: Date) => `${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}_cqrs_triggers`
 
 export function registerTriggers(program: Command): void {
   program
     .command('triggers')
-    .description("Print (or --apply) the capture triggers for the master models, for cqrsMaster({ capture: 'trigger' })")
+    .description('Print, write as a Prisma migration (--migration) or install (--apply) the capture triggers of the master models (capture: \'trigger\', the default)')
     .option('--apply', 'install or refresh them in the master database now')
-    .option('--notify-only', "only the outbox's NOTIFY trigger (PostgreSQL), for capture: 'extension' with a separate cqrs relay")
+    .option('--migration [dir]', 'write them as a new migration folder in dir (default prisma/migrations) for prisma migrate')
+    .option('--notify', "add the outbox's NOTIFY trigger (PostgreSQL), which wakes a separate cqrs relay at commit")
+    .option('--notify-only', "only the outbox's NOTIFY trigger (PostgreSQL), e.g. for capture: 'extension' with a separate cqrs relay")
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
         const { prisma, transport: _t, ...options } = await ctx.master()
-        const notify = outboxNotifyStatements(prisma, options)
-        if (opts.notifyOnly && notify.length === 0) process.stderr.write('cqrs triggers: the NOTIFY trigger is for PostgreSQL only; on this database the relay polls\n')
+        const notify = opts.notify || opts.notifyOnly ? outboxNotifyStatements(prisma, options) : []
+        if ((opts.notify || opts.notifyOnly) && notify.length === 0) process.stderr.write('cqrs triggers: the NOTIFY trigger is for PostgreSQL only; on this database the relay polls\n')
         if (opts.apply) {
           if (!opts.notifyOnly) {
             const models = await installCaptureTriggers(prisma, options)
@@ -34,7 +44,17 @@ export function registerTriggers(program: Command): void {
           return 0
         }
         const statements = [...(opts.notifyOnly ? [] : await captureTriggerStatements(prisma, options)), ...notify]
-        process.stdout.write(`-- cqrs-sync capture triggers (cqrs triggers); regenerate after schema changes\n${statements.map((s) => `${s};\n`).join('\n')}`)
+        const script = `-- cqrs-sync capture triggers (cqrs triggers); regenerate after schema changes\n${statements.map((s) => `${s};\n`).join('\n')}`
+        if (opts.migration) {
+          const dir = join(typeof opts.migration === 'string' ? opts.migration : 'prisma/migrations', migrationFolder(new Date()))
+          mkdirSync(dir, { recursive: true })
+          const file = join(dir, 'migration.sql')
+          writeFileSync(file, script, { flag: 'wx' })
+          process.stderr.write(`cqrs triggers: wrote ${relative(process.cwd(), file) || file}; apply it with npx prisma migrate dev (or migrate deploy)\n`)
+          process.stdout.write(`${file}\n`)
+          return 0
+        }
+        process.stdout.write(script)
         return 0
       }),
     )
