@@ -5,7 +5,8 @@
 // import every entry with plain node, type-check a user file that uses every public option under
 // `strict` with `module: nodenext` and with `moduleResolution: bundler`, run `npx cqrs --help` and
 // `npx cqrs status` with a JavaScript config (jiti hidden: no TypeScript loader for it), check `npm ls @prisma/client` shows one copy, and run
-// one master-to-replica round trip through RabbitMQ on PostgreSQL from the installed package.
+// `npx cqrs triggers --migration` and apply it, then one master-to-replica round trip through RabbitMQ
+// on PostgreSQL from the installed package with the default (trigger) capture.
 // Exits non-zero at the first failed step, naming it. Env: DATABASE_URL, AMQP_URL (local defaults);
 // CQRS_CHECK_KEEP=1 keeps the temporary folder.
 import { execFileSync } from 'node:child_process'
@@ -13,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -191,6 +192,16 @@ try {
     } finally {
       renameSync(`${jiti}.hidden`, jiti)
     }
+  })
+
+  await step('npx cqrs triggers --migration, applied as prisma migrate applies it (the default capture)', async () => {
+    const file = run('npx', ['--no-install', 'cqrs', 'triggers', '--migration', 'migrations'], { env: { DATABASE_URL: dbUrl } }).trim()
+    if (!/^migrations\/\d{14}_cqrs_triggers\/migration\.sql$/.test(relative(app, resolve(app, file)))) throw new Error(`cqrs triggers --migration wrote ${file}`)
+    const pg = require('pg')
+    const c = new pg.Client({ connectionString: dbUrl })
+    await c.connect()
+    await c.query(readFileSync(resolve(app, file), 'utf8'))
+    await c.end()
   })
 
   await step('master-to-replica round trip from the installed package (PostgreSQL, RabbitMQ)', () => run(process.execPath, ['out/src/round-trip.js'], { env: { DATABASE_URL: dbUrl, AMQP_URL, CHECK_TAG: tag } }).trim())

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { silentLogger } from '../../src/core/logger.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
 import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
 import { memory, MemoryBroker } from '../../src/transport/memory/index.js'
 import type { Transport } from '../../src/transport/types.js'
@@ -48,9 +48,12 @@ if (process.env.AMQP_URL) {
 say(`cqrs-sync demo: master and replica on two SQLite files in .tmp/demo, broker: ${process.env.AMQP_URL ? 'RabbitMQ' : 'in-memory'}\n`)
 
 // The accounts service (master) owns Author rows, published as cqrs_id 'account'.
-const master = new PrismaClient({ adapter: await adapterFromUrl(freshDatabase('master')) }).$extends(
-  cqrsMaster({ transport: masterTransport, logger: silentLogger, models: { author: { cqrsId: 'account', trackedFields: ['name'] } } }),
-)
+// The default capture is by database triggers; an app adds them with its migrations
+// (`npx cqrs triggers --migration`); this demo's fresh database gets them here.
+const masterOptions = { transport: masterTransport, logger: silentLogger, models: { author: { cqrsId: 'account', trackedFields: ['name'] } } }
+const masterDb = new PrismaClient({ adapter: await adapterFromUrl(freshDatabase('master')) })
+await installCaptureTriggers(masterDb, masterOptions)
+const master = masterDb.$extends(cqrsMaster(masterOptions))
 // The payments service (replica) keeps AuthorRef up to date.
 const replicaDb = new PrismaClient({ adapter: await adapterFromUrl(freshDatabase('replica')) })
 const replica = cqrsReplica({ prisma: replicaDb, transport: replicaTransport, queue, logger: silentLogger, handlers: { account: { model: 'authorRef' } } })
