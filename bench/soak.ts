@@ -6,7 +6,7 @@
  *   npx tsx bench/soak.ts                          # both parts, 1M events and 1M writes
  *   npx tsx bench/soak.ts --events 100000 --writes 0
  *   npx tsx bench/soak.ts --part master --writes 200000
- *   npx tsx bench/soak.ts --part master --capture trigger   # 1M writes with database-trigger capture
+ *   npx tsx bench/soak.ts --part master --capture extension # 1M writes with extension capture (default: trigger, the library's default)
  *
  * - consume: `cqrs consume -w 2` (a subprocess, the integration test config) applies `--events` SAVE
  *   events published straight to its queue, in rounds of `--pool` ids (default 100,000) with the
@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
     writes: { type: 'string', default: '1000000' },
     pool: { type: 'string', default: '100000' },
     part: { type: 'string', default: 'both' },
-    capture: { type: 'string', default: 'extension' },
+    capture: { type: 'string', default: 'trigger' },
   },
 })
 const EVENTS = Number(args.events)
