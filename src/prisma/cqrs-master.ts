@@ -150,14 +150,21 @@ export function cqrsMaster(options: MasterOptions) {
               await ensureTriggers()
               const args = capture.triggerArgs(a, plan)
               const context = await writeContext(a)
-              // Nothing to hand the trigger: the write alone, one round trip (the fast path).
-              if (!context) {
+              // Inside a transaction the hook's query must be told so explicitly (as the extension
+              // capture does), or it runs beside the transaction.
+              if (t && !context) return queryInTransaction(a, args, t)
+              // Nothing to hand the trigger: the write alone, one round trip (the fast path). Not on
+              // SQLite: Prisma's SQLite adapter runs a query outside a transaction on the one
+              // connection, inside whatever transaction is open there (the relay's), and a rollback
+              // of that one would take the write with it; an interactive transaction waits its turn.
+              if (!t && !context && provider !== 'sqlite') {
                 const result = await a.query(args)
-                if (!t) afterCommit()
+                afterCommit()
                 return result
               }
               // A correlation id or trace context: set for the trigger in the write's transaction.
               const withContext = async (td: TransactionDescriptor) => {
+                if (!context) return queryInTransaction(a, args, td)
                 const tx = clientInTransaction(client, td)
                 for (const st of sessionContextSql(provider, context)) await tx.$executeRawUnsafe(st.sql, ...st.args)
                 try {

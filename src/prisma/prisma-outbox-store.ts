@@ -42,7 +42,11 @@ export class PrismaOutboxStore implements OutboxStore {
     // A cheap look without a transaction first: an idle relay polls often.
     const peek = await this.sql.query(`SELECT ${col('id')} FROM ${table} LIMIT 1`)
     if (peek.length === 0) return 0
-    return this.sql.transaction(
+    // SQLite: Prisma's adapter has one connection, and a query made outside any transaction while this
+    // one is open runs inside it. So a failed publish does not roll back (which would take such a
+    // write with it): the transaction has changed nothing yet, it commits, and the error is rethrown.
+    let failed: { error: unknown } | null = null
+    const claimed = await this.sql.transaction(
       async (tx) => {
         if (this.provider === 'sqlite') await tx.execute(`UPDATE ${table} SET ${col('pk')} = ${col('pk')} WHERE ${col('id')} = -1`)
         const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
@@ -53,13 +57,24 @@ export class PrismaOutboxStore implements OutboxStore {
           `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${skip} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
         )
         if (rows.length === 0) return 0
-        await publish(rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null })))
+        const out = rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null }))
+        if (this.provider !== 'sqlite') await publish(out)
+        else {
+          try {
+            await publish(out)
+          } catch (error) {
+            failed = { error }
+            return 0
+          }
+        }
         await tx.execute(`DELETE FROM ${table} WHERE ${col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`)
         return rows.length
       },
       // MySQL: no gap locks, so the user's inserts into the outbox never wait for a relay.
       this.provider === 'mysql' ? { isolationLevel: 'READ COMMITTED' } : {},
     )
+    if (failed) throw (failed as { error: unknown }).error
+    return claimed
   }
 
   /** PostgreSQL with `listen`: wake the relay on the outbox trigger's NOTIFY; elsewhere a no-op (poll only). */
