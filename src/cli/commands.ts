@@ -29,7 +29,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'status', description: 'Outbox backlog on a master; queue depth, consumers, retrying and dead letters on a replica', load: async () => (await import('./commands/status.js')).registerStatus },
   { name: 'dead-letters', description: "Inspect, retry or purge the replica's dead-letter queue (dead_letter_<queue>)", load: async () => (await import('./commands/dead-letters.js')).registerDeadLetters },
   { name: 'schema', description: "Print the library's tables (cqrs_outbox, cqrs_tombstone) as Prisma models, or as SQL with --sql", load: async () => (await import('./commands/schema.js')).registerSchema },
-  { name: 'triggers', description: "Print (or --apply) the capture triggers for the master models, for cqrsMaster({ capture: 'trigger' })", load: async () => (await import('./commands/triggers.js')).registerTriggers },
+  { name: 'triggers', description: "Print, write as a Prisma migration (--migration) or install (--apply) the capture triggers of the master models (capture: 'trigger', the default)", load: async () => (await import('./commands/triggers.js')).registerTriggers },
 ]
 
 /**

@@ -23,7 +23,7 @@ const migrationFolder = (now: Date) => `${now.toISOString().replace(/[-:T]/g, ''
 export function registerTriggers(program: Command): void {
   program
     .command('triggers')
-    .description('Print, write as a Prisma migration (--migration) or install (--apply) the capture triggers of the master models (capture: \'trigger\', the default)')
+    .description("Print, write as a Prisma migration (--migration) or install (--apply) the capture triggers of the master models (capture: 'trigger', the default)")
     .option('--apply', 'install or refresh them in the master database now')
     .option('--migration [dir]', 'write them as a new migration folder in dir (default prisma/migrations) for prisma migrate')
     .option('--notify', "add the outbox's NOTIFY trigger (PostgreSQL), which wakes a separate cqrs relay at commit")
