@@ -5,14 +5,15 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { deleteStatement, pgApplyStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
 import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
  * pks (PostgreSQL advisory locks; MySQL locking reads of the tombstones, gaps included; SQLite's single
- * writer), read tombstones, then one upsert per signal kind, one delete and one tombstone insert.
+ * writer), read tombstones (PostgreSQL checks them inside its upsert instead), then one upsert per
+ * signal kind, one delete and one tombstone insert.
  * Batches run on the store's own adapter connection (fast); row hooks run in a Prisma transaction,
  * so they can write through the Prisma client.
  */
@@ -45,6 +46,7 @@ export class PrismaReplicaStore implements ReplicaStore {
   }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
+    if (this.provider === 'postgresql') return this.pgApplyBatch(target, ops)
     return this.locked(this.fast, target.cqrsId, ops.map((o) => o.pkKey), async (tx, tombs) => {
       const results: ApplyResult[] = ops.map(() => 'skipped')
       const groups: Record<Gate, number[]> = { newer: [], notOlder: [], always: [] }
@@ -68,6 +70,40 @@ export class PrismaReplicaStore implements ReplicaStore {
         await run(tx, tombstoneStatement(this.provider, target.cqrsId, dops))
         for (const i of deletes) results[i] = 'applied'
       }
+      return results
+    })
+  }
+
+  /**
+   * PostgreSQL: lock the pks, then one statement per gate and key set that checks tombstones and the
+   * gate itself ({@link pgApplyStatement}) and names the pks it changed; no tombstone read first.
+   */
+  private pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
+    return this.fast.transaction(async (tx) => {
+      await pgLock(tx, target.cqrsId, ops.map((o) => o.pkKey))
+      const results: ApplyResult[] = ops.map(() => 'skipped')
+      const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
+      const deletes: ApplyOp[] = []
+      for (const op of ops) {
+        if (op.signal === 'DELETE') deletes.push(op)
+        // No tombstone given: the statement applies the tombstone rule itself.
+        else groups[gateOf(op, undefined)!].push(op)
+      }
+      const applied = new Set<string>()
+      for (const [gate, group] of Object.entries(groups) as Array<[Gate, ApplyOp[]]>) {
+        if (!group.length) continue
+        for (const part of byColumns(group)) {
+          const s = pgApplyStatement(target, part, gate)
+          for (const r of await tx.query<{ cqrs_pk_key: string }>(s.sql, s.params)) applied.add(r.cqrs_pk_key)
+        }
+      }
+      if (deletes.length) {
+        await run(tx, deleteStatement(this.provider, target, deletes))
+        await run(tx, tombstoneStatement(this.provider, target.cqrsId, deletes))
+      }
+      ops.forEach((op, i) => {
+        if (op.signal === 'DELETE' || applied.has(op.pkKey)) results[i] = 'applied'
+      })
       return results
     })
   }
@@ -101,10 +137,8 @@ export class PrismaReplicaStore implements ReplicaStore {
   private locked<T>(runner: SqlRunner, cqrsId: string, pkKeys: string[], fn: (tx: SqlRunner, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
     const keys = [...new Set(pkKeys)].sort()
     return runner.transaction(async (tx) => {
-      if (this.provider === 'postgresql') {
-        const locks = keys.map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-        await tx.execute(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, [locks.map(String)])
-      } else if (this.provider === 'sqlite') {
+      if (this.provider === 'postgresql') await pgLock(tx, cqrsId, keys)
+      else if (this.provider === 'sqlite') {
         await tx.execute(`UPDATE ${TOMBSTONES} SET revision = revision WHERE 0 = 1`)
       }
       const s = tombstoneSelect(this.provider, cqrsId, keys)
@@ -112,6 +146,15 @@ export class PrismaReplicaStore implements ReplicaStore {
       return fn(tx, new Map(rows.map((r) => [String(r.pk), { revision: Number(r.revision) }])))
     })
   }
+}
+
+/**
+ * Take the transaction-scoped advisory locks of (cqrs_id, pk) on PostgreSQL, in one sorted order so
+ * two batches cannot deadlock; one row comes back, not one per lock.
+ */
+async function pgLock(tx: SqlRunner, cqrsId: string, pkKeys: string[]): Promise<void> {
+  const locks = [...new Set(pkKeys)].map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  if (locks.length) await tx.query(`SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)) l`, [locks.map(String)])
 }
 
 function run(tx: SqlRunner, s: Statement): Promise<number> {
