@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto'
 import { createHash } from 'node:crypto'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
@@ -78,34 +79,27 @@ export class PrismaReplicaStore implements ReplicaStore {
    * PostgreSQL: lock the pks, then one statement per gate and key set that checks tombstones and the
    * gate itself ({@link pgApplyStatement}) and names the pks it changed; no tombstone read first.
    */
-  private pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
-    return this.fast.transaction(async (tx) => {
+  private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
+    const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
+    const deletes: ApplyOp[] = []
+    for (const op of ops) {
+      if (op.signal === 'DELETE') deletes.push(op)
+      // No tombstone given: the statement applies the tombstone rule itself.
+      else groups[gateOf(op, undefined)!].push(op)
+    }
+    // Built before the transaction, so the locks are held for the statements alone.
+    const upserts: Statement[] = []
+    for (const [gate, group] of Object.entries(groups) as Array<[Gate, ApplyOp[]]>) {
+      if (group.length) for (const part of byColumns(group)) upserts.push(pgApplyStatement(target, part, gate))
+    }
+    const removals = deletes.length ? [deleteStatement(this.provider, target, deletes), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
+    const applied = new Set<string>()
+    await this.fast.transaction(async (tx) => {
       await pgLock(tx, target.cqrsId, ops.map((o) => o.pkKey))
-      const results: ApplyResult[] = ops.map(() => 'skipped')
-      const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
-      const deletes: ApplyOp[] = []
-      for (const op of ops) {
-        if (op.signal === 'DELETE') deletes.push(op)
-        // No tombstone given: the statement applies the tombstone rule itself.
-        else groups[gateOf(op, undefined)!].push(op)
-      }
-      const applied = new Set<string>()
-      for (const [gate, group] of Object.entries(groups) as Array<[Gate, ApplyOp[]]>) {
-        if (!group.length) continue
-        for (const part of byColumns(group)) {
-          const s = pgApplyStatement(target, part, gate)
-          for (const r of await tx.query<{ cqrs_pk_key: string }>(s.sql, s.params)) applied.add(r.cqrs_pk_key)
-        }
-      }
-      if (deletes.length) {
-        await run(tx, deleteStatement(this.provider, target, deletes))
-        await run(tx, tombstoneStatement(this.provider, target.cqrsId, deletes))
-      }
-      ops.forEach((op, i) => {
-        if (op.signal === 'DELETE' || applied.has(op.pkKey)) results[i] = 'applied'
-      })
-      return results
+      for (const s of upserts) for (const r of await tx.query<{ cqrs_pk_key: string }>(s.sql, s.params)) applied.add(r.cqrs_pk_key)
+      for (const s of removals) await run(tx, s)
     })
+    return ops.map((op) => (op.signal === 'DELETE' || applied.has(op.pkKey) ? 'applied' : 'skipped'))
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */
@@ -163,13 +157,19 @@ function run(tx: SqlRunner, s: Statement): Promise<number> {
 
 /** A stable signed 64-bit advisory-lock key for (cqrs_id, pk). */
 function lockKey(cqrsId: string, pk: string): bigint {
-  return createHash('sha1').update(`${cqrsId}\0${pk}`).digest().readBigInt64BE(0)
+  // The key every worker version must agree on (sha1's first 8 bytes); crypto.hash is the cheaper one-shot form (Node >= 20.12).
+  const text = `${cqrsId}\0${pk}`
+  return (oneShotHash ? oneShotHash('sha1', text, 'buffer') : createHash('sha1').update(text).digest()).readBigInt64BE(0)
 }
 
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
+
+/** Ops grouped by the columns they carry (one statement each); usually one group. */
 function byColumns(ops: ApplyOp[]): ApplyOp[][] {
   const groups = new Map<string, ApplyOp[]>()
   for (const op of ops) {
-    const sig = [...op.values.keys()].sort().join(',')
+    // In the message's key order, not sorted: the same set in another order only makes one more group.
+    const sig = [...op.values.keys()].join('\0')
     const g = groups.get(sig)
     if (g) g.push(op)
     else groups.set(sig, [op])
