@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto'
-import { createHash } from 'node:crypto'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
@@ -159,7 +158,7 @@ function run(tx: SqlRunner, s: Statement): Promise<number> {
 function lockKey(cqrsId: string, pk: string): bigint {
   // The key every worker version must agree on (sha1's first 8 bytes); crypto.hash is the cheaper one-shot form (Node >= 20.12).
   const text = `${cqrsId}\0${pk}`
-  return (oneShotHash ? oneShotHash('sha1', text, 'buffer') : createHash('sha1').update(text).digest()).readBigInt64BE(0)
+  return (oneShotHash ? oneShotHash('sha1', text, 'buffer') : crypto.createHash('sha1').update(text).digest()).readBigInt64BE(0)
 }
 
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
