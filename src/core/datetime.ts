@@ -21,10 +21,7 @@ export class ExactDateTime {
     if (!m) return null
     const [, date, time, frac = '', zone] = m
     const fraction = frac.replace(/0+$/, '')
-    if (!zone || zone === 'Z' || zone === 'z' || /^[+-]00(:?00)?$/.test(zone)) {
-      const t = Date.parse(`${date}T${time}Z`)
-      return Number.isNaN(t) || new Date(t).toISOString().slice(0, 19) !== `${date}T${time}` ? null : new ExactDateTime(`${date}T${time}`, fraction)
-    }
+    if (!zone || zone === 'Z' || zone === 'z' || UTC_OFFSET.test(zone)) return isCalendarTime(date, time) ? new ExactDateTime(`${date}T${time}`, fraction) : null
     const offset = zone.length === 3 ? `${zone}:00` : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone
     const t = Date.parse(`${date}T${time}${offset}`)
     return Number.isNaN(t) ? null : new ExactDateTime(new Date(t).toISOString().slice(0, 19), fraction)
@@ -60,6 +57,23 @@ export class ExactDateTime {
   toDateOnly(): string {
     return this.seconds.slice(0, 10)
   }
+}
+
+const UTC_OFFSET = /^[+-]00(:?00)?$/
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/**
+ * Whether `YYYY-MM-DD` and `HH:MM:SS` name a real UTC second (no February 30, no 24:00), as a
+ * round trip through Date would tell, without the Date: this runs for every datetime of every message.
+ */
+function isCalendarTime(date: string, time: string): boolean {
+  const y = Number(date.slice(0, 4))
+  const mo = Number(date.slice(5, 7))
+  const d = Number(date.slice(8, 10))
+  if (mo < 1 || mo > 12 || d < 1) return false
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+  if (d > (mo === 2 && leap ? 29 : DAYS[mo - 1])) return false
+  return Number(time.slice(0, 2)) <= 23 && Number(time.slice(3, 5)) <= 59 && Number(time.slice(6, 8)) <= 59
 }
 
 const DATETIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?\s*([zZ]|[+-]\d{2}(?::?\d{2})?)?$/

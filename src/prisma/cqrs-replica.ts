@@ -63,7 +63,8 @@ export class Replica {
   async start(): Promise<void> {
     if (this.subscription) return
     const { prefetch, batchSize, from } = this.options
-    this.subscription = await this.transport.consume({ ...this.spec, prefetch, batchSize, ...(from && { from }) }, traceApply(this.options.queue, this.consumer.handle))
+    // inFlight 2: the consumer decodes the next batch while it applies one (it applies them in turn).
+    this.subscription = await this.transport.consume({ ...this.spec, prefetch, batchSize, inFlight: 2, ...(from && { from }) }, traceApply(this.options.queue, this.consumer.handle))
     const { queueStats } = this.transport
     if (queueStats) this.unregisterQueue = metricsHub.add(metricsHub.queues, { spec: this.spec, queueStats })
     const prune = () => void this.pruneTombstones().catch((e) => this.logger.warn('cqrs replica: pruning tombstones failed', { error: e as Error }))

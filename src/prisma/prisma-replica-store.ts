@@ -1,18 +1,19 @@
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { deleteStatement, pgApplyStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
 import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
  * pks (PostgreSQL advisory locks; MySQL locking reads of the tombstones, gaps included; SQLite's single
- * writer), read tombstones, then one upsert per signal kind, one delete and one tombstone insert.
+ * writer), read tombstones (PostgreSQL checks them inside its upsert instead), then one upsert per
+ * signal kind, one delete and one tombstone insert.
  * Batches run on the store's own adapter connection (fast); row hooks run in a Prisma transaction,
  * so they can write through the Prisma client.
  */
@@ -45,6 +46,7 @@ export class PrismaReplicaStore implements ReplicaStore {
   }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
+    if (this.provider === 'postgresql') return this.pgApplyBatch(target, ops)
     return this.locked(this.fast, target.cqrsId, ops.map((o) => o.pkKey), async (tx, tombs) => {
       const results: ApplyResult[] = ops.map(() => 'skipped')
       const groups: Record<Gate, number[]> = { newer: [], notOlder: [], always: [] }
@@ -70,6 +72,33 @@ export class PrismaReplicaStore implements ReplicaStore {
       }
       return results
     })
+  }
+
+  /**
+   * PostgreSQL: lock the pks, then one statement per gate and key set that checks tombstones and the
+   * gate itself ({@link pgApplyStatement}) and names the pks it changed; no tombstone read first.
+   */
+  private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
+    const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
+    const deletes: ApplyOp[] = []
+    for (const op of ops) {
+      if (op.signal === 'DELETE') deletes.push(op)
+      // No tombstone given: the statement applies the tombstone rule itself.
+      else groups[gateOf(op, undefined)!].push(op)
+    }
+    // Built before the transaction, so the locks are held for the statements alone.
+    const upserts: Statement[] = []
+    for (const [gate, group] of Object.entries(groups) as Array<[Gate, ApplyOp[]]>) {
+      if (group.length) for (const part of byColumns(group)) upserts.push(pgApplyStatement(target, part, gate))
+    }
+    const removals = deletes.length ? [deleteStatement(this.provider, target, deletes), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
+    const applied = new Set<string>()
+    await this.fast.transaction(async (tx) => {
+      await pgLock(tx, target.cqrsId, ops.map((o) => o.pkKey))
+      for (const s of upserts) for (const r of await tx.query<{ cqrs_pk_key: string }>(s.sql, s.params)) applied.add(r.cqrs_pk_key)
+      for (const s of removals) await run(tx, s)
+    })
+    return ops.map((op) => (op.signal === 'DELETE' || applied.has(op.pkKey) ? 'applied' : 'skipped'))
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */
@@ -101,10 +130,8 @@ export class PrismaReplicaStore implements ReplicaStore {
   private locked<T>(runner: SqlRunner, cqrsId: string, pkKeys: string[], fn: (tx: SqlRunner, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
     const keys = [...new Set(pkKeys)].sort()
     return runner.transaction(async (tx) => {
-      if (this.provider === 'postgresql') {
-        const locks = keys.map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-        await tx.execute(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, [locks.map(String)])
-      } else if (this.provider === 'sqlite') {
+      if (this.provider === 'postgresql') await pgLock(tx, cqrsId, keys)
+      else if (this.provider === 'sqlite') {
         await tx.execute(`UPDATE ${TOMBSTONES} SET revision = revision WHERE 0 = 1`)
       }
       const s = tombstoneSelect(this.provider, cqrsId, keys)
@@ -114,19 +141,34 @@ export class PrismaReplicaStore implements ReplicaStore {
   }
 }
 
+/**
+ * Take the transaction-scoped advisory locks of (cqrs_id, pk) on PostgreSQL, in one sorted order so
+ * two batches cannot deadlock; one row comes back, not one per lock.
+ */
+async function pgLock(tx: SqlRunner, cqrsId: string, pkKeys: string[]): Promise<void> {
+  const locks = [...new Set(pkKeys)].map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  if (locks.length) await tx.query(`SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)) l`, [locks.map(String)])
+}
+
 function run(tx: SqlRunner, s: Statement): Promise<number> {
   return tx.execute(s.sql, s.params)
 }
 
 /** A stable signed 64-bit advisory-lock key for (cqrs_id, pk). */
 function lockKey(cqrsId: string, pk: string): bigint {
-  return createHash('sha1').update(`${cqrsId}\0${pk}`).digest().readBigInt64BE(0)
+  // The key every worker version must agree on (sha1's first 8 bytes); crypto.hash is the cheaper one-shot form (Node >= 20.12).
+  const text = `${cqrsId}\0${pk}`
+  return (oneShotHash ? oneShotHash('sha1', text, 'buffer') : crypto.createHash('sha1').update(text).digest()).readBigInt64BE(0)
 }
 
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
+
+/** Ops grouped by the columns they carry (one statement each); usually one group. */
 function byColumns(ops: ApplyOp[]): ApplyOp[][] {
   const groups = new Map<string, ApplyOp[]>()
   for (const op of ops) {
-    const sig = [...op.values.keys()].sort().join(',')
+    // In the message's key order, not sorted: the same set in another order only makes one more group.
+    const sig = [...op.values.keys()].join('\0')
     const g = groups.get(sig)
     if (g) g.push(op)
     else groups.set(sig, [op])

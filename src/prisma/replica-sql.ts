@@ -134,6 +134,50 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
   return { sql: `INSERT INTO ${t} (${list}) VALUES ${tuples.join(', ')} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`, params }
 }
 
+/**
+ * PostgreSQL's batch apply in one statement: the tombstone rule ({@link tombstoneBlocksSql}) and the
+ * version gate ({@link storedMayBeReplaced}) both checked by the database, so no tombstone read goes
+ * before it. Returns (as rows of `cqrs_pk_key`) the pk keys of the ops that changed the table.
+ *
+ * The store runs it in the batch's transaction after taking the pks' advisory locks in a statement of
+ * their own: under READ COMMITTED each statement reads a fresh snapshot, so this one sees every
+ * tombstone committed by a DELETE that held one of the locks before us (a lock taken inside this same
+ * statement would not: its snapshot predates the wait). `gate` 'always' (a forced SYNC) ignores
+ * tombstones, as {@link gateOf} says.
+ */
+export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate): Statement {
+  const q = (n: string) => quoteIdent('postgresql', n)
+  const cols = columnsOf(target, ops)
+  const t = q(target.table)
+  const pk = q(target.pk.column)
+  const rev = q(target.revision.column)
+  const list = cols.map((c) => q(c.column)).join(', ')
+  // `cqrs_pk_key`: the pk as tombstones key it (ApplyOp.pkKey), read beside the row by a second pass
+  // over the same JSON array (ROWS FROM zips the two in order).
+  const rows = ops.map((op) => {
+    const row: Record<string, unknown> = { [KEY]: op.pkKey }
+    for (const c of cols) row[c.column] = pgJsonValue(c, columnValue(target, op, c))
+    return row
+  })
+  const set = cols
+    .filter((c) => c !== target.pk)
+    .map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`)
+    .join(', ')
+  const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(v.${q(c.column)}, 'null')` : `v.${q(c.column)}`)).join(', ')
+  const blocked = gate === 'always' ? '' : ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $2 AND tb.pk = v.${KEY} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
+  const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
+  return {
+    sql:
+      `WITH v AS (SELECT v.* FROM ROWS FROM (json_populate_recordset(NULL::${t}, $1::json), json_to_recordset($1::json) AS (${KEY} text)) AS v${blocked}),` +
+      ` w AS (INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM v ON CONFLICT (${pk}) DO UPDATE SET ${set}${where} RETURNING t.${pk})` +
+      ` SELECT v.${KEY} FROM v JOIN w ON w.${pk} = v.${pk}`,
+    params: gate === 'always' ? [pgJson(rows)] : [pgJson(rows), target.cqrsId],
+  }
+}
+
+/** The pk as tombstones key it, beside a row of a PostgreSQL batch (also bulk-load's stage column). */
+const KEY = 'cqrs_pk_key'
+
 /** Delete rows whose stored revision is not higher than the DELETE's. */
 export function deleteStatement(provider: Provider, target: TableTarget, ops: ApplyOp[]): Statement {
   const q = (n: string) => quoteIdent(provider, n)
@@ -195,13 +239,13 @@ export function pgLoadPlan(target: TableTarget, cols: TargetColumn[]): { stage: 
   const set = cols.filter((c) => c !== target.pk).map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`).join(', ')
   return {
     stage: LOAD_STAGE,
-    create: `CREATE TEMPORARY TABLE ${stage} ON COMMIT DROP AS SELECT ${list}, NULL::text AS cqrs_pk_key FROM ${t} WITH NO DATA`,
-    copy: `COPY ${stage} (${list}, cqrs_pk_key) FROM STDIN`,
+    create: `CREATE TEMPORARY TABLE ${stage} ON COMMIT DROP AS SELECT ${list}, NULL::text AS ${KEY} FROM ${t} WITH NO DATA`,
+    copy: `COPY ${stage} (${list}, ${KEY}) FROM STDIN`,
     lock: `LOCK TABLE ${t} IN SHARE ROW EXCLUSIVE MODE`,
     upsert: {
       sql:
         `INSERT INTO ${t} AS t (${list}) SELECT ${list} FROM ${stage} s` +
-        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.cqrs_pk_key AND ${tombstoneBlocksSql('tb.revision', `s.${rev}`)})` +
+        ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $1 AND tb.pk = s.${KEY} AND ${tombstoneBlocksSql('tb.revision', `s.${rev}`)})` +
         ` ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set} WHERE t.${rev} ${storedMayBeReplaced('notOlder')} EXCLUDED.${rev}`,
       params: [target.cqrsId],
     },

@@ -53,6 +53,8 @@ interface Item {
 export class ReplicaConsumer {
   readonly stats: ReplicaStats
   private stopping = false
+  /** Resolves when the batch handed over last has been applied: batches decode at once, apply in turn. */
+  private applying: Promise<void> = Promise.resolve()
 
   constructor(private readonly opts: ConsumerOptions) {
     this.stats = new ReplicaStats(opts.queue)
@@ -90,8 +92,19 @@ export class ReplicaConsumer {
         outcomes[index] = this.failure(delivery, message, e, true)
       }
     })
-    for (const items of byTable.values()) await this.applyTable(items, outcomes)
-    for (const item of single) await this.applySingle(item, outcomes)
+    // A transport may hand over the next batch while this one is applied (RabbitMQ does): it has been
+    // decoded above meanwhile, and is applied after the one before it, so a pk's messages apply in
+    // the order they came (custom handlers and row hooks see them in that order).
+    const before = this.applying
+    let done!: () => void
+    this.applying = new Promise((resolve) => (done = resolve))
+    try {
+      await before
+      for (const items of byTable.values()) await this.applyTable(items, outcomes)
+      for (const item of single) await this.applySingle(item, outcomes)
+    } finally {
+      done()
+    }
     return outcomes
   }
 

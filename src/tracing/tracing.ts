@@ -75,9 +75,18 @@ export async function tracePublish(rows: Array<{ id: bigint | number; cqrsId: st
  * and dead-lettered messages keep the header, so a later attempt joins the same trace.
  */
 export function traceApply(queue: string, handler: BatchHandler): BatchHandler {
+  // Batches reach `handler` in the order they came (the consumer applies them in call order, and a
+  // transport may hand over the next one early): a traced batch waits for the OpenTelemetry API,
+  // and the batches after it queue behind that wait.
+  let waiting: Promise<OtelApi | null> | null = null
   return async (batch) => {
-    if (!batch.some((d) => d.headers[TRACEPARENT_HEADER] !== undefined)) return handler(batch)
-    const otel = await otelApi()
+    const hasTrace = batch.some((d) => d.headers[TRACEPARENT_HEADER] !== undefined)
+    if (!hasTrace && !waiting) return handler(batch)
+    const mine = (waiting ?? Promise.resolve(null)).then(() => (hasTrace ? otelApi() : null))
+    waiting = mine
+    const otel = await mine
+    if (waiting === mine) waiting = null
+    if (!hasTrace) return handler(batch)
     const tracer = otel?.trace.getTracer('cqrs-sync')
     const traced = batch.map((d) => {
       const parent = parseTraceparent(d.headers[TRACEPARENT_HEADER])

@@ -2,22 +2,26 @@ import { ConfigError } from '../core/errors.js'
 import type { ConsumeOptions, Outcome } from './types.js'
 
 /**
- * Micro-batching for consumers: items are buffered, and whenever no batch is running and items
- * wait, the next batch takes up to `batchSize` of them at once. One batch runs at a time, so acks
- * of a batch always cover the oldest outstanding deliveries.
+ * Micro-batching for consumers: items are buffered, and whenever fewer than `maxInFlight` batches
+ * run and items wait, the next batch takes up to `batchSize` of them at once. Batches start in the
+ * order their items came. With one batch in flight (the default) its acks always cover the oldest
+ * outstanding deliveries; a consumer that lets two run (so the next batch is decoded while one
+ * commits) must settle them in order itself.
  */
 export class BatchPump<T> {
   readonly #batchSize: number
   readonly #run: (batch: T[]) => Promise<void>
+  readonly #maxInFlight: number
   #buffer: T[] = []
-  #inFlight: Promise<void> | undefined
+  readonly #inFlight = new Set<Promise<void>>()
   #scheduled = false
   #stopped = false
 
   /** `run` carries a batch out and reports its own errors; a rejection is ignored. */
-  constructor(batchSize: number, run: (batch: T[]) => Promise<void>) {
+  constructor(batchSize: number, run: (batch: T[]) => Promise<void>, maxInFlight = 1) {
     this.#batchSize = batchSize
     this.#run = run
+    this.#maxInFlight = maxInFlight
   }
 
   /** Items waiting for a batch. */
@@ -31,10 +35,10 @@ export class BatchPump<T> {
     this.#schedule()
   }
 
-  /** Start no new batch; resolves when the batch in flight (if any) has finished. */
+  /** Start no new batch; resolves when the batches in flight (if any) have finished. */
   stop(): Promise<void> {
     this.#stopped = true
-    return this.#inFlight ?? Promise.resolve()
+    return Promise.all(this.#inFlight).then(() => {})
   }
 
   /** Remove and return the buffered items (to hand them back to the broker). */
@@ -43,7 +47,7 @@ export class BatchPump<T> {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#inFlight || this.#stopped) return
+    if (this.#scheduled || this.#inFlight.size >= this.#maxInFlight || this.#stopped) return
     this.#scheduled = true
     queueMicrotask(() => {
       this.#scheduled = false
@@ -52,15 +56,17 @@ export class BatchPump<T> {
   }
 
   #next(): void {
-    if (this.#inFlight || this.#stopped || this.#buffer.length === 0) return
-    const batch = this.#buffer.splice(0, this.#batchSize)
-    this.#inFlight = Promise.resolve()
-      .then(() => this.#run(batch))
-      .catch(() => {})
-      .finally(() => {
-        this.#inFlight = undefined
-        this.#schedule()
-      })
+    while (this.#inFlight.size < this.#maxInFlight && !this.#stopped && this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, this.#batchSize)
+      const running: Promise<void> = Promise.resolve()
+        .then(() => this.#run(batch))
+        .catch(() => {})
+        .finally(() => {
+          this.#inFlight.delete(running)
+          this.#schedule()
+        })
+      this.#inFlight.add(running)
+    }
   }
 }
 
@@ -73,11 +79,11 @@ export function assertConsumeOptions(transport: string, options: ConsumeOptions,
     throw new ConfigError(`${transport}.consume(): from (--from) needs a transport that keeps the events' history, such as nats(); the ${transport} transport hands a new queue only what is published after it exists. Bootstrap with bulk-dump | bulk-load instead`, { queue: options.queue })
   }
   if (options.from !== undefined && Number.isNaN(options.from.getTime())) throw new ConfigError(`${transport}.consume(): from must be a valid date; got an invalid one`, { queue: options.queue })
-  const bad = (['prefetch', 'batchSize'] as const).filter((k) => !Number.isInteger(options[k]) || options[k] < 1)
+  const bad = (['prefetch', 'batchSize', 'inFlight'] as const).filter((k) => (k !== 'inFlight' || options[k] !== undefined) && (!Number.isInteger(options[k]) || options[k]! < 1))
   if (!options.queue) throw new ConfigError(`${transport}.consume(): queue must be a non-empty name`, { queue: options.queue })
   if (bad.length > 0) {
     const given = bad.map((k) => `${k}=${String(options[k])}`).join(', ')
-    throw new ConfigError(`${transport}.consume(): prefetch and batchSize must be integers >= 1; got ${given}`, { queue: options.queue })
+    throw new ConfigError(`${transport}.consume(): prefetch, batchSize and inFlight must be integers >= 1; got ${given}`, { queue: options.queue })
   }
 }
 

@@ -51,6 +51,13 @@ export interface ConsumeOptions extends QueueSpec {
   /** Most deliveries handed to the handler in one call. */
   batchSize: number
   /**
+   * Batches the handler may hold at once (default 1). With 2 the next batch is handed over while the
+   * previous call is still running (the replica decodes it meanwhile and applies it after); calls
+   * still come in delivery order and their outcomes are acked in that order. Only for a handler that
+   * keeps its own order. A transport may keep to 1 (nats does).
+   */
+  inFlight?: number
+  /**
    * Start a NEW queue at this time of the broker's retention (`cqrs consume --from`): it first gets
    * the events published since then. Only a transport that keeps history can (nats); the others
    * throw a ConfigError, and so does nats for a queue that exists already.
@@ -58,7 +65,10 @@ export interface ConsumeOptions extends QueueSpec {
   from?: Date
 }
 
-/** Called with a batch of deliveries; returns one outcome per delivery, in the same order. */
+/**
+ * Called with a batch of deliveries; returns one outcome per delivery, in the same order. Batches are
+ * handed over in delivery order, one at a time unless {@link ConsumeOptions.inFlight} allows more.
+ */
 export type BatchHandler = (batch: Delivery[]) => Promise<Outcome[]>
 
 export interface Subscription {

@@ -166,7 +166,7 @@ describe('memory transport', () => {
 
   it('refuses bad consume options and anything after close()', async () => {
     const t = memory({ broker: new MemoryBroker() })
-    await expect(t.consume({ ...spec, prefetch: 0, batchSize: 1 }, recorder().handler)).rejects.toThrow(/prefetch and batchSize must be integers >= 1; got prefetch=0/)
+    await expect(t.consume({ ...spec, prefetch: 0, batchSize: 1 }, recorder().handler)).rejects.toThrow(/prefetch, batchSize and inFlight must be integers >= 1; got prefetch=0/)
     await t.close()
     await expect(t.publish([])).rejects.toThrow(TransportError)
     await expect(t.consume({ ...spec, prefetch: 1, batchSize: 1 }, recorder().handler)).rejects.toThrow(/closed memory transport/)

@@ -40,6 +40,8 @@ export class RabbitmqConsumer implements Subscription {
   #retryTimer: NodeJS.Timeout | undefined
   #attempt = 0
   #stopping: Promise<void> | undefined
+  /** Resolves when the batch handed over last has been settled (acked or nacked, or lost). */
+  #settled: Promise<void> = Promise.resolve()
 
   constructor(host: ConsumerHost, options: ConsumeOptions, handler: BatchHandler) {
     this.#host = host
@@ -47,7 +49,8 @@ export class RabbitmqConsumer implements Subscription {
     this.#handler = handler
     this.#logger = host.options.logger
     this.#delays = new Set(options.retryDelaysMs)
-    this.#pump = new BatchPump(options.batchSize, (batch) => this.#run(batch))
+    // With inFlight 2 the next batch is handed over while one is applied and committed; #run settles them in order.
+    this.#pump = new BatchPump(options.batchSize, (batch) => this.#run(batch), options.inFlight ?? 1)
   }
 
   /** Open a channel on `conn`, declare the topology and start consuming. Throws if any step fails. */
@@ -125,7 +128,23 @@ export class RabbitmqConsumer implements Subscription {
     }, delay)
   }
 
+  /**
+   * Hand a batch to the handler, carry out its outcomes, then ack or nack it once the batch before it
+   * has been settled: acks go out in delivery order, so a multiple ack covers only settled batches
+   * (the handler may be running the next batch meanwhile).
+   */
   async #run(batch: Pending[]): Promise<void> {
+    const before = this.#settled
+    let done!: () => void
+    this.#settled = new Promise((resolve) => (done = resolve))
+    try {
+      await this.#runInOrder(batch, before)
+    } finally {
+      done()
+    }
+  }
+
+  async #runInOrder(batch: Pending[], before: Promise<void>): Promise<void> {
     const { channel } = batch[0]
     let outcomes: Outcome[]
     try {
@@ -133,12 +152,14 @@ export class RabbitmqConsumer implements Subscription {
       assertOutcomes(outcomes, batch.length)
     } catch (err) {
       this.#logger.error('batch handler failed; its messages go back to the queue', { queue: this.#options.queue, size: batch.length, error: err })
-      // One batch is in flight at a time, so it holds the oldest unsettled tags: settle them all at once.
+      await before
+      // Every earlier batch is settled, so this one holds the oldest unsettled tags: settle them all at once.
       this.#settle(() => channel.nack(batch[batch.length - 1].message, true, true))
       return
     }
     if (channel !== this.#channel) return this.#lost(batch.length)
     const results = await Promise.allSettled(outcomes.map((o, i) => this.#carryOut(o, batch[i].message, channel)))
+    await before
     if (channel !== this.#channel) return this.#lost(batch.length)
     if (results.every((r) => r.status === 'fulfilled')) {
       this.#settle(() => channel.ack(batch[batch.length - 1].message, true))

@@ -1,0 +1,95 @@
+/**
+ * G2 across two workers on PostgreSQL: a late SAVE that waits for a DELETE's pk lock must see the
+ * DELETE's tombstone once it gets the lock, so the row stays deleted. The interleaving is forced, not
+ * hoped for: a third connection holds an uncommitted tombstone of each pk, so worker A's DELETE batch
+ * stops after taking its locks and deleting the rows; worker B's SAVE batch then waits for those
+ * locks; then the third connection rolls back and both finish. A store that took its locks in the
+ * same statement as its tombstone check (a snapshot older than the wait) would bring the rows back.
+ * Revisions are generated from a seed (printed with a failure); a SAVE newer than the DELETE must
+ * still win, so the check cannot pass by blocking everything.
+ */
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
+import type { Delivery, Transport } from '../../src/transport/types.js'
+import { rng } from '../support/chaos.js'
+import { eventually } from '../support/compare.js'
+import { createTestDatabase, type TestDatabase } from '../support/databases.js'
+
+const noTransport = { name: 'none', connect: async () => {}, publish: async () => {}, consume: async () => ({ stop: async () => {} }), close: async () => {} } as Transport
+
+const message = (signal: CqrsMessage['signal_type'], id: number, revision: number): CqrsMessage => ({
+  signal_type: signal,
+  cqrs_id: 'author',
+  instance_data: signal === 'DELETE' ? { id, cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' } : { id, name: `n${id}r${revision}`, external_id: `x-${id}`, cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' },
+  previous_data: null,
+  instance_pk: id,
+  correlation_id: null,
+  retries: 0,
+  expires: null,
+  meta: {},
+})
+const deliveries = (ms: CqrsMessage[]): Delivery[] => ms.map((m) => ({ body: Buffer.from(encodeMessage(m)), routingKey: m.cqrs_id, headers: {}, redelivered: false }))
+
+describe('a late SAVE racing a DELETE on another worker (postgresql)', () => {
+  let db: TestDatabase
+  let workers: Replica[] = []
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql', 'race')
+    const make = async () => cqrsReplica({ prisma: await db.client(), transport: noTransport, queue: 'race', honorExpires: false, logger: silentLogger, handlers: { author: { model: 'authorRef' } } })
+    // Two replicas, two stores, two connection pools: two workers.
+    workers = [await make(), await make()]
+  })
+  afterAll(async () => {
+    for (const w of workers) await w.store.close()
+    await db?.drop()
+  })
+
+  /** Until a session of this test's database waits for a lock of `event` (PostgreSQL's wait_event: transactionid, advisory). */
+  const waiting = async (event: string, what: string) =>
+    eventually(
+      async () => (Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = '${event}'`))[0].n) > 0 ? [] : [`no ${event} lock wait yet`]),
+      30_000,
+      what,
+    )
+
+  for (const seed of [11, 29, 47]) {
+    it(`the row stays deleted unless the SAVE is newer (seed ${seed})`, async () => {
+      const random = rng(seed)
+      const [a, b] = workers
+      await db.exec(`TRUNCATE author_ref; DELETE FROM cqrs_tombstone`)
+      const pks = Array.from({ length: 12 }, (_, i) => seed * 100 + i)
+      const plan = pks.map((id) => {
+        const stored = 1 + Math.floor(random() * 3)
+        const deleted = stored + Math.floor(random() * 3)
+        // Mostly late SAVEs (at most the DELETE's revision); some newer ones.
+        const saved = random() < 0.75 ? 1 + Math.floor(random() * deleted) : deleted + 1 + Math.floor(random() * 2)
+        return { id, stored, deleted, saved }
+      })
+      await a.consumer.handle(deliveries(plan.map((p) => message('SAVE', p.id, p.stored))))
+
+      const holder = new pg.Client({ connectionString: db.url })
+      await holder.connect()
+      try {
+        await holder.query('BEGIN')
+        await holder.query(`INSERT INTO cqrs_tombstone (cqrs_id, pk, revision, updated) SELECT 'author', pk::text, 0, now() FROM unnest($1::int[]) AS u(pk)`, [pks])
+        const deleting = a.consumer.handle(deliveries(plan.map((p) => message('DELETE', p.id, p.deleted))))
+        await waiting('transactionid', 'worker A to wait for the held tombstones (its pk locks taken)')
+        const saving = b.consumer.handle(deliveries(plan.map((p) => message('SAVE', p.id, p.saved))))
+        await waiting('advisory', "worker B to wait for worker A's pk locks")
+        await holder.query('ROLLBACK')
+        const outcomes = [...(await deleting), ...(await saving)]
+        expect(outcomes.every((o) => o.kind === 'ack'), `seed ${seed}: ${JSON.stringify(outcomes)}`).toBe(true)
+      } finally {
+        await holder.end()
+      }
+
+      const rows = await db.query<{ id: number; cqrs_revision: number }>('SELECT id, cqrs_revision FROM author_ref ORDER BY id')
+      const expected = plan.filter((p) => p.saved > p.deleted).map((p) => ({ id: p.id, cqrs_revision: p.saved }))
+      expect(rows, `seed ${seed}, plan ${JSON.stringify(plan)}`).toEqual(expected)
+    })
+  }
+})
