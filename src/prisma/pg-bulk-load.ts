@@ -69,6 +69,7 @@ export class PgRowEncoder {
   private readonly revisionAt: number
   private readonly updatedAt: number
   private readonly fastPk: boolean
+  private readonly numericPk: boolean
   private readonly keys = new Map<string, KeyInfo>()
   /** The keys in the order the last rows had them. */
   private readonly order: KeyInfo[] = []
@@ -90,6 +91,21 @@ export class PgRowEncoder {
     this.updatedAt = target.updated ? this.colIndex.get(target.updated.column)! : -1
     // Kinds whose key (`String(decoded pk)`) the fast path knows from the text.
     this.fastPk = target.pk.kind === 'Int' || target.pk.kind === 'BigInt' || target.pk.kind === 'String'
+    this.numericPk = target.pk.kind === 'Int' || target.pk.kind === 'BigInt'
+  }
+
+  /**
+   * Whether pk key `a` sorts after `b`, in an order where no two pks are equal (numbers for integer
+   * pks, code units for the rest): a batch whose pks only rise holds each pk once.
+   */
+  after(a: string, b: string): boolean {
+    if (!this.numericPk) return a > b
+    // Integer keys as written by String(): a longer one is larger unless negative.
+    const na = a.charCodeAt(0) === 45
+    const nb = b.charCodeAt(0) === 45
+    if (na !== nb) return nb
+    if (a.length !== b.length) return na ? a.length < b.length : a.length > b.length
+    return na ? a < b : a > b
   }
 
   /** Columns of a shape. */
@@ -376,9 +392,11 @@ function copyText(col: TargetColumn, v: unknown, key: string): string {
   return copyValue(col, decodeColumn(col, v, key))
 }
 
-/** A batch encoded for COPY: per shape, the COPY input; the lines that could not be read. */
+/** A batch encoded for COPY: per shape, its rows (one per pk); the lines that could not be read. */
 export interface PreparedLoad {
-  groups: Array<{ shape: string; text: string }>
+  groups: Array<{ shape: string; rows: EncodedRow[] }>
+  /** The pks of the rows, as tombstones key them. */
+  pkKeys: string[]
   /** Lines encoded (duplicates of a pk included). */
   encoded: number
   errors: Array<{ line: number; reason: string }>
@@ -391,7 +409,10 @@ export interface PreparedLoad {
  */
 export function prepareLoad(encoder: PgRowEncoder, lines: Line[]): PreparedLoad {
   const errors: PreparedLoad['errors'] = []
-  const byPk = new Map<string, EncodedRow>()
+  const rows: EncodedRow[] = []
+  // A dump in pk order (ours always is) has no pk twice: rows whose pks only rise need no map.
+  let rising = true
+  let byPk: Map<string, EncodedRow> | undefined
   for (const line of lines) {
     let r: EncodedRow
     try {
@@ -401,31 +422,50 @@ export function prepareLoad(encoder: PgRowEncoder, lines: Line[]): PreparedLoad 
       errors.push({ line: le.line, reason: le.reason })
       continue
     }
-    const prev = byPk.get(r.pkKey)
-    if (!prev || prev.revision <= r.revision) byPk.set(r.pkKey, r)
+    if (rising && rows.length && !encoder.after(r.pkKey, rows[rows.length - 1].pkKey)) {
+      rising = false
+      byPk = new Map(rows.map((x) => [x.pkKey, x]))
+    }
+    if (rising) rows.push(r)
+    else {
+      const prev = byPk!.get(r.pkKey)
+      if (!prev || prev.revision <= r.revision) byPk!.set(r.pkKey, r)
+    }
   }
+  const kept = rising ? rows : [...byPk!.values()]
   const shapes = new Map<string, EncodedRow[]>()
-  for (const r of byPk.values()) {
+  for (const r of kept) {
     const g = shapes.get(r.shape)
     if (g) g.push(r)
     else shapes.set(r.shape, [r])
   }
-  return { groups: [...shapes].map(([shape, rows]) => ({ shape, text: copyInput(rows) })), encoded: lines.length - errors.length, errors }
+  return { groups: [...shapes].map(([shape, rows]) => ({ shape, rows })), pkKeys: kept.map((r) => r.pkKey), encoded: lines.length - errors.length, errors }
+}
+
+/** Per target, for the length of a store: whether bulk-load still tries the direct COPY. */
+export interface DirectLoadState {
+  /** Cleared when a batch met stored rows: the table is not new, later batches go staged at once. */
+  tryDirect: boolean
 }
 
 /**
- * Apply a prepared batch in one transaction: per shape COPY into the stage and one gated upsert.
- * Throws if the database refuses the batch; nothing of it is then applied. Null where the runner has
- * no COPY.
+ * Apply a prepared batch in one transaction, by the direct COPY where the gate is open for every row,
+ * else per shape COPY into the stage and one gated upsert ({@link pgLoadPlan}). Throws if the database
+ * refuses the batch; nothing of it is then applied. Null where the runner has no COPY.
  */
-export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad): Promise<LoadCount | null> {
+export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad, state: DirectLoadState = { tryDirect: false }): Promise<LoadCount | null> {
   const applied = await runner.transaction(async (tx) => {
     if (!tx.copyIn) return null
+    if (state.tryDirect && p.pkKeys.length) {
+      const direct = await copyDirect(tx, target, columns, p)
+      if (direct !== null) return direct
+      state.tryDirect = false
+    }
     let n = 0
-    for (const { shape, text } of p.groups) {
+    for (const { shape, rows } of p.groups) {
       const plan = pgLoadPlan(target, columns(shape))
       await tx.execute(plan.create)
-      await tx.copyIn(plan.copy, text)
+      await tx.copyIn(plan.copy, copyInput(rows, true))
       await tx.execute(plan.lock)
       n += await run(tx, plan.upsert)
       await tx.execute(`DROP TABLE ${quoteIdent('postgresql', plan.stage)}`)
@@ -436,13 +476,38 @@ export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, 
   return { applied, skipped: p.encoded - applied, errors: p.errors.map((e) => new LineError(e.line, e.reason)) }
 }
 
+/**
+ * The direct path: lock, check that no pk of the batch has a tombstone, COPY every group straight into
+ * the table. Null (and the transaction as it was before, the lock kept) where a tombstone exists or a
+ * row is already stored (the pk index refuses it): the batch then goes staged.
+ */
+async function copyDirect(tx: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad): Promise<number | null> {
+  const plans = p.groups.map(({ shape }) => pgLoadPlan(target, columns(shape)))
+  await tx.execute(plans[0].lock)
+  const [{ found }] = await tx.query<{ found: boolean }>(plans[0].tombstoned.sql, [...plans[0].tombstoned.params, p.pkKeys])
+  if (found) return null
+  await tx.execute('SAVEPOINT cqrs_load_direct')
+  try {
+    let n = 0
+    for (let i = 0; i < plans.length; i++) n += await tx.copyIn!(plans[i].direct, copyInput(p.groups[i].rows, false))
+    return n
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e
+    await tx.execute('ROLLBACK TO SAVEPOINT cqrs_load_direct')
+    return null
+  }
+}
+
+const UNIQUE_VIOLATION = '23505'
+
 function run(tx: SqlRunner, s: Statement): Promise<number> {
   return tx.execute(s.sql, s.params)
 }
 
-/** The COPY input of some rows: each row's given values, then its pk key. */
-function copyInput(rows: EncodedRow[]): string {
+/** The COPY input of some rows: each row's given values, then (for the stage) its pk key. */
+function copyInput(rows: EncodedRow[], withKey: boolean): string {
   let out = ''
-  for (const r of rows) out += `${r.text}\t${copyEscape(r.pkKey)}\n`
+  if (withKey) for (const r of rows) out += `${r.text}\t${copyEscape(r.pkKey)}\n`
+  else for (const r of rows) out += `${r.text}\n`
   return out
 }
