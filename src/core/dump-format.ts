@@ -29,26 +29,49 @@ export interface Line {
  * but keep the numbering, so an error can name the line a user sees in an editor.
  */
 export async function* readLines(chunks: AsyncIterable<Buffer | string>): AsyncIterable<Line> {
+  for await (const block of readLineBlocks(chunks)) yield* block
+}
+
+/**
+ * {@link readLines}, the lines of each chunk at once: a reader of millions of lines (bulk-load) then
+ * awaits once per chunk, not once per line.
+ */
+export async function* readLineBlocks(chunks: AsyncIterable<Buffer | string>): AsyncIterable<Line[]> {
   let rest = ''
   let n = 0
   // A multi-byte character may be split between two chunks: the decoder keeps the partial bytes.
   const decoder = new StringDecoder('utf8')
   for await (const chunk of chunks) {
     const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk))
+    const block: Line[] = []
     let start = 0
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
       n++
       const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl
-      if (end > start) yield { line: n, text: text.slice(start, end) }
+      if (end > start) block.push({ line: n, text: text.slice(start, end) })
       start = nl + 1
     }
     rest = text.slice(start)
+    if (block.length) yield block
   }
   if (rest.length) {
     n++
     const text = rest.endsWith('\r') ? rest.slice(0, -1) : rest
-    if (text.trim()) yield { line: n, text }
+    if (text.trim()) yield [{ line: n, text }]
   }
+}
+
+/** Line 1 apart from the rest, for {@link readLineBlocks}: as {@link splitHead}. */
+export async function splitHeadBlocks(blocks: AsyncIterable<Line[]>): Promise<{ head: Line | undefined; rest: AsyncIterable<Line[]> }> {
+  const it = blocks[Symbol.asyncIterator]()
+  const first = await it.next()
+  if (first.done) return { head: undefined, rest: (async function* () {})() }
+  const [head, ...more] = first.value
+  async function* rest() {
+    if (more.length) yield more
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value
+  }
+  return { head, rest: rest() }
 }
 
 /**

@@ -813,8 +813,9 @@ export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, 
 async function copyDirect(tx: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad): Promise<number | null> {
   const plans = p.groups.map(({ shape }) => pgLoadPlan(target, columns(shape)))
   await tx.execute(plans[0].lock)
-  const [{ found }] = await tx.query<{ found: boolean }>(plans[0].tombstoned.sql, [...plans[0].tombstoned.params, p.pkKeys])
-  if (found) return null
+  const exists = async (s: Statement) => (await tx.query<{ found: boolean }>(s.sql, s.params))[0].found
+  const { anyTombstone, tombstoned } = plans[0]
+  if ((await exists(anyTombstone)) && (await exists({ sql: tombstoned.sql, params: [...tombstoned.params, p.pkKeys] }))) return null
   await tx.execute('SAVEPOINT cqrs_load_direct')
   try {
     let n = 0
