@@ -51,7 +51,6 @@ const TRICKY = [
 function edgeLines(seed: number, n: number): string[] {
   const rnd = rng(seed)
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]
-  const maybe = (p: number, v: string) => (rnd() < p ? v : undefined)
   const names = ['""', '"plain"', '"Ünïcødé 日本 😀"', JSON.stringify('tab\there\nnew'), JSON.stringify('back\\slash "quoted"'), '"a,b}c{d]e["', JSON.stringify('\u0001ctl')]
   const datetimes = ['"2026-11-23 03:36:52.912512+00:00"', '"2026-11-23T03:36:52Z"', '"2026-11-23 05:36:52.000001+02:00"', '"0001-01-01 00:00:00+00:00"', '"9999-12-31 23:59:59.999999+00:00"', '"2026-11-23 03:36:52.1234567+00:00"', '"2026-11-23 03:36:52+00:00"']
   const jsons = ['null', '{"a":[1,"x",{"b":null}],"n":33.0}', '[1e-7,12345678901234567890,-0.0]', '"str"', '42', '{"u":"\\u00e9😀","q":"\\"x\\""}', '{}', '[]', 'true', '{"deep":{"deeper":[[[1.50]]]}}']
@@ -61,7 +60,12 @@ function edgeLines(seed: number, n: number): string[] {
   const out: string[] = []
   for (const id of [...pool].sort((a, b) => a - b)) {
     const twice = rnd() < 0.05 ? 2 : 1
+    // A pk written twice gives the same keys both times: of two lines with other keys, what a batch
+    // path keeps depends on whether they share a batch (the consumer's too), not on the path.
+    const seed = rnd()
     for (let k = 0; k < twice; k++) {
+      const keyRnd = rng(Math.floor(seed * 1e9))
+      const maybe = (p: number, v: string) => (keyRnd() < p ? v : undefined)
       const fields: Array<[string, string | undefined]> = [
         ['id', String(id)],
         ['name', pick(names)],
@@ -212,7 +216,9 @@ describe.runIf(DIALECTS.includes('postgresql'))('bulk-load on PostgreSQL', { tim
     await sql.query('TRUNCATE author_ref; DELETE FROM cqrs_tombstone')
     const direct: DirectLoadState = { tryDirect: true }
     const viaDirect = await loadPrepared(lines, direct)
-    expect(direct.tryDirect, note).toBe(true) // no batch met a stored row: every one went direct
+    // Every batch went direct, unless a pk written twice straddles two batches (the second met a stored row).
+    const straddles = lines.some((l, i) => i > 0 && i % 50 === 0 && JSON.parse(l).id === JSON.parse(lines[i - 1]).id)
+    expect(direct.tryDirect, note).toBe(!straddles)
     const directRows = await table()
     await sql.query('TRUNCATE author_ref')
     expect(await loadPrepared(lines, { tryDirect: false }), note).toEqual(viaDirect)
@@ -238,7 +244,9 @@ describe.runIf(DIALECTS.includes('postgresql'))('bulk-load on PostgreSQL', { tim
     }
     await history()
     const state: DirectLoadState = { tryDirect: true }
-    const mixed = await loadPrepared(lines, state)
+    const mixed = await loadPrepared(lines.slice(0, 100), state)
+    expect(state.tryDirect, note).toBe(true) // batch 2 went staged for its tombstones, and left the direct way open
+    Object.assign(mixed, await loadPrepared(lines.slice(100), state).then((r) => ({ applied: mixed.applied + r.applied, skipped: mixed.skipped + r.skipped })))
     expect(state.tryDirect, note).toBe(false) // batch 3 met the stored rows
     const rows = await table()
     await history()

@@ -787,8 +787,9 @@ export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, 
     if (!tx.copyIn) return null
     if (state.tryDirect && p.pkKeys.length) {
       const direct = await copyDirect(tx, target, columns, p)
-      if (direct !== null) return direct
-      state.tryDirect = false
+      if (typeof direct === 'number') return direct
+      // A tombstone is looked up again by the next batch; a stored row says the table is not new.
+      if (direct === 'stored') state.tryDirect = false
     }
     let n = 0
     for (const { shape, rows } of p.groups) {
@@ -807,15 +808,15 @@ export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, 
 
 /**
  * The direct path: lock, check that no pk of the batch has a tombstone, COPY every group straight into
- * the table. Null (and the transaction as it was before, the lock kept) where a tombstone exists or a
- * row is already stored (the pk index refuses it): the batch then goes staged.
+ * the table; the rows copied. Where a pk has a tombstone or a stored row (the pk index refuses it),
+ * which of the two, with the transaction as it was before (the lock kept): the batch then goes staged.
  */
-async function copyDirect(tx: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad): Promise<number | null> {
+async function copyDirect(tx: SqlRunner, target: TableTarget, columns: (shape: string) => TargetColumn[], p: PreparedLoad): Promise<number | 'tombstoned' | 'stored'> {
   const plans = p.groups.map(({ shape }) => pgLoadPlan(target, columns(shape)))
   await tx.execute(plans[0].lock)
   const exists = async (s: Statement) => (await tx.query<{ found: boolean }>(s.sql, s.params))[0].found
   const { anyTombstone, tombstoned } = plans[0]
-  if ((await exists(anyTombstone)) && (await exists({ sql: tombstoned.sql, params: [...tombstoned.params, p.pkKeys] }))) return null
+  if ((await exists(anyTombstone)) && (await exists({ sql: tombstoned.sql, params: [...tombstoned.params, p.pkKeys] }))) return 'tombstoned'
   await tx.execute('SAVEPOINT cqrs_load_direct')
   try {
     let n = 0
@@ -824,7 +825,7 @@ async function copyDirect(tx: SqlRunner, target: TableTarget, columns: (shape: s
   } catch (e) {
     if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e
     await tx.execute('ROLLBACK TO SAVEPOINT cqrs_load_direct')
-    return null
+    return 'stored'
   }
 }
 
