@@ -737,12 +737,34 @@ export interface PreparedLoad {
  * while the database applies the one before.
  */
 export function prepareLoad(encoder: PgRowEncoder, lines: Line[]): PreparedLoad {
+  const it = prepareLoadSteps(encoder, lines)
+  for (let r = it.next(); ; r = it.next()) if (r.done) return r.value
+}
+
+/**
+ * {@link prepareLoad}, giving the event loop a turn every {@link ENCODE_SLICE} lines: the batch before
+ * this one needs round trips (lock, look-ups, COPY, commit) while this one is encoded, and a batch
+ * encoded in one piece held them all back, so Node and PostgreSQL took turns instead of overlapping.
+ */
+export async function prepareLoadAsync(encoder: PgRowEncoder, lines: Line[]): Promise<PreparedLoad> {
+  const it = prepareLoadSteps(encoder, lines)
+  for (let r = it.next(); ; r = it.next()) {
+    if (r.done) return r.value
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+const ENCODE_SLICE = 1000
+
+function* prepareLoadSteps(encoder: PgRowEncoder, lines: Line[]): Generator<void, PreparedLoad> {
   const errors: PreparedLoad['errors'] = []
   const rows: EncodedRow[] = []
   // A dump in pk order (ours always is) has no pk twice: rows whose pks only rise need no map.
   let rising = true
   let byPk: Map<string, EncodedRow> | undefined
-  for (const line of lines) {
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]
+    if (n > 0 && n % ENCODE_SLICE === 0) yield
     let r: EncodedRow
     try {
       r = encoder.encode(line)

@@ -3,7 +3,7 @@ import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
 import { gateOf, type Gate } from '../replica/version-gate.js'
-import { applyPreparedLoad, PgRowEncoder, prepareLoad, type DirectLoadState } from './pg-bulk-load.js'
+import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
 import { deleteStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
@@ -35,7 +35,7 @@ export class PrismaReplicaStore implements ReplicaStore {
   readonly loadRows?: (target: TableTarget, lines: Line[]) => Promise<LoadCount | null>
 
   /**
-   * Dump lines encoded for COPY ({@link prepareLoad}), then COPY straight into the table where no pk
+   * Dump lines encoded for COPY ({@link prepareLoadAsync}), then COPY straight into the table where no pk
    * of the batch is stored or tombstoned, else into a stage table and one gated upsert
    * ({@link applyPreparedLoad}); no per-pk locks. Once a batch met stored rows, this store loads the
    * target staged.
@@ -44,7 +44,7 @@ export class PrismaReplicaStore implements ReplicaStore {
     let load = this.loads.get(target)
     if (!load) this.loads.set(target, (load = { encoder: new PgRowEncoder(target), direct: { tryDirect: true } }))
     const { encoder, direct } = load
-    return applyPreparedLoad(this.fast, target, (shape) => encoder.columns(shape), prepareLoad(encoder, lines), direct)
+    return prepareLoadAsync(encoder, lines).then((p) => applyPreparedLoad(this.fast, target, (shape) => encoder.columns(shape), p, direct))
   }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
