@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import type { Command } from 'commander'
 import { positiveInt, setting } from '../config/settings.js'
 import { ConfigError, didYouMean } from '../core/errors.js'
-import { readLines, splitHead, type Line, type LineError } from '../core/dump-format.js'
+import { readLineBlocks, readLines, splitHead, splitHeadBlocks, type Line, type LineError } from '../core/dump-format.js'
 import type { MasterModel } from '../prisma/master-tools.js'
 import type { ReplicaTable } from '../prisma/replica-tools.js'
 import type { RowScanner } from '../prisma/row-scanner.js'
@@ -169,6 +169,13 @@ export async function checkedCount(source: RowScanner, where: Record<string, unk
 /** Line 1 and the rest of a pipe input; an empty input is an error that says what was expected. */
 export async function readPipe(input: Input, expected: string): Promise<{ head: Line; rest: AsyncIterable<Line> }> {
   const { head, rest } = await splitHead(readLines(input.chunks))
+  if (!head) throw new ConfigError(`${input.name} is empty: expected ${expected}`)
+  return { head, rest }
+}
+
+/** {@link readPipe}, the rest a chunk's lines at a time (bulk-load: no await per line). */
+export async function readPipeBlocks(input: Input, expected: string): Promise<{ head: Line; rest: AsyncIterable<Line[]> }> {
+  const { head, rest } = await splitHeadBlocks(readLineBlocks(input.chunks))
   if (!head) throw new ConfigError(`${input.name} is empty: expected ${expected}`)
   return { head, rest }
 }

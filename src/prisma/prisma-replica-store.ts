@@ -3,7 +3,7 @@ import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
 import { gateOf, type Gate } from '../replica/version-gate.js'
-import { applyPreparedLoad, PgRowEncoder, prepareLoad } from './pg-bulk-load.js'
+import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
 import { deleteStatement, pgApplyStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
@@ -20,7 +20,7 @@ import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.js'
 export class PrismaReplicaStore implements ReplicaStore {
   private readonly fast: SqlRunner
   private readonly prisma: PrismaRunner
-  private readonly encoders = new WeakMap<TableTarget, PgRowEncoder>()
+  private readonly loads = new WeakMap<TableTarget, { encoder: PgRowEncoder; direct: DirectLoadState }>()
 
   constructor(
     client: any,
@@ -36,13 +36,16 @@ export class PrismaReplicaStore implements ReplicaStore {
   readonly loadRows?: (target: TableTarget, lines: Line[]) => Promise<LoadCount | null>
 
   /**
-   * Dump lines encoded for COPY ({@link prepareLoad}), then COPY into a stage table and one gated
-   * upsert ({@link applyPreparedLoad}), no per-pk locks.
+   * Dump lines encoded for COPY ({@link prepareLoadAsync}), then COPY straight into the table where no pk
+   * of the batch is stored or tombstoned, else into a stage table and one gated upsert
+   * ({@link applyPreparedLoad}); no per-pk locks. Once a batch met stored rows, this store loads the
+   * target staged.
    */
   private pgLoadRows(target: TableTarget, lines: Line[]): Promise<LoadCount | null> {
-    const encoder = this.encoders.get(target) ?? new PgRowEncoder(target)
-    this.encoders.set(target, encoder)
-    return applyPreparedLoad(this.fast, target, (shape) => encoder.columns(shape), prepareLoad(encoder, lines))
+    let load = this.loads.get(target)
+    if (!load) this.loads.set(target, (load = { encoder: new PgRowEncoder(target), direct: { tryDirect: true } }))
+    const { encoder, direct } = load
+    return prepareLoadAsync(encoder, lines).then((p) => applyPreparedLoad(this.fast, target, (shape) => encoder.columns(shape), p, direct))
   }
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {

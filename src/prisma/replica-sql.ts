@@ -224,13 +224,28 @@ export function tombstoneSelect(provider: Provider, cqrsId: string, pkKeys: stri
 }
 
 /**
- * bulk-load on PostgreSQL: the rows go by COPY into a temporary stage table (dropped at commit), then
- * one upsert applies them version-gated like SYNCs: not over a newer row, not over a tombstone at
- * least as new. The lock makes the batch wait for a consumer batch that deleted rows of the table and
- * has not committed its tombstones yet (and holds consumers back for the upsert), so a row deleted
- * meanwhile is not brought back. `cqrs_pk_key` carries the pk as tombstones key it.
+ * bulk-load on PostgreSQL, two ways to one result.
+ *
+ * Staged (`create`, `copy`, `lock`, `upsert`): the rows go by COPY into a temporary stage table
+ * (dropped at commit), then one upsert applies them version-gated like SYNCs: not over a newer row,
+ * not over a tombstone at least as new. `cqrs_pk_key` carries the pk as tombstones key it.
+ *
+ * Direct (`lock`, `anyTombstone` and `tombstoned`, `direct`): where no pk of the batch has a stored
+ * row or a tombstone, the gate lets every row in (`gateOpenWithoutHistory` in version-gate.ts), so the
+ * rows go by COPY straight into the table: no stage, no upsert, about half the database's work. The
+ * table's unique pk index proves "no stored row" (a COPY meeting one fails, and the batch goes
+ * staged), the tombstone look-ups prove "no tombstone".
+ *
+ * Either way the lock makes the batch wait for a consumer batch that deleted rows of the table and has
+ * not committed its tombstones yet, and holds consumers back until the batch commits, so a row
+ * deleted meanwhile is not brought back. The staged path takes it after its COPY (consumers wait for
+ * the upsert); the direct path before everything, so its look-ups see every committed tombstone and
+ * none can be added before its COPY commits (consumers wait for the COPY).
  */
-export function pgLoadPlan(target: TableTarget, cols: TargetColumn[]): { stage: string; create: string; copy: string; lock: string; upsert: Statement } {
+export function pgLoadPlan(
+  target: TableTarget,
+  cols: TargetColumn[],
+): { stage: string; create: string; copy: string; lock: string; upsert: Statement; anyTombstone: Statement; tombstoned: Statement; direct: string } {
   const q = (n: string) => quoteIdent('postgresql', n)
   const t = q(target.table)
   const stage = q(LOAD_STAGE)
@@ -249,6 +264,11 @@ export function pgLoadPlan(target: TableTarget, cols: TargetColumn[]): { stage: 
         ` ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set} WHERE t.${rev} ${storedMayBeReplaced('notOlder')} EXCLUDED.${rev}`,
       params: [target.cqrsId],
     },
+    // Any tombstone of the table, then (only if there is one) of the batch's pks, whatever its revision:
+    // the direct path takes no gate decision. The first spares sending the pks when there is none.
+    anyTombstone: { sql: `SELECT EXISTS (SELECT 1 FROM ${TOMBSTONES} WHERE cqrs_id = $1) AS "found"`, params: [target.cqrsId] },
+    tombstoned: { sql: `SELECT EXISTS (SELECT 1 FROM ${TOMBSTONES} WHERE cqrs_id = $1 AND pk = ANY($2::text[])) AS "found"`, params: [target.cqrsId] },
+    direct: `COPY ${t} (${list}) FROM STDIN`,
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLines, splitHead } from '../../src/core/dump-format.js'
+import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLineBlocks, readLines, splitHead, splitHeadBlocks } from '../../src/core/dump-format.js'
 import { RawJson, stringifyJson } from '../../src/core/json.js'
 
 const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', 'fixtures', 'django-cqrs')
@@ -41,6 +41,18 @@ describe('readLines', () => {
     expect(head).toEqual({ line: 1, text: 'author' })
     expect((await collect(rest)).map((l) => l.line)).toEqual([2, 3])
     expect((await splitHead(readLines(chunks('')))).head).toBeUndefined()
+  })
+
+  it('reads the same lines a chunk at a time (bulk-load), line 1 apart', async () => {
+    const parts = ['author\n{"id":1}\r\n\n{"i', 'd":2}\n', '{"id":3}']
+    const { head, rest } = await splitHeadBlocks(readLineBlocks(chunks(...parts)))
+    expect(head).toEqual({ line: 1, text: 'author' })
+    const blocks = await collect(rest)
+    expect(blocks.map((b) => b.map((l) => l.line))).toEqual([[2], [4], [5]])
+    expect(blocks.flat()).toEqual((await collect(readLines(chunks(...parts)))).slice(1))
+    const empty = await splitHeadBlocks(readLineBlocks(chunks('')))
+    expect(empty.head).toBeUndefined()
+    expect(await collect(empty.rest)).toEqual([])
   })
 
   it('batched groups items', async () => {

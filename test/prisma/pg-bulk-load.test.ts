@@ -8,6 +8,7 @@ import { parseDumpLine } from '../../src/core/dump-format.js'
 import { PgRowEncoder } from '../../src/prisma/pg-bulk-load.js'
 import type { TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
 import { fixtureText } from '../../integration/support/fixtures.js'
+import { rng } from '../../integration/support/chaos.js'
 
 const col = (column: string, kind: TargetColumn['kind'], required = false): TargetColumn => ({ column, field: column, kind, required })
 const cols = [
@@ -96,4 +97,57 @@ describe('PgRowEncoder', () => {
     expect(s.encodeFast(reordered)).toEqual(parsed(s, reordered))
     expect(s.encodeFast(reordered)!.revision).toBe(0)
   })
+
+  it('reads rows laid out as the last one (the hot path) as the fast path does, value for value (generated, seeded)', () => {
+    const seed = Number(process.env.CQRS_SEED ?? Date.now() % 1_000_000)
+    const note = `seed ${seed} (repeat with CQRS_SEED=${seed})`
+    const rnd = rng(seed)
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]
+    // Raw JSON texts per kind: the forms the hot path takes and, mixed in, forms it must leave to the fast path.
+    const ints = ['0', '-0', '7', '-7', '123456789012345', '1234567890123456', '007', '1.0', '1e3', '-', 'null', '"7"', 'true']
+    const numbers = ['0', '-0', '12.5', '33.0', '1e-7', '-1.5E+10', '.5', '1.', '01', '9999999999999999999999.999999999999', 'null', '"1"', '1e']
+    const datetimes = ['"2026-11-23 03:36:52.912512+00:00"', '"2026-11-23T03:36:52Z"', '"2026-11-23 03:36:52+00:00"', '"2026-11-23 03:36:52.1234567+00:00"', '"2026-11-23 05:36:52+02:00"', '"2026-11-23 03:36:52.+00:00"', '"2026-11-23"', '"x"', 'null', '1']
+    const dates = ['"1950-01-02"', '"0001-01-01"', '"1950-1-2"', '"1950-01-02T00:00:00Z"', 'null', '19500102']
+    const strings = ['"n"', '""', '"Ünïcødé 日本 😀"', '"a,b}c{d]e["', '"quote\\"d"', '"tab\\t"', '"\\u00e9"', 'null', '7', 'true']
+    const jsons = ['{"a":[1,"x",{"b":null}],"c":"}]"}', '[]', '{}', '"a string"', '42', '-1.5e-7', 'true', 'false', 'null', '{"a":"\\"q"}', '{"a":1', '[1,2]]', 'nul']
+    const bools = ['true', 'false', 'null', '1', '"true"', 'tru']
+    const extra = ['1', '"x"', '{"deep":[1,{"x":"y"}]}', 'null', 'true', '01', '[1', '"a\\"b"']
+    const valueOf: Record<string, string[]> = { id: ints, name: strings, birth_date: dates, rating: ints, balance: numbers, last_seen: datetimes, is_active: bools, profile: jsons, nickname: strings, external_id: strings, big: ints.concat(['9007199254740993', '-92233720368547758070']), cqrs_revision: ints, cqrs_updated: datetimes, extra }
+    const keys = Object.keys(valueOf)
+    const byColumn = (enc: PgRowEncoder, r: { shape: string; text: string; pkKey: string; revision: number }) => {
+      const values = r.text.split('\t')
+      return { pkKey: r.pkKey, revision: r.revision, values: Object.fromEntries(enc.columns(r.shape).map((c, i) => [c.column, values[i]])) }
+    }
+    let hot = 0
+    for (let round = 0; round < 40; round++) {
+      // One layout per round: its keys in a random order, some left out; the first line is all common forms.
+      const order = keys.filter((k) => k === 'id' || k === 'name' || k === 'external_id' || rnd() < 0.8).sort(() => rnd() - 0.5)
+      const common: Record<string, string> = { id: '1', name: '"n"', external_id: '"e"', birth_date: '"1950-01-02"', rating: '3', balance: '1.5', last_seen: '"2026-11-23 03:36:52+00:00"', is_active: 'true', profile: '{"a":1}', nickname: '"k"', big: '5', cqrs_revision: '2', cqrs_updated: '"2026-11-23 03:36:52.5+00:00"', extra: '1' }
+      const lineOf = (v: (k: string) => string) => `{${order.map((k) => `"${k}":${v(k)}`).join(',')}}`
+      const enc = new PgRowEncoder(target)
+      enc.encode({ line: 2, text: lineOf((k) => common[k]) })
+      for (let n = 0; n < 200; n++) {
+        const l = lineOf((k) => (rnd() < 0.3 ? pick(valueOf[k]) : common[k]))
+        const fresh = new PgRowEncoder(target)
+        let viaLayout: unknown
+        let viaFast: unknown
+        try {
+          const r = enc.encode({ line: 3, text: l })
+          viaLayout = byColumn(enc, r)
+          if (r.shape.startsWith('L')) hot++
+        } catch (e) {
+          viaLayout = (e as Error).message
+        }
+        try {
+          const f = fresh.encodeFast(l) ?? fresh.encodeParsed({ line: 3, data: parseDumpLine({ line: 3, text: l }) })
+          viaFast = byColumn(fresh, f)
+        } catch (e) {
+          viaFast = (e as Error).message
+        }
+        expect(viaLayout, `${note}: ${l}`).toEqual(viaFast)
+      }
+    }
+    expect(hot, note).toBeGreaterThan(100) // the hot path took many of the rows (about one in eight)
+  })
 })
+

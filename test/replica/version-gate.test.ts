@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ApplyOp, ApplyResult } from '../../src/replica/apply-op.js'
-import { applyGated, gateOf, hookAction, storedMayBeReplaced, winners } from '../../src/replica/version-gate.js'
+import { applyGated, gateOf, gateOpenWithoutHistory, hookAction, storedMayBeReplaced, winners } from '../../src/replica/version-gate.js'
 
 const op = (signal: ApplyOp['signal'], revision: number, pk = 1, force = false): ApplyOp => ({ signal, revision, force, pk, pkKey: String(pk), updated: null, values: new Map() })
 
@@ -12,6 +12,14 @@ describe('the version gate', () => {
     expect(gateOf(op('SAVE', 2), { revision: 2 })).toBeNull()
     expect(gateOf(op('SAVE', 3), { revision: 2 })).toBe('newer')
     expect([storedMayBeReplaced('newer'), storedMayBeReplaced('notOlder')]).toEqual(['<', '<='])
+  })
+
+  it("lets every SAVE and SYNC in where the pk has no row and no tombstone (bulk-load's direct COPY relies on it)", () => {
+    for (const revision of [-5, 0, 1, 2 ** 31 - 1])
+      for (const [signal, force] of [['SAVE', false], ['SYNC', false], ['SYNC', true]] as const) {
+        expect(gateOpenWithoutHistory(op(signal, revision, 1, force))).toBe(true)
+        expect(hookAction(op(signal, revision, 1, force), null, undefined)).toBe('create')
+      }
   })
 
   it('row hooks get the same decisions', () => {

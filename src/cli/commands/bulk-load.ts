@@ -3,7 +3,7 @@ import { LineError, parseDumpHeader } from '../../core/dump-format.js'
 import { loadDump } from '../../replica/load.js'
 import { Progress } from '../progress.js'
 import { EXIT, runCommand } from '../run-command.js'
-import { batchSize, exitAfter, lineReporter, openInput, progressWanted, readPipe, replicaTable, usageExit } from '../tool-support.js'
+import { batchSize, exitAfter, lineReporter, openInput, progressWanted, readPipeBlocks, replicaTable, usageExit } from '../tool-support.js'
 
 const EXAMPLES = `
 Input: a dump (line 1 the cqrs_id, then one JSON object per row), from 'cqrs bulk-dump' or django-cqrs's
@@ -31,7 +31,7 @@ export function registerBulkLoad(program: Command): void {
   ).action((opts, cmd: Command) =>
     exitAfter(runCommand(cmd, async (ctx) => {
       const input = openInput(opts.input)
-      const { head, rest } = await readPipe(input, 'a dump starting with its cqrs_id on line 1')
+      const { head, rest } = await readPipeBlocks(input, 'a dump starting with its cqrs_id on line 1')
       const cqrsId = parseDumpHeader(head.text)
       const t = await replicaTable(ctx, cqrsId)
       const label = 'cqrs bulk-load'
@@ -44,7 +44,7 @@ export function registerBulkLoad(program: Command): void {
         // Said once with the reason, then counted: the batch is applied row by row, which names bad rows.
         if (refused++ === 0) process.stderr.write(`${label}: the database refused the COPY batch of lines ${lines[0].line}-${lines[lines.length - 1].line} (${e.message.split('\n')[0]}); such batches are applied row by row\n`)
       }
-      for await (const ev of loadDump({ target: t.target, applier: t.applier, lines: rest, batchSize: batchSize(opts.batch, 10_000), onBulkError })) {
+      for await (const ev of loadDump({ target: t.target, applier: t.applier, blocks: rest, batchSize: batchSize(opts.batch, 10_000), onBulkError })) {
         if (ev instanceof LineError) {
           bad.report(ev)
           continue
