@@ -150,33 +150,31 @@ export function cqrsMaster(options: MasterOptions) {
               await ensureTriggers()
               const args = capture.triggerArgs(a, plan)
               const context = await writeContext(a)
-              // Inside a transaction the hook's query must be told so explicitly (as the extension
-              // capture does), or it runs beside the transaction.
-              if (t && !context) return queryInTransaction(a, args, t)
-              // Nothing to hand the trigger: the write alone, one round trip (the fast path). Not on
-              // SQLite: Prisma's SQLite adapter runs a query outside a transaction on the one
-              // connection, inside whatever transaction is open there (the relay's), and a rollback
-              // of that one would take the write with it; an interactive transaction waits its turn.
-              if (!t && !context && provider !== 'sqlite') {
-                const result = await a.query(args)
-                afterCommit()
-                return result
-              }
-              // A correlation id or trace context: set for the trigger in the write's transaction.
-              const withContext = async (td: TransactionDescriptor) => {
+              // The write in transaction `td` (the hook's query must be told so explicitly), with the
+              // correlation id or trace context set for the trigger when there is one.
+              const run = async (td: TransactionDescriptor) => {
                 if (!context) return queryInTransaction(a, args, td)
                 const tx = clientInTransaction(client, td)
-                for (const st of sessionContextSql(provider, context)) await tx.$executeRawUnsafe(st.sql, ...st.args)
+                const setContext = async (values: typeof context) => {
+                  for (const st of sessionContextSql(provider, values)) await tx.$executeRawUnsafe(st.sql, ...st.args)
+                }
+                await setContext(context)
                 try {
                   return await queryInTransaction(a, args, td)
                 } finally {
                   // MySQL's user variables outlive the transaction on a pooled connection: clear them.
-                  if (provider === 'mysql') for (const st of sessionContextSql(provider, { correlationId: null, traceContext: null })) await tx.$executeRawUnsafe(st.sql, ...st.args).catch(() => {})
+                  if (provider === 'mysql') await setContext({ correlationId: null, traceContext: null }).catch(() => {})
                 }
               }
-              if (t?.kind === 'itx') return withContext(t)
-              if (t) throw new ConfigError(`cqrs-sync: ${a.model}.${a.operation} runs in a '${t.kind}' transaction where it cannot set the correlation id or trace context; call $transaction on the client extended with cqrsMaster()`)
-              const result = await client.$transaction(async (tx0: any) => withContext(await transactionOf(tx0)), { maxWait: 15_000, timeout: 30_000 })
+              if (t) {
+                if (context && t.kind !== 'itx') throw new ConfigError(`cqrs-sync: ${a.model}.${a.operation} runs in a '${t.kind}' transaction where it cannot set the correlation id or trace context; call $transaction on the client extended with cqrsMaster()`)
+                return run(t)
+              }
+              // Nothing to hand the trigger: the write alone, one round trip (the fast path). Not on
+              // SQLite: Prisma's SQLite adapter runs a query outside a transaction on the one
+              // connection, inside whatever transaction is open there (the relay's), and a rollback
+              // of that one would take the write with it; an interactive transaction waits its turn.
+              const result = !context && provider !== 'sqlite' ? await a.query(args) : await client.$transaction(async (tx0: any) => run(await transactionOf(tx0)), { maxWait: 15_000, timeout: 30_000 })
               afterCommit()
               return result
             }

@@ -2,6 +2,7 @@ import type { Logger } from '../core/logger.js'
 import type { ClaimOptions, OutboxRow, OutboxStore } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
 import { listenForOutbox } from './outbox-notify.js'
+import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner } from './sql-runner.js'
 
@@ -28,7 +29,7 @@ export class PrismaOutboxStore implements OutboxStore {
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
-    this.traced = meta.fields.some((f) => f.name === 'traceContext')
+    this.traced = traceColumnOf(meta) !== null
     this.col = (field) => quoteIdent(provider, meta.fields.find((f) => f.name === field)?.column ?? field)
   }
 
@@ -58,14 +59,12 @@ export class PrismaOutboxStore implements OutboxStore {
         )
         if (rows.length === 0) return 0
         const out = rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null }))
-        if (this.provider !== 'sqlite') await publish(out)
-        else {
-          try {
-            await publish(out)
-          } catch (error) {
-            failed = { error }
-            return 0
-          }
+        try {
+          await publish(out)
+        } catch (error) {
+          if (this.provider !== 'sqlite') throw error
+          failed = { error }
+          return 0
         }
         await tx.execute(`DELETE FROM ${table} WHERE ${col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`)
         return rows.length

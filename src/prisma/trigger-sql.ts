@@ -6,6 +6,7 @@
  */
 import type { ModelPlan } from '../master/model-plan.js'
 import type { ModelMeta, Provider } from './internals.js'
+import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
 
 export const ROW_IMAGE = 1
@@ -30,7 +31,7 @@ function tagOf(statements: string[]): string {
  * PostgreSQL: transaction-local settings; MySQL: user variables the extension resets before the
  * transaction ends. SQLite has neither: its triggers carry none.
  */
-export const CONTEXT_KEYS = { correlationId: 'cqrs.correlation_id', traceContext: 'cqrs.trace_context' } as const
+const CONTEXT_KEYS = { correlationId: 'cqrs.correlation_id', traceContext: 'cqrs.trace_context' } as const
 const mysqlVar = (key: string) => `@${key.replace('.', '_')}`
 
 /** The SQL expression, inside a trigger, of one context value (NULL when the write carried none). */
@@ -51,20 +52,22 @@ export function sessionContextSql(provider: Provider, values: { correlationId: s
 export const triggerBaseName = (meta: ModelMeta) => `cqrs_${meta.table}`
 
 /** Statements that (re)create the capture triggers of one master model. Idempotent. */
-export function captureTriggerSql(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget = DEFAULT_OUTBOX): string[] {
-  return captureStatements(provider, meta, plan, outbox, tagOf(captureStatements(provider, meta, plan, outbox, '')))
+export function captureTriggerSql(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget): string[] {
+  return captureStatements(provider, meta, plan, outbox, triggerTag(provider, meta, plan, outbox))
 }
+
+/** The tag of the triggers these options install: the hash of their statements, names left blank. */
+const triggerTag = (provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget) => tagOf(captureStatements(provider, meta, plan, outbox, ''))
 
 /** The outbox the triggers write: its table, and its trace-context column (null in outboxes migrated before traces). */
 export interface OutboxTarget {
   table: string
   traceColumn: string | null
 }
-const DEFAULT_OUTBOX: OutboxTarget = { table: 'cqrs_outbox', traceColumn: 'trace_context' }
 
 /** The outbox target of a Prisma outbox model. */
 export function outboxTargetOf(meta: ModelMeta): OutboxTarget {
-  return { table: meta.table, traceColumn: meta.fields.find((f) => f.name === 'traceContext')?.column ?? null }
+  return { table: meta.table, traceColumn: traceColumnOf(meta) }
 }
 
 function captureStatements(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget, tag: string): string[] {
@@ -159,9 +162,9 @@ export function dropTriggerSql(provider: Provider, meta: ModelMeta, name: string
 }
 
 /** The trigger names a model's capture must have (the install check compares the catalog with these). */
-export function expectedTriggerNames(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget = DEFAULT_OUTBOX): string[] {
+export function expectedTriggerNames(provider: Provider, meta: ModelMeta, plan: ModelPlan, outbox: OutboxTarget): string[] {
   const base = triggerBaseName(meta)
-  const tag = tagOf(captureStatements(provider, meta, plan, outbox, ''))
+  const tag = triggerTag(provider, meta, plan, outbox)
   const bump = provider === 'sqlite' ? [] : [`${base}_bump`]
   if (!plan.produce) return bump
   if (provider === 'postgresql') return [...bump, `${base}_capture_${tag}`]
