@@ -122,7 +122,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
   }
   const N = ctx.quick ? 1500 : 20_000
   const LAG_MS = ctx.quick ? 800 : 10_000
-  const PER_SEC = 1000
+  // The issue's rate; BENCH_LAG_RATE sets another, to see where lag starts to come from saturation.
+  const PER_SEC = Number(process.env.BENCH_LAG_RATE ?? 1000)
   const [master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'bem'), createTestDatabase('postgresql', 'ber')])
   const suffix = uniqueSuffix()
   const cqrsId = `author_${suffix}`
@@ -235,8 +236,16 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     const sepBase = await master.client({ poolSize: 16 })
     const sep = sepBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: false }, logger: silentLogger, models: { author: { cqrsId } } }))
     closers.push(() => sep.$cqrs.close())
+    // Plain Prisma as the app writes, then a confirmed publish of its own: what any publish-on-write
+    // costs a Prisma app on this machine. Its sessions skip the capture triggers, as the raw pool's do.
+    const plain = await master.client({ poolSize: 16, url: `${master.url}${master.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c session_replication_role=replica')}` })
     const lagOps = {
       cqrs: async (i: number) => (await live.author.create({ data: authorData(i) })).id as number,
+      prisma: async (i: number) => {
+        const id = (await plain.author.create({ data: authorData(i) })).id as number
+        await publishOne(authorEventBody(rawKey, id, 0))
+        return id
+      },
       relayProcess: async (i: number) => (await sep.author.create({ data: authorData(i) })).id as number,
       baseline: async (i: number) => {
         const d = authorData(i)
@@ -294,8 +303,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     await measureLag('cqrs', ctx.quick ? 100 : 500)
     await measureLag('baseline', ctx.quick ? 100 : 500)
     type LagRun = Awaited<ReturnType<typeof measureLag>>
-    const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], baseline: [] }
-    const whos: Who[] = ctx.quick ? ['cqrs', 'baseline'] : ['cqrs', 'baseline', 'relayProcess']
+    const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], prisma: [], baseline: [] }
+    const whos: Who[] = ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
     for (let run = 0; run < ctx.runs; run++) {
       const order = whos.map((_, i) => whos[(i + run) % whos.length])
       for (const who of order) lag[who].push(await measureLag(who, LAG_MS))
@@ -303,10 +312,12 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       const b = lag.baseline.at(-1)!
       const split = (x: typeof c) => `(to broker p50 ${x.toBroker.p50.toFixed(1)}/p99 ${x.toBroker.p99.toFixed(1)}, to replica p50 ${x.toReplica.p50.toFixed(1)}/p99 ${x.toReplica.p99.toFixed(1)})`
       const r = lag.relayProcess.at(-1)
+      const p = lag.prisma.at(-1)!
+      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: plain Prisma create + confirmed publish p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms ${split(p)} at ${p.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${p.masterEventLoopDelayMs.p99.toFixed(1)} ms`)
       if (r) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync with cqrs relay in its own process p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms ${split(r)} at ${r.achievedPerSec.toFixed(0)}/s`)
       ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)}; raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
     }
-    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], relayProcess: lag.relayProcess[i] ?? null }))
+    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], prisma: lag.prisma[i], relayProcess: lag.relayProcess[i] ?? null }))
     const sepRows: Measurement[] = lag.relayProcess.length
       ? [
           { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p50, relay as its own process (cqrs relay, woken by NOTIFY)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
@@ -331,6 +342,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part master commit -> broker', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toBroker.p99), baseline: lag.baseline.map((x) => x.toBroker.p99), baselineLabel: 'pg INSERT + confirmed publish' },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part broker -> replica commit', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toReplica.p99), baseline: lag.baseline.map((x) => x.toReplica.p99), baselineLabel: 'raw consumer' },
       ...sepRows,
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, plain Prisma create + confirmed publish (no cqrs-sync; what Prisma leaves of the budget)', unit: 'ms', cqrs: lag.prisma.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
+      { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'steady write rate achieved, plain Prisma create + confirmed publish', unit: 'events/s', cqrs: lag.prisma.map((x) => x.achievedPerSec), baseline: lag.baseline.map((x) => x.achievedPerSec) },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'steady write rate achieved', unit: 'events/s', cqrs: lag.cqrs.map((x) => x.achievedPerSec), baseline: lag.baseline.map((x) => x.achievedPerSec) },
     ]
   } finally {

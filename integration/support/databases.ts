@@ -21,7 +21,8 @@ export interface TestDatabase {
   dialect: Dialect
   url: string
   /** A new PrismaClient (generated for this dialect) on this database. */
-  client(options?: { poolSize?: number }): Promise<any>
+  /** A Prisma client on the database; `url` another URL of it (connection options). */
+  client(options?: { poolSize?: number; url?: string }): Promise<any>
   /** Run SQL statements with the plain driver (no Prisma), e.g. to make a replica drift. */
   exec(sql: string): Promise<void>
   /** Query with the plain driver. */
@@ -106,7 +107,7 @@ export async function createTestDatabase(dialect: Dialect, label = 't'): Promise
     url,
     async client(options) {
       const { PrismaClient } = await import(`../../prisma/generated/${dialect}/client.ts`)
-      const c = new PrismaClient({ adapter: await adapterFromUrl(url, options) })
+      const c = new PrismaClient({ adapter: await adapterFromUrl(options?.url ?? url, options) })
       clients.push(c)
       return c
     },

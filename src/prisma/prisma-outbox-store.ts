@@ -4,7 +4,7 @@ import type { ModelMeta, Provider } from './internals.js'
 import { listenForOutbox } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
-import { sqlRunner, type SqlRunner } from './sql-runner.js'
+import { sqlRunner, type PgSession, type SqlRunner } from './sql-runner.js'
 
 /**
  * The outbox on PostgreSQL, MySQL/MariaDB and SQLite through a Prisma client.
@@ -39,6 +39,8 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 
   async claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions = {}): Promise<number> {
+    const session = this.provider === 'postgresql' ? await this.sql.pgSession?.() : null
+    if (session) return this.pgClaim(session, limit, publish, options)
     const { table, col } = this
     // A cheap look without a transaction first: an idle relay polls often.
     const peek = await this.sql.query(`SELECT ${col('id')} FROM ${table} LIMIT 1`)
@@ -50,23 +52,16 @@ export class PrismaOutboxStore implements OutboxStore {
     const claimed = await this.sql.transaction(
       async (tx) => {
         if (this.provider === 'sqlite') await tx.execute(`UPDATE ${table} SET ${col('pk')} = ${col('pk')} WHERE ${col('id')} = -1`)
-        const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
-        // Ids come from the database (integers), so they are inlined as they are.
-        const skip = options.exclude?.length ? ` WHERE ${col('id')} NOT IN (${options.exclude.map((id) => BigInt(id).toString()).join(',')})` : ''
-        const trace = this.traced ? `, ${col('traceContext')} AS trace_context` : ''
-        const rows = await tx.query<{ id: bigint | number | string; cqrs_id: string; routing_key: string; format: number | bigint | string; body: string; trace_context?: string | null }>(
-          `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${skip} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`,
-        )
+        const rows = (await tx.query<ClaimedRow>(this.claimSql(limit, options))).map(outboxRow)
         if (rows.length === 0) return 0
-        const out = rows.map((r) => ({ id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null }))
         try {
-          await publish(out)
+          await publish(rows)
         } catch (error) {
           if (this.provider !== 'sqlite') throw error
           failed = { error }
           return 0
         }
-        await tx.execute(`DELETE FROM ${table} WHERE ${col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`)
+        await tx.execute(this.deleteSql(rows))
         return rows.length
       },
       // MySQL: no gap locks, so the user's inserts into the outbox never wait for a relay.
@@ -74,6 +69,54 @@ export class PrismaOutboxStore implements OutboxStore {
     )
     if (failed) throw (failed as { error: unknown }).error
     return claimed
+  }
+
+  /**
+   * PostgreSQL: the same claim in two round trips instead of five (peek, BEGIN, SELECT, DELETE,
+   * COMMIT): `BEGIN; SET LOCAL ...; SELECT ... FOR UPDATE` as one message, and once published,
+   * `DELETE ...; COMMIT` as one. An empty claim costs its COMMIT. The commit does not wait for its WAL
+   * flush (`synchronous_commit` off for this transaction alone): if PostgreSQL crashes before the flush,
+   * the deletion is lost and the rows are published again, as after a relay crash (at least once; the
+   * replica's version gate drops the copies). The user's own writes keep their setting, so G1 holds.
+   */
+  private async pgClaim(session: PgSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
+    let clean = false
+    try {
+      const [, , selected] = await session.run(`BEGIN; SET LOCAL synchronous_commit TO off; ${this.claimSql(limit, options)}`)
+      const rows = (selected as unknown as ClaimedRow[]).map(outboxRow)
+      if (rows.length === 0) {
+        await session.run('COMMIT')
+        clean = true
+        return 0
+      }
+      try {
+        await publish(rows)
+      } catch (error) {
+        await session.run('ROLLBACK')
+        clean = true
+        throw error
+      }
+      await session.run(`${this.deleteSql(rows)}; COMMIT`)
+      clean = true
+      return rows.length
+    } finally {
+      // A connection left inside the transaction is closed, which rolls it back.
+      session.release(clean ? undefined : new Error('outbox claim did not finish its transaction'))
+    }
+  }
+
+  /** The oldest `limit` rows, locked (but on SQLite, whose single writer the claim holds already). */
+  private claimSql(limit: number, options: ClaimOptions): string {
+    const { table, col } = this
+    const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
+    // Ids come from the database (integers), so they are inlined as they are.
+    const skip = options.exclude?.length ? ` WHERE ${col('id')} NOT IN (${options.exclude.map((id) => BigInt(id).toString()).join(',')})` : ''
+    const trace = this.traced ? `, ${col('traceContext')} AS trace_context` : ''
+    return `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${skip} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`
+  }
+
+  private deleteSql(rows: OutboxRow[]): string {
+    return `DELETE FROM ${this.table} WHERE ${this.col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`
   }
 
   /** PostgreSQL with `listen`: wake the relay on the outbox trigger's NOTIFY; elsewhere a no-op (poll only). */
@@ -93,4 +136,18 @@ export class PrismaOutboxStore implements OutboxStore {
     const oldest = r?.oldest == null ? null : r.oldest instanceof Date ? r.oldest : new Date(typeof r.oldest === 'number' ? r.oldest : String(r.oldest).replace(' ', 'T') + (/[zZ+]/.test(String(r.oldest).slice(10)) ? '' : 'Z'))
     return { count: Number(r?.n ?? 0), oldestAt: oldest }
   }
+}
+
+/** A claimed row as a driver returns it: ids may come as text (int8), the format as text or a bigint. */
+interface ClaimedRow {
+  id: bigint | number | string
+  cqrs_id: string
+  routing_key: string
+  format: number | bigint | string
+  body: string
+  trace_context?: string | null
+}
+
+function outboxRow(r: ClaimedRow): OutboxRow {
+  return { id: typeof r.id === 'string' ? BigInt(r.id) : r.id, cqrsId: r.cqrs_id, routingKey: r.routing_key, format: Number(r.format), body: r.body, traceContext: r.trace_context ?? null }
 }

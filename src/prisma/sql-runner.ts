@@ -25,8 +25,24 @@ export interface SqlRunner {
    * transaction around it). Throws where the runner cannot (no pg driver adapter).
    */
   copyOut?(sql: string, settings?: Record<string, string>): AsyncIterable<Buffer>
+  /**
+   * PostgreSQL (pg driver adapter): a connection of the runner's own pool, to send several
+   * statements as one simple query (one round trip, no parameters). Null where the runner cannot.
+   */
+  pgSession?(): Promise<PgSession | null>
   close(): Promise<void>
 }
+
+/** A pooled pg connection taking several statements per round trip; values come back as text. */
+export interface PgSession {
+  /** Run `sql` (statements separated by `;`) as one simple query; the rows of each statement. */
+  run(sql: string): Promise<Array<Array<Record<string, string | null>>>>
+  /** Back to the pool; with an error, the connection is closed instead. */
+  release(error?: Error): void
+}
+
+/** Every column as the text PostgreSQL sent: no value is parsed by pg's type parsers (JSON, int8). */
+const TEXT_TYPES = { getTypeParser: () => (text: string) => text }
 
 const argTypes = (params: unknown[]) => params.map((p) => ({ scalarType: 'unknown' as const, arity: Array.isArray(p) ? ('list' as const) : ('scalar' as const) }))
 
@@ -142,9 +158,27 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
       client.release(end === 'done' ? undefined : end === 'stopped' ? true : end)
     }
   }
+  async pgSession(): Promise<PgSession | null> {
+    const pool = pgPoolOf(this.adapter)
+    if (!pool) return null
+    const client = (await pool.connect()) as unknown as PgSimpleClient
+    return {
+      run: async (sql) => {
+        const r = await client.query({ text: sql, types: TEXT_TYPES })
+        return (Array.isArray(r) ? r : [r]).map((x) => x.rows)
+      },
+      release: (error) => client.release(error),
+    }
+  }
   close(): Promise<void> {
     return this.adapter.dispose()
   }
+}
+
+/** A pg client's simple query with a types override: one result per statement (an array when several). */
+interface PgSimpleClient {
+  query(q: { text: string; types: typeof TEXT_TYPES }): Promise<{ rows: Array<Record<string, string | null>> } | Array<{ rows: Array<Record<string, string | null>> }>>
+  release(error?: Error): void
 }
 
 /** Through Prisma's raw queries (SQLite; a client without an adapter; inside a Prisma transaction). */
@@ -186,6 +220,10 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
       const r: SqlRunner = await get()
       if (!r.copyOut) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
       yield* r.copyOut(sql, settings)
+    },
+    async pgSession() {
+      const r: SqlRunner = await get()
+      return r.pgSession ? r.pgSession() : null
     },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
