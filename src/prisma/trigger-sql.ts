@@ -108,7 +108,8 @@ BEGIN
   RETURN NULL;
 END $cqrs$`,
       ...dropAll(provider, meta),
-      `CREATE TRIGGER ${q(`${base}_bump`)} BEFORE UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+      // WHEN: an update that raised the revision itself (every Prisma update) does not call the function at all.
+      `CREATE TRIGGER ${q(`${base}_bump`)} BEFORE UPDATE ON ${t} FOR EACH ROW WHEN (NEW.${rev} = OLD.${rev}) EXECUTE FUNCTION ${fn}()`,
       ...(produce ? [`CREATE TRIGGER ${q(`${base}_capture_${tag}`)} AFTER INSERT OR UPDATE OR DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${fn}()`] : []),
     ]
   }
