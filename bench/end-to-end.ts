@@ -224,9 +224,9 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     await installCaptureTriggers(lagBase, { models: { author: { cqrsId } } })
     const live = lagBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } }))
     closers.push(() => live.$cqrs.close())
-    const pool = new pg.Pool({ connectionString: master.url, max: 16 })
+    const skipTriggers = '-c session_replication_role=replica'
+    const pool = new pg.Pool({ connectionString: master.url, max: 16, options: skipTriggers })
     pool.on('error', () => {})
-    pool.on('connect', (c) => void c.query('SET session_replication_role = replica').catch(() => {}))
     closers.push(() => pool.end())
     const rawCh = await conn.createConfirmChannel()
     const publishOne = (body: string) =>
@@ -238,7 +238,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     closers.push(() => sep.$cqrs.close())
     // Plain Prisma as the app writes, then a confirmed publish of its own: what any publish-on-write
     // costs a Prisma app on this machine. Its sessions skip the capture triggers, as the raw pool's do.
-    const plain = await master.client({ poolSize: 16, url: `${master.url}${master.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c session_replication_role=replica')}` })
+    const plain = await master.client({ poolSize: 16, url: `${master.url}${master.url.includes('?') ? '&' : '?'}options=${encodeURIComponent(skipTriggers)}` })
     const lagOps = {
       cqrs: async (i: number) => (await live.author.create({ data: authorData(i) })).id as number,
       prisma: async (i: number) => {
