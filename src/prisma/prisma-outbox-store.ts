@@ -4,7 +4,7 @@ import type { ModelMeta, Provider } from './internals.js'
 import { listenForOutbox } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
-import { sqlRunner, type PgSession, type SqlRunner } from './sql-runner.js'
+import { sqlRunner, type SqlRunner, type SqlSession } from './sql-runner.js'
 
 /**
  * The outbox on PostgreSQL, MySQL/MariaDB and SQLite through a Prisma client.
@@ -39,8 +39,8 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 
   async claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions = {}): Promise<number> {
-    const session = this.provider === 'postgresql' ? await this.sql.pgSession?.() : null
-    if (session) return this.pgClaim(session, limit, publish, options)
+    const session = this.provider === 'sqlite' ? null : await this.sql.session?.()
+    if (session) return this.claimInSession(session, limit, publish, options)
     const { table, col } = this
     // A cheap look without a transaction first: an idle relay polls often.
     const peek = await this.sql.query(`SELECT ${col('id')} FROM ${table} LIMIT 1`)
@@ -72,31 +72,34 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 
   /**
-   * PostgreSQL: the same claim in two round trips instead of five (peek, BEGIN, SELECT, DELETE,
-   * COMMIT): `BEGIN; SET LOCAL ...; SELECT ... FOR UPDATE` as one message, and once published,
-   * `DELETE ...; COMMIT` as one. An empty claim costs its COMMIT. The commit does not wait for its WAL
-   * flush (`synchronous_commit` off for this transaction alone): if PostgreSQL crashes before the flush,
-   * the deletion is lost and the rows are published again, as after a relay crash (at least once; the
-   * replica's version gate drops the copies). The user's own writes keep their setting, so G1 holds.
+   * PostgreSQL and MySQL: the same claim in two round trips instead of five or six (peek, BEGIN,
+   * SELECT, DELETE, COMMIT; MySQL's isolation level first): the statements up to the locking SELECT go
+   * as one message, and once published `DELETE ...; COMMIT` as one. An empty claim costs its COMMIT.
+   * On PostgreSQL the commit does not wait for its WAL flush (`synchronous_commit` off for this
+   * transaction alone): if PostgreSQL crashes before the flush, the deletion is lost and the rows are
+   * published again, as after a relay crash (at least once; the replica's version gate drops the
+   * copies). A later commit cannot survive that crash without it (the WAL is flushed in order), and
+   * the user's own writes keep their setting, so G1 holds.
    */
-  private async pgClaim(session: PgSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
+  private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
+    const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
     let clean = false
     try {
-      const [, , selected] = await session.run(`BEGIN; SET LOCAL synchronous_commit TO off; ${this.claimSql(limit, options)}`)
+      const selected = (await session.run([...begin, this.claimSql(limit, options)]))[begin.length]
       const rows = (selected as unknown as ClaimedRow[]).map(outboxRow)
       if (rows.length === 0) {
-        await session.run('COMMIT')
+        await session.run(['COMMIT'])
         clean = true
         return 0
       }
       try {
         await publish(rows)
       } catch (error) {
-        await session.run('ROLLBACK')
+        await session.run(['ROLLBACK'])
         clean = true
         throw error
       }
-      await session.run(`${this.deleteSql(rows)}; COMMIT`)
+      await session.run([this.deleteSql(rows), 'COMMIT'])
       clean = true
       return rows.length
     } finally {

@@ -26,18 +26,22 @@ export interface SqlRunner {
    */
   copyOut?(sql: string, settings?: Record<string, string>): AsyncIterable<Buffer>
   /**
-   * PostgreSQL (pg driver adapter): a connection of the runner's own pool, to send several
-   * statements as one simple query (one round trip, no parameters). Null where the runner cannot.
+   * PostgreSQL and MySQL (their driver adapters): a connection of the runner's own pool that takes
+   * several statements per round trip. Null where the runner cannot (SQLite, Prisma's raw queries).
    */
-  pgSession?(): Promise<PgSession | null>
+  session?(): Promise<SqlSession | null>
   close(): Promise<void>
 }
 
-/** A pooled pg connection taking several statements per round trip; values come back as text. */
-export interface PgSession {
-  /** Run `sql` (statements separated by `;`) as one simple query; the rows of each statement. */
-  run(sql: string): Promise<Array<Array<Record<string, string | null>>>>
-  /** Back to the pool; with an error, the connection is closed instead. */
+/**
+ * A pooled connection taking several statements (no parameters) in one round trip: on PostgreSQL one
+ * simple query (a failed statement skips the rest), on MySQL pipelined queries. A statement's rows
+ * come back with values as text or the driver's plain types, never parsed as JSON.
+ */
+export interface SqlSession {
+  /** Run `statements` in order; the rows of each. */
+  run(statements: string[]): Promise<Array<Array<Record<string, unknown>>>>
+  /** Back to the pool; with an error, the connection is closed instead (which rolls back). */
   release(error?: Error): void
 }
 
@@ -158,16 +162,25 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
       client.release(end === 'done' ? undefined : end === 'stopped' ? true : end)
     }
   }
-  async pgSession(): Promise<PgSession | null> {
-    const pool = pgPoolOf(this.adapter)
-    if (!pool) return null
-    const client = (await pool.connect()) as unknown as PgSimpleClient
+  async session(): Promise<SqlSession | null> {
+    const pg = pgPoolOf(this.adapter)
+    if (pg) {
+      const client = (await pg.connect()) as unknown as PgSimpleClient
+      return {
+        run: async (statements) => {
+          const r = await client.query({ text: statements.join('; '), types: TEXT_TYPES })
+          return (Array.isArray(r) ? r : [r]).map((x) => x.rows)
+        },
+        release: (error) => client.release(error),
+      }
+    }
+    const my = mariadbPoolOf(this.adapter)
+    if (!my) return null
+    const conn = await my.getConnection()
     return {
-      run: async (sql) => {
-        const r = await client.query({ text: sql, types: TEXT_TYPES })
-        return (Array.isArray(r) ? r : [r]).map((x) => x.rows)
-      },
-      release: (error) => client.release(error),
+      // The driver pipelines queries issued together on one connection (its default).
+      run: (statements) => Promise.all(statements.map((sql) => conn.query(sql).then((r) => (Array.isArray(r) ? r : [])))),
+      release: (error) => void Promise.resolve(error ? conn.destroy() : conn.release()).catch(() => {}),
     }
   }
   close(): Promise<void> {
@@ -179,6 +192,21 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
 interface PgSimpleClient {
   query(q: { text: string; types: typeof TEXT_TYPES }): Promise<{ rows: Array<Record<string, string | null>> } | Array<{ rows: Array<Record<string, string | null>> }>>
   release(error?: Error): void
+}
+
+/** The slice of a mariadb pool connection a session uses. */
+interface MariadbConnection {
+  query(sql: string): Promise<unknown>
+  release(): Promise<void>
+  destroy(): void | Promise<void>
+}
+
+/** The mariadb pool behind @prisma/adapter-mariadb; null for another adapter (or a changed one). */
+function mariadbPoolOf(adapter: AdapterConnection): { getConnection(): Promise<MariadbConnection> } | null {
+  const a = adapter as unknown as { provider?: string; underlyingDriver?: () => unknown }
+  if (a.provider !== 'mysql' || typeof a.underlyingDriver !== 'function') return null
+  const pool = a.underlyingDriver() as { getConnection?: unknown } | undefined
+  return pool && typeof pool.getConnection === 'function' ? (pool as { getConnection(): Promise<MariadbConnection> }) : null
 }
 
 /** Through Prisma's raw queries (SQLite; a client without an adapter; inside a Prisma transaction). */
@@ -221,9 +249,9 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
       if (!r.copyOut) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
       yield* r.copyOut(sql, settings)
     },
-    async pgSession() {
+    async session() {
       const r: SqlRunner = await get()
-      return r.pgSession ? r.pgSession() : null
+      return r.session ? r.session() : null
     },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
