@@ -1,14 +1,15 @@
 /**
  * Master write overhead: `author.create` and `author.update` through a client extended with
  * `cqrsMaster({ relay: { enabled: false } })`, once per capture mode (the default one's rows say
- * `default`) (write + outbox row in one transaction; nothing is
- * published, so this is the write path alone) against plain Prisma 7 on the same database, at
- * concurrency 1 and 16 with a pool of 16 connections each. Latency p50/p99 and throughput.
+ * `default`) (write + outbox row in one transaction; nothing is published, so this is the write path
+ * alone), and once more as the quick start runs the default, its in-process relay publishing to
+ * RabbitMQ meanwhile; each against plain Prisma 7 on the same database, at concurrency 1 and 16 with
+ * a pool of 16 connections each. Latency p50/p99 and throughput.
  */
 import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../src/transport/rabbitmq/index.js'
 import { Latencies, rate } from './stats.js'
-import { AMQP_URL, authorData, captureTag, createTestDatabase, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
+import { AMQP_URL, amqpConnect, authorData, captureTag, createTestDatabase, declareSink, deleteQueues, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
 interface OpResult {
   ops: number
@@ -40,7 +41,10 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
   const sizes = ctx.quick ? { 1: 30, 16: 120 } : { 1: 500, 16: 2000 }
   const warm = ctx.quick ? 32 : 200
   const out: Measurement[] = []
+  const conn = await amqpConnect('master-writes')
+  try {
   for (const dialect of ctx.dialects) {
+    const sink = `bench_mw_${uniqueSuffix()}`
     const db = await createTestDatabase(dialect, 'bmw')
     try {
       const plain = await db.client({ poolSize: 16 })
@@ -52,7 +56,12 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       // so the plain and extension runs below happen before they are installed).
       const trigBase = await db.client({ poolSize: 16 })
       const trig = trigBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { enabled: false }, models }))
-      const clients = { plain, cqrs: ext, trigger: trig } as const
+      // The same default setup as the quick start runs it: its in-process relay publishes every event
+      // (confirmed, persistent, into a durable queue) while the app writes, on the same Node thread.
+      // Made in its phase: its relay would publish (and delete) the other phases' outbox rows.
+      let live: any = null
+      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live', any> = { plain, cqrs: ext, trigger: trig, live }
+      type Who = keyof typeof clients
       // Warm up: connections, query plans, JIT.
       for (const c of [plain, ext]) {
         await runOps(warm, 16, (i) => c.author.create({ data: authorData(i) }))
@@ -61,48 +70,58 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       }
       await db.exec('DELETE FROM cqrs_outbox')
 
-      type Key = `${'create' | 'update'} c${1 | 16}`
-      const results: Record<string, { plain: OpResult[]; cqrs: OpResult[]; trigger: OpResult[] }> = {}
-      const phases: Array<readonly ['plain' | 'cqrs' | 'trigger', 'plain' | 'cqrs' | 'trigger']> = [['plain', 'cqrs'], ['plain', 'trigger']]
-      for (const [phase, pair] of phases.entries()) {
-      if (phase === 1) {
-        // Trigger phase: install the triggers, warm the trigger client; plain runs again beside it.
-        await installCaptureTriggers(trigBase, { models })
-        await runOps(warm, 16, (i) => trig.author.create({ data: authorData(900_000 + i) }))
-        await db.exec('DELETE FROM cqrs_outbox')
+      // Each phase pairs plain Prisma with one variant, run for run under the same conditions.
+      const phases: Array<{ who: Exclude<Who, 'plain'>; label: string }> = [
+        { who: 'cqrs', label: captureTag('extension') },
+        { who: 'trigger', label: captureTag('trigger') },
+        { who: 'live', label: `${captureTag('trigger')}, in-process relay publishing` },
+      ]
+      // metric key -> label -> { cqrs, plain }
+      const results = new Map<string, { cqrs: OpResult[]; plain: OpResult[] }>()
+      const put = (k: string, side: 'cqrs' | 'plain', r: OpResult) => {
+        if (!results.has(k)) results.set(k, { cqrs: [], plain: [] })
+        results.get(k)![side].push(r)
       }
-      for (let run = 0; run < ctx.runs; run++) {
-        for (const conc of [1, 16] as const) {
-          const n = sizes[conc]
-          // Alternate who goes first, so drift (autovacuum, neighbours) does not favour one side.
-          const order = (run + conc) % 2 === 0 ? [pair[0], pair[1]] : [pair[1], pair[0]]
-          for (const who of order) {
-            const c = clients[who]
-            const created: number[] = new Array(n)
-            const cr = await runOps(n, conc, async (i) => {
-              const a = await c.author.create({ data: authorData(run * 100_000 + i) })
-              created[i] = a.id
-            })
-            const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
-            for (const [op, r] of [['create', cr], ['update', up]] as const) {
-              const k: Key = `${op} c${conc}`
-              results[k] ??= { plain: [], cqrs: [], trigger: [] }
-              // The plain runs of the trigger phase pair with the trigger runs (same conditions).
-              results[k][phase === 1 && who === 'plain' ? ('plainT' as 'plain') : who] ??= []
-              ;(results[k] as any)[phase === 1 && who === 'plain' ? 'plainT' : who].push(r)
-            }
-            ctx.log(`  master-writes ${dialect} run ${run + 1}/${ctx.runs} c${conc} ${who}: create ${cr.opsPerSec.toFixed(0)}/s p50 ${cr.p50.toFixed(2)} ms, update ${up.opsPerSec.toFixed(0)}/s p50 ${up.p50.toFixed(2)} ms`)
-          }
+      for (const [phase, { who: variant, label }] of phases.entries()) {
+        if (phase === 1) {
+          // From here the triggers are installed (they fire for every client of this database, so the
+          // extension phase ran before); plain runs again beside each variant.
+          await installCaptureTriggers(trigBase, { models })
+          await runOps(warm, 16, (i) => trig.author.create({ data: authorData(900_000 + i) }))
           await db.exec('DELETE FROM cqrs_outbox')
         }
+        if (variant === 'live') {
+          await declareSink(conn, sink, [models.author.cqrsId])
+          live = clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', models }))
+          await runOps(warm, 16, (i) => live.author.create({ data: authorData(800_000 + i) }))
+          await live.$cqrs.flush()
+        }
+        for (let run = 0; run < ctx.runs; run++) {
+          for (const conc of [1, 16] as const) {
+            const n = sizes[conc]
+            // Alternate who goes first, so drift (autovacuum, neighbours) does not favour one side.
+            const order: Who[] = (run + conc) % 2 === 0 ? ['plain', variant] : [variant, 'plain']
+            for (const who of order) {
+              const c = clients[who]
+              const created: number[] = new Array(n)
+              const cr = await runOps(n, conc, async (i) => {
+                const a = await c.author.create({ data: authorData(run * 100_000 + i) })
+                created[i] = a.id
+              })
+              const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
+              // The relay's backlog is part of what the writes cost: wait for it before the next side runs.
+              if (who === 'live') {
+                await live.$cqrs.flush()
+                await purgeQueue(conn, sink)
+              }
+              for (const [op, r] of [['create', cr], ['update', up]] as const) put(`${op} c${conc} (${label})`, who === 'plain' ? 'plain' : 'cqrs', r)
+              ctx.log(`  master-writes ${dialect} run ${run + 1}/${ctx.runs} c${conc} ${who}: create ${cr.opsPerSec.toFixed(0)}/s p50 ${cr.p50.toFixed(2)} ms, update ${up.opsPerSec.toFixed(0)}/s p50 ${up.p50.toFixed(2)} ms`)
+            }
+            await db.exec('DELETE FROM cqrs_outbox')
+          }
+        }
       }
-      }
-      for (const [k0, r0] of Object.entries(results).flatMap(([k, r]: [string, any]) => [
-        [`${k} (${captureTag('extension')})`, { cqrs: r.cqrs, plain: r.plain }],
-        [`${k} (${captureTag('trigger')})`, { cqrs: r.trigger, plain: r.plainT ?? [] }],
-      ] as Array<[string, { cqrs: OpResult[]; plain: OpResult[] }]>)) {
-        const k = k0
-        const r = r0
+      for (const [k, r] of results) {
         const c16 = k.includes('c16')
         const details = r.cqrs.map((c, i) => ({ cqrs: c, plain: r.plain[i] }))
         out.push({
@@ -139,9 +158,14 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       }
       await ext.$cqrs.close()
       await trig.$cqrs.close()
+      await live?.$cqrs.close()
     } finally {
       await db.drop()
+      await deleteQueues([sink])
     }
+  }
+  } finally {
+    await conn.close()
   }
   return out
 }

@@ -2,11 +2,12 @@
  * CPU profile of master writes: `tsx bench/profile/master-writes.ts <who> <create|update> <concurrency> <ops> [dialect] [noprof]`.
  * who: plain (Prisma), itx (the write alone in an interactive $transaction), itx2 (the write plus a
  * hand-made outbox row through tx.cqrsOutbox.create, what the extension does without the extension),
- * raw2 (the same with the outbox row through tx.$executeRawUnsafe), cqrs (the extension).
+ * raw2 (the same with the outbox row through tx.$executeRawUnsafe), cqrs (the default setup, relay
+ * off), live (the default setup with its in-process relay publishing to RabbitMQ).
  * Prints throughput and where the JS time went.
  */
 import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
 import { profiled } from './cpu.js'
@@ -17,7 +18,10 @@ const conc = Number(concArg)
 const n = Number(nArg)
 const db = await createTestDatabase(dialect as Dialect, 'prof')
 const base = await db.client({ poolSize: 16 })
-const c = who === 'plain' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: false }, logger: silentLogger, models: { author: { cqrsId: 'author_prof' } } }))
+const models = { author: { cqrsId: 'author_prof' } }
+// The default setup (trigger capture) needs its triggers, as a migration would install them.
+if (who === 'cqrs' || who === 'live') await installCaptureTriggers(base, { models })
+const c = who === 'plain' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: who === 'live' }, logger: silentLogger, models }))
 const ids: number[] = []
 const run = async (count: number, offset: number) => {
   let next = 0
@@ -60,6 +64,6 @@ if (noprof) await run(n, 1000)
 const ms = performance.now() - t0
 const cpu = process.cpuUsage(cpu0)
 console.log(`${who} ${op} c${conc} ${dialect}: ${n} ops in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)} ops/s; node CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/op`)
-if (who === 'cqrs') await (c as any).$cqrs.close()
+if (who === 'cqrs' || who === 'live') await (c as any).$cqrs.close()
 await db.drop()
 if (file) console.log(execFileSync(process.execPath, ['--import', 'tsx', 'bench/profile/summarize.ts', file, '22'], { encoding: 'utf8' }))
