@@ -4,8 +4,8 @@
  * hands everything else to the parsed path, which words the errors.
  */
 import { describe, expect, it } from 'vitest'
-import { parseDumpLine } from '../../src/core/dump-format.js'
-import { PgRowEncoder } from '../../src/prisma/pg-bulk-load.js'
+import { ByteLine, parseDumpLine } from '../../src/core/dump-format.js'
+import { CopyBatch, PgRowEncoder } from '../../src/prisma/pg-bulk-load.js'
 import type { TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
 import { fixtureText } from '../../integration/support/fixtures.js'
 import { rng } from '../../integration/support/chaos.js'
@@ -34,6 +34,20 @@ const stringPk: TableTarget = { ...target, pk: keyCol, byKey: new Map([['key', k
 const parsed = (enc: PgRowEncoder, text: string) => enc.encodeParsed({ line: 2, data: parseDumpLine({ line: 2, text }) })
 const base = { name: 'n', external_id: 'e', cqrs_revision: 3, cqrs_updated: '2026-11-23 03:36:52.912+00:00' }
 const line = (o: Record<string, unknown>) => JSON.stringify({ id: 1, ...base, ...o })
+
+/**
+ * Encode a line as bulk-load reads it (its bytes, in a chunk between other lines, so a read past its
+ * end would show) and give its COPY text.
+ */
+function encodeText(enc: PgRowEncoder, lineNo: number, text: string): { pkKey: string; revision: number; shape: string; text: string } {
+  const before = Buffer.from('{"id":1,"name":"x"}\n')
+  const chunk = Buffer.concat([before, Buffer.from(text), Buffer.from('\n{"id":2,"name":"y"}\n')])
+  const batch = new CopyBatch()
+  const r = enc.encode(new ByteLine(lineNo, chunk, before.length, chunk.length - 21), batch)
+  const bytes = batch.of(r.shape).bytes()
+  expect(bytes.toString('utf8', r.end), 'one line per row').toBe('\n')
+  return { pkKey: r.pkKey, revision: r.revision, shape: r.shape, text: batch.text(r) }
+}
 
 describe('PgRowEncoder', () => {
   const enc = new PgRowEncoder(target)
@@ -80,12 +94,12 @@ describe('PgRowEncoder', () => {
       line({ id: 1.5 }),
     ]
     for (const l of unsure) expect(enc.encodeFast(l), l).toBeNull()
-    expect(enc.encode({ line: 9, text: unsure[0] }).text).toContain('\t2026-11-23T03:36:52Z\t')
-    expect(enc.encode({ line: 9, text: unsure[1] }).text).toContain('\t\\\\x000102\t')
-    expect(() => enc.encode({ line: 9, text: unsure[3] })).toThrow(/line 9: field 'rating' must be an integer; got "7"/)
-    expect(() => enc.encode({ line: 9, text: unsure[6] })).toThrow(/line 9: 'name' is null in 'author' pk 1, but author_ref.name is NOT NULL/)
-    expect(() => enc.encode({ line: 9, text: unsure[7] })).toThrow(/line 9: instance_data of 'author' pk 1 lacks 'external_id'/)
-    expect(() => enc.encode({ line: 9, text: unsure[8] })).toThrow(/line 9: not valid JSON/)
+    expect(encodeText(enc, 9, unsure[0]).text).toContain('\t2026-11-23T03:36:52Z\t')
+    expect(encodeText(enc, 9, unsure[1]).text).toContain('\t\\\\x000102\t')
+    expect(() => encodeText(enc, 9, unsure[3])).toThrow(/line 9: field 'rating' must be an integer; got "7"/)
+    expect(() => encodeText(enc, 9, unsure[6])).toThrow(/line 9: 'name' is null in 'author' pk 1, but author_ref.name is NOT NULL/)
+    expect(() => encodeText(enc, 9, unsure[7])).toThrow(/line 9: instance_data of 'author' pk 1 lacks 'external_id'/)
+    expect(() => encodeText(enc, 9, unsure[8])).toThrow(/line 9: not valid JSON/)
   })
 
   it('keys a string pk as tombstones do, escapes and all, and follows keys in any order', () => {
@@ -125,14 +139,14 @@ describe('PgRowEncoder', () => {
       const common: Record<string, string> = { id: '1', name: '"n"', external_id: '"e"', birth_date: '"1950-01-02"', rating: '3', balance: '1.5', last_seen: '"2026-11-23 03:36:52+00:00"', is_active: 'true', profile: '{"a":1}', nickname: '"k"', big: '5', cqrs_revision: '2', cqrs_updated: '"2026-11-23 03:36:52.5+00:00"', extra: '1' }
       const lineOf = (v: (k: string) => string) => `{${order.map((k) => `"${k}":${v(k)}`).join(',')}}`
       const enc = new PgRowEncoder(target)
-      enc.encode({ line: 2, text: lineOf((k) => common[k]) })
+      encodeText(enc, 2, lineOf((k) => common[k]))
       for (let n = 0; n < 200; n++) {
         const l = lineOf((k) => (rnd() < 0.3 ? pick(valueOf[k]) : common[k]))
         const fresh = new PgRowEncoder(target)
         let viaLayout: unknown
         let viaFast: unknown
         try {
-          const r = enc.encode({ line: 3, text: l })
+          const r = encodeText(enc, 3, l)
           viaLayout = byColumn(enc, r)
           if (r.shape.startsWith('L')) hot++
         } catch (e) {
