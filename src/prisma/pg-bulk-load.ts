@@ -530,17 +530,21 @@ class RowLayout {
   }
 }
 
-/** Copies b[from, to) to o at p; the index past it. Short runs byte by byte: a native copy costs more than them. */
+/** Copies b[from, to) to o at p; the index past it. Runs of a value's length byte by byte: Buffer.copy's checks cost more than them. */
 function put(o: Buffer, p: number, b: Buffer, from: number, to: number): number {
-  if (to - from > 24) return p + b.copy(o, p, from, to)
+  if (to - from > 256) return p + b.copy(o, p, from, to)
   for (let j = from; j < to; j++) o[p++] = b[j]
   return p
 }
 
 /** COPY text being written, as bytes: one per shape of a batch ({@link CopyBatch}). */
 export class CopyBuffer {
-  buf = Buffer.allocUnsafe(1 << 16)
+  buf: Buffer
   length = 0
+
+  constructor(size = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
 
   /** Room for `n` more bytes. */
   ensure(n: number): void {
@@ -562,13 +566,19 @@ export class CopyBuffer {
 
 /** The COPY text of a batch being encoded, per shape: the rows of a shape are COPYed together. */
 export class CopyBatch {
-  readonly shapes = new Map<string, { out: CopyBuffer; written: number }>()
+  private readonly shapes = new Map<string, CopyBuffer>()
+
+  /** `size`: bytes for the first shape's buffer (most batches have one shape): the batch's lines fit in it, grown in one piece. */
+  constructor(private size = 1 << 16) {}
 
   /** The COPY buffer of a shape. */
   of(shape: string): CopyBuffer {
-    let g = this.shapes.get(shape)
-    if (!g) this.shapes.set(shape, (g = { out: new CopyBuffer(), written: 0 }))
-    return g.out
+    let out = this.shapes.get(shape)
+    if (!out) {
+      this.shapes.set(shape, (out = new CopyBuffer(this.size)))
+      this.size = 1 << 16
+    }
+    return out
   }
 
   /** A row's text (`values` tab-separated) as a COPY line of its shape. */
@@ -879,7 +889,10 @@ const ENCODE_SLICE = 1000
 
 function* prepareLoadSteps(encoder: PgRowEncoder, lines: Line[]): Generator<void, PreparedLoad> {
   const errors: PreparedLoad['errors'] = []
-  const batch = new CopyBatch()
+  // A row's COPY line is shorter than its dump line (keys and quotes left out).
+  let bytes = 0
+  for (const l of lines) bytes += l instanceof ByteLine ? l.end - l.start : l.text.length
+  const batch = new CopyBatch(bytes + 64)
   const rows: EncodedRow[] = []
   // A dump in pk order (ours always is) has no pk twice: rows whose pks only rise need no map.
   let rising = true
