@@ -1,7 +1,8 @@
 /**
  * bulk-load's CPU, A/B: `tsx bench/profile/bulk-load-cpu.ts --rows 1000000 --runs 3 [root ...]`.
  * Seeds `rows` authors on PostgreSQL, dumps them once, then loads the dump into an empty replica table
- * with each root's built `cqrs` (default: this checkout; give other worktrees, each `npm run build`),
+ * with each root's built `cqrs` (default: this checkout; give other worktrees, each `npm run build`;
+ * `dir,NAME=value` runs a root with a setting of its own),
  * the roots alternated run by run. Per run: wall seconds, the `cqrs` process's CPU seconds (its own
  * resource usage), and the CPU seconds of the replica database's backends (read from /proc while the
  * load runs: on a shared machine wall times move with the load, CPU seconds much less).
@@ -9,7 +10,7 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import pg from 'pg'
 import { createTestDatabase } from '../../integration/support/databases.js'
 
@@ -35,7 +36,14 @@ function ticksOf(pid: number): number | undefined {
   }
 }
 
-async function loadOnce(root: string, dump: string, env: Record<string, string>, db: string, admin: pg.Client) {
+/** A root as given: `dir` or `dir,NAME=value,...` (settings for its runs alone, e.g. CQRS_TOOLS_BATCH). */
+function rootOf(spec: string): { dir: string; env: Record<string, string> } {
+  const [dir, ...settings] = spec.split(',')
+  return { dir, env: Object.fromEntries(settings.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) }
+}
+
+async function loadOnce(spec: string, dump: string, env: Record<string, string>, db: string, admin: pg.Client) {
+  const { dir: root, env: own } = rootOf(spec)
   const ticks = new Map<number, number>()
   const sample = async () => {
     const r = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db])
@@ -46,7 +54,7 @@ async function loadOnce(root: string, dump: string, env: Record<string, string>,
   }
   const load = loadavg()[0]
   const t0 = performance.now()
-  const child = spawn(process.execPath, ['--import', USAGE_HOOK, join(root, 'dist/cli/main.js'), 'bulk-load', '-i', dump], { env: { ...process.env, CQRS_CONFIG: join(root, 'integration/support/test-config.ts'), ...env }, cwd: root, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', USAGE_HOOK, join(root, 'dist/cli/main.js'), 'bulk-load', '-i', dump], { env: { ...process.env, CQRS_CONFIG: join(root, 'integration/support/test-config.ts'), ...env, ...own }, cwd: root, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))
   const done = new Promise<number | null>((res) => child.on('close', res))
@@ -79,7 +87,8 @@ try {
   const db = (await admin.query<{ d: string }>('SELECT current_database() AS d')).rows[0].d
   const env = { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_REPLICA_URL: replica.url, CQRS_AUTHOR_KEYS: 'column', CQRS_QUEUE: 'bench_tools_unused', CQRS_ID_SUFFIX: '' }
   const dump = join(dir, 'author.dump')
-  const d = spawn(process.execPath, [join(roots[0], 'dist/cli/main.js'), 'bulk-dump', '--cqrs-id', 'author', '-o', dump], { env: { ...process.env, CQRS_CONFIG: join(roots[0], 'integration/support/test-config.ts'), ...env }, stdio: 'inherit' })
+  const first = rootOf(roots[0]).dir
+  const d = spawn(process.execPath, [join(first, 'dist/cli/main.js'), 'bulk-dump', '--cqrs-id', 'author', '-o', dump], { env: { ...process.env, CQRS_CONFIG: join(first, 'integration/support/test-config.ts'), ...env }, stdio: 'inherit' })
   await new Promise((res) => d.on('close', res))
   console.log(`${rows} rows; per 1M rows: wall s, node CPU s, postgres CPU s; load average at the start`)
   for (let r = 0; r < runs; r++)
@@ -88,7 +97,7 @@ try {
       await replica.exec('CHECKPOINT').catch(() => {}) // needs superuser; a checkpoint mid-run moves the figures
       const m = await loadOnce(root, dump, env, db, admin)
       const per = 1e6 / rows
-      console.log(`${resolve(root)} run ${r + 1}: ${(rows / m.wall).toFixed(0)} rows/s, wall ${(m.wall * per).toFixed(2)} s, node ${(m.node * per).toFixed(2)} s, pg ${(m.pg * per).toFixed(2)} s, rss ${m.rssMb.toFixed(0)} MB, load ${m.load.toFixed(2)}`)
+      console.log(`${root} run ${r + 1}: ${(rows / m.wall).toFixed(0)} rows/s, wall ${(m.wall * per).toFixed(2)} s, node ${(m.node * per).toFixed(2)} s, pg ${(m.pg * per).toFixed(2)} s, rss ${m.rssMb.toFixed(0)} MB, load ${m.load.toFixed(2)}`)
     }
 } finally {
   await admin.end().catch(() => {})
