@@ -112,18 +112,33 @@ describe('PgRowEncoder', () => {
     expect(s.encodeFast(reordered)!.revision).toBe(0)
   })
 
+  it('leaves bytes that are not UTF-8 to the fast path, which reads them as a decoder does (U+FFFD)', () => {
+    const enc = new PgRowEncoder(target)
+    encodeText(enc, 2, line({})) // the layout learned
+    const bytes = Buffer.from(line({ name: 'a\u00ffb' }), 'latin1') // a lone 0xff byte inside the name
+    const chunk = Buffer.concat([bytes, Buffer.from('\n')])
+    const batch = new CopyBatch()
+    const r = enc.encode(new ByteLine(3, chunk, 0, bytes.length), batch)
+    expect(batch.text(r)).toBe(new PgRowEncoder(target).encodeFast(chunk.toString('utf8', 0, bytes.length))!.text)
+    expect(batch.text(r)).toContain('\ta\ufffdb\t')
+    // Valid multi-byte characters stay on the hot path, byte for byte.
+    const r2 = enc.encode(new ByteLine(4, Buffer.from(`${line({ name: 'Åsa 日本 😀' })}\n`), 0, Buffer.byteLength(line({ name: 'Åsa 日本 😀' }))), batch)
+    expect(r2.shape.startsWith('L')).toBe(true)
+    expect(batch.text(r2)).toContain('\tÅsa 日本 😀\t')
+  })
+
   it('reads rows laid out as the last one (the hot path) as the fast path does, value for value (generated, seeded)', () => {
     const seed = Number(process.env.CQRS_SEED ?? Date.now() % 1_000_000)
     const note = `seed ${seed} (repeat with CQRS_SEED=${seed})`
     const rnd = rng(seed)
     const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]
     // Raw JSON texts per kind: the forms the hot path takes and, mixed in, forms it must leave to the fast path.
-    const ints = ['0', '-0', '7', '-7', '123456789012345', '1234567890123456', '007', '1.0', '1e3', '-', 'null', '"7"', 'true']
-    const numbers = ['0', '-0', '12.5', '33.0', '1e-7', '-1.5E+10', '.5', '1.', '01', '9999999999999999999999.999999999999', 'null', '"1"', '1e']
-    const datetimes = ['"2026-11-23 03:36:52.912512+00:00"', '"2026-11-23T03:36:52Z"', '"2026-11-23 03:36:52+00:00"', '"2026-11-23 03:36:52.1234567+00:00"', '"2026-11-23 05:36:52+02:00"', '"2026-11-23 03:36:52.+00:00"', '"2026-11-23"', '"x"', 'null', '1']
+    const ints = ['0', '-0', '7', '-7', '123456789012345', '-123456789012345', '1234567890123456', '007', '1.0', '1e3', '-', 'null', '"7"', 'true']
+    const numbers = ['0', '-0', '12.5', '33.0', '1e-7', '-1.5E+10', '.5', '1.', '01', '9999999999999999999999.999999999999', `1.${'5'.repeat(300)}`, 'null', '"1"', '1e']
+    const datetimes = ['"2026-11-23 03:36:52.912512+00:00"', '"9999-12-31 23:59:59.999999+00:00"', '"0001-01-01T00:00:00Z"', '"2026-11-23T03:36:52Z"', '"2026-11-23 03:36:52+00:00"', '"2026-11-23 03:36:52.1234567+00:00"', '"2026-11-23 05:36:52+02:00"', '"2026-11-23 03:36:52.+00:00"', '"2026-11-23"', '"x"', 'null', '1']
     const dates = ['"1950-01-02"', '"0001-01-01"', '"1950-1-2"', '"1950-01-02T00:00:00Z"', 'null', '19500102']
-    const strings = ['"n"', '""', '"Ünïcødé 日本 😀"', '"a,b}c{d]e["', '"quote\\"d"', '"tab\\t"', '"\\u00e9"', 'null', '7', 'true']
-    const jsons = ['{"a":[1,"x",{"b":null}],"c":"}]"}', '[]', '{}', '"a string"', '42', '-1.5e-7', 'true', 'false', 'null', '{"a":"\\"q"}', '{"a":1', '[1,2]]', 'nul']
+    const strings = ['"n"', '""', '"Ünïcødé 日本 😀"', '"a,b}c{d]e["', '"quote\\"d"', '"tab\\t"', '"\\u00e9"', '"raw\ttab"', `"${'long '.repeat(80)}"`, 'null', '7', 'true']
+    const jsons = ['{"a":[1,"x",{"b":null}],"c":"}]"}', `{"long":[${'"é",'.repeat(100)}1]}`, '{"a":\t1}', '[]', '{}', '"a string"', '42', '-1.5e-7', 'true', 'false', 'null', '{"a":"\\"q"}', '{"a":1', '[1,2]]', 'nul']
     const bools = ['true', 'false', 'null', '1', '"true"', 'tru']
     const extra = ['1', '"x"', '{"deep":[1,{"x":"y"}]}', 'null', 'true', '01', '[1', '"a\\"b"']
     const valueOf: Record<string, string[]> = { id: ints, name: strings, birth_date: dates, rating: ints, balance: numbers, last_seen: datetimes, is_active: bools, profile: jsons, nickname: strings, external_id: strings, big: ints.concat(['9007199254740993', '-92233720368547758070']), cqrs_revision: ints, cqrs_updated: datetimes, extra }
