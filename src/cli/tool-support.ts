@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import type { Command } from 'commander'
 import { positiveInt, setting } from '../config/settings.js'
 import { ConfigError, didYouMean } from '../core/errors.js'
-import { readLineBlocks, readLines, splitHead, splitHeadBlocks, type Line, type LineError } from '../core/dump-format.js'
+import { readByteLineBlocks, readLines, splitHead, splitHeadBlocks, type ByteLine, type Line, type LineError } from '../core/dump-format.js'
 import type { MasterModel } from '../prisma/master-tools.js'
 import type { ReplicaTable } from '../prisma/replica-tools.js'
 import type { RowScanner } from '../prisma/row-scanner.js'
@@ -173,9 +173,9 @@ export async function readPipe(input: Input, expected: string): Promise<{ head: 
   return { head, rest }
 }
 
-/** {@link readPipe}, the rest a chunk's lines at a time (bulk-load: no await per line). */
-export async function readPipeBlocks(input: Input, expected: string): Promise<{ head: Line; rest: AsyncIterable<Line[]> }> {
-  const { head, rest } = await splitHeadBlocks(readLineBlocks(input.chunks))
+/** {@link readPipe}, the rest a chunk's lines at a time (bulk-load: no await per line; lines as bytes, {@link ByteLine}). */
+export async function readPipeBlocks(input: Input, expected: string): Promise<{ head: ByteLine; rest: AsyncIterable<ByteLine[]> }> {
+  const { head, rest } = await splitHeadBlocks(readByteLineBlocks(input.chunks))
   if (!head) throw new ConfigError(`${input.name} is empty: expected ${expected}`)
   return { head, rest }
 }

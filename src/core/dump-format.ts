@@ -3,7 +3,6 @@
  * next line one JSON object like a SAVE's `instance_data`. django-cqrs writes no final newline; we
  * write one, and read both. Also the line splitter every pipe format reads with.
  */
-import { StringDecoder } from 'node:string_decoder'
 import { parseJson, RawJson, stringifyJson } from './json.js'
 
 /** A line of a pipe format that cannot be read; `line` is 1-based, as editors count. */
@@ -37,32 +36,74 @@ export async function* readLines(chunks: AsyncIterable<Buffer | string>): AsyncI
  * awaits once per chunk, not once per line.
  */
 export async function* readLineBlocks(chunks: AsyncIterable<Buffer | string>): AsyncIterable<Line[]> {
-  let rest = ''
+  for await (const block of readByteLineBlocks(chunks)) yield block.map((l) => ({ line: l.line, text: l.text }))
+}
+
+/**
+ * A line as the bytes it was read as, decoded (UTF-8, as a decoder of the whole stream would) only when
+ * its text is asked for: bulk-load's hot path reads the bytes and writes them on to COPY.
+ */
+export class ByteLine implements Line {
+  private decoded: string | undefined
+  constructor(
+    readonly line: number,
+    /** The chunk the line is in; its bytes are [start, end), without the line end. */
+    readonly bytes: Buffer,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get text(): string {
+    return (this.decoded ??= this.bytes.toString('utf8', this.start, this.end))
+  }
+}
+
+/** {@link readLineBlocks} as {@link ByteLine}s: the one place lines are split. */
+export async function* readByteLineBlocks(chunks: AsyncIterable<Buffer | string>): AsyncIterable<ByteLine[]> {
+  // The start of a line the chunks so far did not end (a multi-byte character may be split there too).
+  let rest: Buffer | undefined
   let n = 0
-  // A multi-byte character may be split between two chunks: the decoder keeps the partial bytes.
-  const decoder = new StringDecoder('utf8')
+  let block: ByteLine[] = []
+  const push = (buf: Buffer, start: number, nl: number) => {
+    n++
+    const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl
+    if (end > start) block.push(new ByteLine(n, buf, start, end))
+  }
   for await (const chunk of chunks) {
-    const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk))
-    const block: Line[] = []
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     let start = 0
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      n++
-      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl
-      if (end > start) block.push({ line: n, text: text.slice(start, end) })
+    if (rest) {
+      const nl = buf.indexOf(10)
+      if (nl < 0) {
+        rest = Buffer.concat([rest, buf])
+        continue
+      }
+      // The line across the border gets bytes of its own; the chunk's other lines stay where they are.
+      const first = Buffer.concat([rest, buf.subarray(0, nl + 1)])
+      rest = undefined
+      push(first, 0, first.length - 1)
       start = nl + 1
     }
-    rest = text.slice(start)
-    if (block.length) yield block
+    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
+      push(buf, start, nl)
+      start = nl + 1
+    }
+    if (start < buf.length) rest = buf.subarray(start)
+    if (block.length) {
+      yield block
+      block = []
+    }
   }
-  if (rest.length) {
+  if (rest) {
     n++
-    const text = rest.endsWith('\r') ? rest.slice(0, -1) : rest
-    if (text.trim()) yield [{ line: n, text }]
+    const end = rest[rest.length - 1] === 13 ? rest.length - 1 : rest.length
+    const last = new ByteLine(n, rest, 0, end)
+    if (last.text.trim()) yield [last]
   }
 }
 
 /** Line 1 apart from the rest, for {@link readLineBlocks}: as {@link splitHead}. */
-export async function splitHeadBlocks(blocks: AsyncIterable<Line[]>): Promise<{ head: Line | undefined; rest: AsyncIterable<Line[]> }> {
+export async function splitHeadBlocks<L extends Line>(blocks: AsyncIterable<L[]>): Promise<{ head: L | undefined; rest: AsyncIterable<L[]> }> {
   const it = blocks[Symbol.asyncIterator]()
   const first = await it.next()
   if (first.done) return { head: undefined, rest: (async function* () {})() }

@@ -1,12 +1,14 @@
 /**
- * bulk-load on PostgreSQL: dump rows straight to COPY text (no ApplyOp per row), COPY into a stage
- * table, one version-gated upsert ({@link pgLoadPlan}). The per-row work is what bounds a load, so
- * the common values (integers, strings, booleans, UTC datetimes as the wire writes them) are written
- * as they came; anything else goes through the replica's decoder, so a value is accepted or refused
- * here exactly as a consumed SYNC would be, with the same message.
+ * bulk-load on PostgreSQL: dump rows straight to COPY text (no ApplyOp per row), COPY straight into
+ * the table where the gate is open for every row of a batch, else into a stage table and one
+ * version-gated upsert ({@link pgLoadPlan}). Node's per-row work is half a load's CPU, so the common
+ * values (integers, strings, booleans, UTC datetimes as the wire writes them) are written as they
+ * came, bytes to bytes on the hot path; anything else goes through the replica's decoder, so a value
+ * is accepted or refused here exactly as a consumed SYNC would be, with the same message.
  */
+import { isUtf8 } from 'node:buffer'
 import { decodeValue } from '../core/codec.js'
-import { LineError, parseDumpLine, type Line } from '../core/dump-format.js'
+import { ByteLine, LineError, parseDumpLine, type Line } from '../core/dump-format.js'
 import { MessageValidationError } from '../core/errors.js'
 import { stringifyJson } from '../core/json.js'
 import type { TableTarget, TargetColumn } from '../replica/apply-op.js'
@@ -46,13 +48,22 @@ function rowText(values: Array<string | undefined>, full: boolean): string {
 }
 
 /** A row as COPY text, with what the batch needs to keep one row per pk. */
-interface EncodedRow {
+interface TextRow {
   pkKey: string
   revision: number
-  /** Which columns the row gives ('1'/'0' per column): rows are copied in groups of one shape. */
+  /** Which columns the row gives: rows are copied in groups of one shape ({@link PgRowEncoder.columns}). */
   shape: string
   /** The given columns' COPY text, tab-separated. */
   text: string
+}
+
+/** A row encoded into its shape's {@link CopyBuffer}: its COPY text is bytes [start, end), a line end at `end`. */
+export interface EncodedRow {
+  pkKey: string
+  revision: number
+  shape: string
+  start: number
+  end: number
 }
 
 export class PgRowEncoder {
@@ -123,18 +134,22 @@ export class PgRowEncoder {
   }
 
   /**
-   * One dump line: straight from its JSON text where every value is of a common form (no object per
-   * row, numbers exact as written), else parsed and decoded ({@link encodeParsed}). Throws a
-   * {@link LineError} saying what is wrong with the line.
+   * One dump line into `batch`: by the hot path where it is laid out as the lines before
+   * ({@link RowLayout}), else straight from its JSON text where every value is of a common form (no
+   * object per row, numbers exact as written), else parsed and decoded ({@link encodeParsed}). Throws a
+   * {@link LineError} saying what is wrong with the line; nothing of it is then in `batch`.
    */
-  encode(line: Line): EncodedRow {
+  encode(line: Line, batch: CopyBatch): EncodedRow {
+    const { bytes, start, end } = line instanceof ByteLine ? line : bytesOf(line.text)
+    if (this.layout) {
+      const r = this.layout.encode(bytes, start, end, batch.of(this.layout.shape))
+      if (r) return r
+    }
     const s = line.text
-    let r = this.layout?.encode(s)
-    if (r) return r
-    r = this.encodeFast(s)
-    if (!r) return this.encodeParsed({ line: line.line, data: parseDumpLine(line) })
-    if (this.learned < MAX_LAYOUTS) this.learn(s)
-    return r
+    const r = this.encodeFast(s)
+    if (!r) return batch.add(this.encodeParsed({ line: line.line, data: parseDumpLine(line) }))
+    if (this.learned < MAX_LAYOUTS) this.learn(bytes, start, end)
+    return batch.add(r)
   }
 
   /**
@@ -142,22 +157,22 @@ export class PgRowEncoder {
    * pk, no key twice, no escape and no space outside its strings (as a dump we wrote). A new layout
    * replaces the last; after {@link MAX_LAYOUTS} the fast path alone goes on (rows of many layouts).
    */
-  private learn(s: string): void {
+  private learn(b: Buffer, start: number, end: number): void {
     this.learned++
     const keys: KeyInfo[] = []
-    if (s.includes('\\') || s.charCodeAt(0) !== 123) return
-    for (let i = 1; ; ) {
-      if (s.charCodeAt(i) !== 34) return
-      const ke = s.indexOf('"', i + 1)
-      if (ke < 0 || s.charCodeAt(ke + 1) !== 58) return
-      keys.push(this.keyInfo(s.slice(i + 1, ke)))
-      const e = valueEnd(s, ke + 2)
+    if (b[start] !== 123) return
+    for (let i = start + 1; ; ) {
+      if (b[i] !== 34) return
+      const ke = stringEnd(b, i, end)
+      if (ke < 0 || b[ke] !== 58) return
+      keys.push(this.keyInfo(b.toString('utf8', i + 1, ke - 1)))
+      const e = valueEnd(b, ke + 1, end)
       if (e < 0) return
-      if (s.charCodeAt(e) === 125) {
-        if (e + 1 !== s.length) return
+      if (b[e] === 125) {
+        if (e + 1 !== end) return
         break
       }
-      if (s.charCodeAt(e) !== 44) return
+      if (b[e] !== 44) return
       i = e + 1
     }
     this.layout = RowLayout.of(this, keys)
@@ -168,7 +183,7 @@ export class PgRowEncoder {
    * reads it unchanged. Null for anything else (a form it does not take, a bad line, a missing or null
    * required value), so the parsed path decides, and words the error.
    */
-  encodeFast(s: string): EncodedRow | null {
+  encodeFast(s: string): TextRow | null {
     const t = this.target
     if (this.cols.length > 30) return null // the shape is a 31-bit mask
     const values: Array<string | undefined> = this.blank.slice()
@@ -205,7 +220,7 @@ export class PgRowEncoder {
       let tok: Tok
       let text: string
       if (c === 34) {
-        const e = stringEnd(s, i)
+        const e = textStringEnd(s, i)
         if (e < 0) return null
         text = s.slice(i + 1, e - 1)
         tok = Tok.Str
@@ -215,7 +230,7 @@ export class PgRowEncoder {
         }
         i = e
       } else if (c === 123 || c === 91) {
-        const e = nestedEnd(s, i)
+        const e = textNestedEnd(s, i)
         if (e < 0) return null
         text = s.slice(i, e)
         tok = Tok.Nested
@@ -281,7 +296,7 @@ export class PgRowEncoder {
   }
 
   /** A parsed row: values decoded as a consumed SYNC's would be. */
-  encodeParsed(row: DumpRow): EncodedRow {
+  encodeParsed(row: DumpRow): TextRow {
     const t = this.target
     const data = row.data
     try {
@@ -333,35 +348,35 @@ const enum Parse {
 }
 
 interface Step {
-  /** The text before the value: the key, quoted, and its colon (after a comma but for the first). */
-  prefix: string
+  /** The bytes before the value: the key, quoted, and its colon (after a comma but for the first). */
+  prefix: Buffer
   parse: Parse
   col: TargetColumn | undefined
   /** A JSON null as COPY text (the JSON null rule), or undefined where the column refuses a null. */
-  nullText: string | undefined
+  nullText: Buffer | undefined
 }
 
 /**
  * The hot path of a load: rows laid out as one row the fast path took (the same keys in the same
- * order, compact, no escapes: every line of a dump we wrote), read by comparing each key's text where
- * it is expected and checking each value's form by its column's kind, with no token classification,
- * no value array and no key lookups. The COPY columns follow the dump's key order (the shape lists
- * them). It takes a subset of what {@link PgRowEncoder.encodeFast} takes and gives the same value per
- * column (a unit test compares them); null for any other line, which the fast path then reads.
+ * order, compact, no escapes: every line of a dump we wrote), read as the bytes they came in, by
+ * comparing each key's bytes where they are expected and checking each value's form by its column's
+ * kind, and written on to the COPY bytes as they are (a dump's values in these forms are COPY text
+ * already): no decoding, no string per value, no token classification, no key lookups. The COPY
+ * columns follow the dump's key order (the shape lists them). It takes a subset of what
+ * {@link PgRowEncoder.encodeFast} takes and gives the same value per column (a unit test compares
+ * them); null for any other line, which the fast path then reads.
  */
 class RowLayout {
-  /** The row's COPY values in the layout's order; the last ones are the tail, the same for every row. */
-  private readonly values: string[]
+  /** The COPY values after the steps' values (`\\N` time, revision 0: keys the row does not give), each after a tab. */
+  private readonly tail: Buffer
 
   private constructor(
     private readonly steps: Step[],
-    private readonly shape: string,
-    /** COPY values after the steps' values: the columns the row does not give (`\\N` time, revision 0). */
+    readonly shape: string,
     tail: string[],
     private readonly pkString: boolean,
   ) {
-    const given = steps.filter((st) => st.parse !== Parse.Skip).length
-    this.values = [...new Array<string>(given).fill(''), ...tail]
+    this.tail = Buffer.from(tail.map((v) => `\t${v}`).join(''))
   }
 
   static of(enc: PgRowEncoder, keys: KeyInfo[]): RowLayout | undefined {
@@ -372,7 +387,7 @@ class RowLayout {
     let hasRevision = false
     for (const k of keys) {
       if (k.rank !== Infinity && k.col !== undefined) return undefined // a pk key that is also a column: the fast path
-      const prefix = `${steps.length ? ',' : ''}${k.quoted}:`
+      const prefix = Buffer.from(`${steps.length ? ',' : ''}${k.quoted}:`)
       if (k.rank !== Infinity) {
         if (pk++) return undefined // several pk keys: the first non-null decides, the fast path does that
         steps.push({ prefix, parse: Parse.Pk, col: f.cols[f.pkAt], nullText: undefined })
@@ -391,7 +406,7 @@ class RowLayout {
         } catch {
           return undefined
         }
-        steps.push({ prefix, parse, col: k.col, nullText: nullText === '\\N' && k.col.required ? undefined : nullText })
+        steps.push({ prefix, parse, col: k.col, nullText: nullText === undefined || (nullText === '\\N' && k.col.required) ? undefined : Buffer.from(nullText) })
         order.push(k.index)
       }
     }
@@ -411,111 +426,175 @@ class RowLayout {
     return new RowLayout(steps, `${LAYOUT_SHAPE}${order.join(',')}`, tail, pkKind === 'String')
   }
 
-  encode(s: string): EncodedRow | null {
-    if (s.charCodeAt(0) !== 123 || s.indexOf('\\') >= 0) return null
-    let i = 1
-    // One flat string per row (join), not a rope of slices: ropes keep every line alive until COPY.
-    const values = this.values
-    let given = 0
+  /** The line b[start, end) as a COPY line at the end of `out`, or null (`out` as it was). */
+  encode(b: Buffer, start: number, end: number, out: CopyBuffer): EncodedRow | null {
+    if (b[start] !== 123) return null
+    // A value's COPY text is no longer than its key and JSON text, but for a null's: twice the line is room enough.
+    out.ensure(2 * (end - start) + this.tail.length + 16)
+    const o = out.buf
+    const rowStart = out.length
+    let p = rowStart
+    let i = start + 1
     let pkKey = ''
     let revision = 0
     const steps = this.steps
     for (let n = 0; n < steps.length; n++) {
       const st = steps[n]
-      if (!s.startsWith(st.prefix, i)) return null
-      i += st.prefix.length
-      let v: string
+      const pre = st.prefix
+      // The byte at `end` is a line end or past the chunk, which no prefix holds: no compare runs past the line.
+      for (let k = 0; k < pre.length; k++) if (b[i + k] !== pre[k]) return null
+      i += pre.length
       let e: number
-      const c = s.charCodeAt(i)
+      const c = b[i]
       if (c === 110 /* n */) {
         // null: the column's NULL (the JSON null rule); a null pk, revision or required value goes to the fast path
-        if (!s.startsWith('null', i)) return null
+        if (b[i + 1] !== 117 || b[i + 2] !== 108 || b[i + 3] !== 108) return null
         e = i + 4
-        if (st.parse !== Parse.Skip && (st.nullText === undefined || st.parse === Parse.Pk || st.parse === Parse.Revision)) return null
-        v = st.nullText ?? ''
+        if (st.parse !== Parse.Skip) {
+          if (st.nullText === undefined || st.parse === Parse.Pk || st.parse === Parse.Revision) return null
+          p = put(o, p, st.nullText, 0, st.nullText.length)
+        }
       } else {
         switch (st.parse) {
           case Parse.Int:
           case Parse.BigInt:
           case Parse.Revision:
-            e = intEnd(s, i, st.parse === Parse.BigInt ? Infinity : 15)
+            e = intEnd(b, i, st.parse === Parse.BigInt ? Infinity : 15)
             if (e < 0) return null
-            v = s.slice(i, e)
-            if (st.parse === Parse.Revision) revision = Number(v)
+            if (st.parse === Parse.Revision) revision = intValue(b, i, e)
+            p = put(o, p, b, i, e)
             break
           case Parse.Pk:
             if (this.pkString) {
               if (c !== 34) return null
-              e = s.indexOf('"', i + 1) + 1
-              if (e === 0) return null
-              // As the fast path: the text as it came (a raw control character makes COPY refuse the batch).
-              v = pkKey = s.slice(i + 1, e - 1)
-            } else {
-              e = intEnd(s, i, st.col!.kind === 'Int' ? 15 : Infinity)
+              e = stringEnd(b, i, end)
               if (e < 0) return null
-              v = pkKey = s.slice(i, e)
+              pkKey = b.toString('utf8', i + 1, e - 1)
+              p = put(o, p, b, i + 1, e - 1)
+            } else {
+              e = intEnd(b, i, st.col!.kind === 'Int' ? 15 : Infinity)
+              if (e < 0) return null
+              pkKey = b.toString('latin1', i, e)
+              p = put(o, p, b, i, e)
             }
             break
           case Parse.Number:
-            e = numberEnd(s, i)
+            e = numberEnd(b, i)
             if (e < 0) return null
-            v = s.slice(i, e)
+            p = put(o, p, b, i, e)
             break
           case Parse.Boolean:
-            if (s.startsWith('true', i)) (v = 't'), (e = i + 4)
-            else if (s.startsWith('false', i)) (v = 'f'), (e = i + 5)
+            if (c === 116 && b[i + 1] === 114 && b[i + 2] === 117 && b[i + 3] === 101) (o[p++] = 116 /* t */), (e = i + 4)
+            else if (c === 102 && b[i + 1] === 97 && b[i + 2] === 108 && b[i + 3] === 115 && b[i + 4] === 101) (o[p++] = 102 /* f */), (e = i + 5)
             else return null
             break
           case Parse.String:
             if (c !== 34) return null
-            e = s.indexOf('"', i + 1) + 1
-            if (e === 0) return null
-            v = s.slice(i + 1, e - 1)
+            e = stringEnd(b, i, end)
+            if (e < 0) return null
+            p = put(o, p, b, i + 1, e - 1)
             break
           case Parse.DateTime:
             if (c !== 34) return null
-            e = s.indexOf('"', i + 1) + 1
-            if (e === 0 || !isUtcDateTime(s, i + 1, e - 1)) return null
-            v = s.slice(i + 1, e - 1)
+            e = stringEnd(b, i, end)
+            if (e < 0 || !isUtcDateTime(b, i + 1, e - 1)) return null
+            p = put(o, p, b, i + 1, e - 1)
             break
           case Parse.Date:
-            if (c !== 34 || s.charCodeAt(i + 11) !== 34 || !isPlainDate(s, i + 1)) return null
+            if (c !== 34 || b[i + 11] !== 34 || !isPlainDate(b, i + 1)) return null
             e = i + 12
-            v = s.slice(i + 1, i + 11)
+            p = put(o, p, b, i + 1, i + 11)
             break
           case Parse.Json:
-            if (c === 123 || c === 91) {
-              e = nestedEnd(s, i)
-              if (e < 0) return null
-              v = copyEscape(s.slice(i, e))
-            } else if (c === 34) {
-              e = s.indexOf('"', i + 1) + 1
-              if (e === 0) return null
-              v = s.slice(i, e)
-            } else if (c === 116 || c === 102) {
-              v = s.startsWith('true', i) ? 'true' : s.startsWith('false', i) ? 'false' : ''
-              if (!v) return null
-              e = i + v.length
-            } else {
-              e = numberEnd(s, i)
-              if (e < 0) return null
-              v = s.slice(i, e)
-            }
+            // The value's JSON text as it came (the database parses it): strings keep their quotes.
+            e = c === 123 || c === 91 ? nestedEnd(b, i, end) : c === 34 ? stringEnd(b, i, end) : literalEnd(b, i)
+            if (e < 0) return null
+            p = put(o, p, b, i, e)
             break
           default:
-            // A key the replica does not store: skipped, but a number must be one (as the fast path checks).
-            e = valueEnd(s, i)
+            // A key the replica does not store: skipped, but its value must be one (a number a number, as the fast path checks).
+            e = valueEnd(b, i, end)
             if (e < 0) return null
-            v = ''
         }
       }
-      const d = s.charCodeAt(e)
+      const d = b[e]
       if (d !== 44 && d !== 125) return null
-      if (st.parse !== Parse.Skip) values[given++] = v
+      if (st.parse !== Parse.Skip) o[p++] = 9 // tab
       i = e
     }
-    if (i + 1 !== s.length || s.charCodeAt(i) !== 125) return null
-    return { pkKey, revision, shape: this.shape, text: values.join('\t') }
+    if (i + 1 !== end || b[i] !== 125) return null
+    p-- // the last value's tab: the tail's values (each after a tab) or the line end follow
+    p = put(o, p, this.tail, 0, this.tail.length)
+    o[p] = 10
+    out.length = p + 1
+    return { pkKey, revision, shape: this.shape, start: rowStart, end: p }
+  }
+}
+
+/** Copies b[from, to) to o at p; the index past it. Runs of a value's length byte by byte: Buffer.copy's checks cost more than them. */
+function put(o: Buffer, p: number, b: Buffer, from: number, to: number): number {
+  if (to - from > 256) return p + b.copy(o, p, from, to)
+  for (let j = from; j < to; j++) o[p++] = b[j]
+  return p
+}
+
+/** COPY text being written, as bytes: one per shape of a batch ({@link CopyBatch}). */
+export class CopyBuffer {
+  buf: Buffer
+  length = 0
+
+  constructor(size = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
+
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return
+    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n))
+    this.buf.copy(b, 0, 0, this.length)
+    this.buf = b
+  }
+
+  write(s: string): void {
+    this.ensure(s.length * 3)
+    this.length += this.buf.write(s, this.length)
+  }
+
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length)
+  }
+}
+
+/** The COPY text of a batch being encoded, per shape: the rows of a shape are COPYed together. */
+export class CopyBatch {
+  private readonly shapes = new Map<string, CopyBuffer>()
+
+  /** `size`: bytes for the first shape's buffer (most batches have one shape): the batch's lines fit in it, grown in one piece. */
+  constructor(private size = 1 << 16) {}
+
+  /** The COPY buffer of a shape. */
+  of(shape: string): CopyBuffer {
+    let out = this.shapes.get(shape)
+    if (!out) {
+      this.shapes.set(shape, (out = new CopyBuffer(this.size)))
+      this.size = 1 << 16
+    }
+    return out
+  }
+
+  /** A row's text (`values` tab-separated) as a COPY line of its shape. */
+  add(r: TextRow): EncodedRow {
+    const out = this.of(r.shape)
+    const start = out.length
+    out.write(r.text)
+    const end = out.length
+    out.write('\n')
+    return { pkKey: r.pkKey, revision: r.revision, shape: r.shape, start, end }
+  }
+
+  /** A row's COPY text (tests). */
+  text(r: EncodedRow): string {
+    return this.of(r.shape).buf.toString('utf8', r.start, r.end)
   }
 }
 
@@ -535,72 +614,118 @@ const PARSE_OF: Partial<Record<TargetColumn['kind'], Parse>> = {
 const isDigit = (c: number) => c >= 48 && c <= 57
 
 /** The end of an integer at `i` written as String(Number(text)) writes it (INT_TEXT, BIGINT_TEXT), or -1. */
-function intEnd(s: string, i: number, maxDigits: number): number {
-  let j = s.charCodeAt(i) === 45 ? i + 1 : i
+function intEnd(b: Buffer, i: number, maxDigits: number): number {
+  let j = b[i] === 45 ? i + 1 : i
   const first = j
-  if (s.charCodeAt(j) === 48) return isDigit(s.charCodeAt(j + 1)) || j !== i ? -1 : j + 1
-  while (isDigit(s.charCodeAt(j))) j++
+  if (b[j] === 48) return isDigit(b[j + 1]) || j !== i ? -1 : j + 1
+  while (isDigit(b[j])) j++
   return j === first || j - first > maxDigits ? -1 : j
 }
 
+/** The value of the integer b[i, e) that {@link intEnd} took with at most 15 digits (exact as a double). */
+function intValue(b: Buffer, i: number, e: number): number {
+  const neg = b[i] === 45
+  let v = 0
+  for (let j = neg ? i + 1 : i; j < e; j++) v = v * 10 + b[j] - 48
+  return neg ? -v : v
+}
+
 /** The end of a JSON number at `i` (NUMBER_TEXT), or -1. */
-function numberEnd(s: string, i: number): number {
-  let j = s.charCodeAt(i) === 45 ? i + 1 : i
-  if (s.charCodeAt(j) === 48) j++
-  else if (isDigit(s.charCodeAt(j))) while (isDigit(s.charCodeAt(j))) j++
+function numberEnd(b: Buffer, i: number): number {
+  let j = b[i] === 45 ? i + 1 : i
+  if (b[j] === 48) j++
+  else if (isDigit(b[j])) while (isDigit(b[j])) j++
   else return -1
-  if (s.charCodeAt(j) === 46) {
+  if (b[j] === 46) {
     const f = ++j
-    while (isDigit(s.charCodeAt(j))) j++
+    while (isDigit(b[j])) j++
     if (j === f) return -1
   }
-  const x = s.charCodeAt(j)
+  const x = b[j]
   if (x === 101 || x === 69) {
     j++
-    const y = s.charCodeAt(j)
+    const y = b[j]
     if (y === 43 || y === 45) j++
     const f = j
-    while (isDigit(s.charCodeAt(j))) j++
+    while (isDigit(b[j])) j++
     if (j === f) return -1
   }
   return j
 }
 
-/** The end of any JSON value at `i` without escapes (a string, nested value or bare token), or -1. */
-function valueEnd(s: string, i: number): number {
-  const c = s.charCodeAt(i)
-  if (c === 34) {
-    const q = s.indexOf('"', i + 1)
-    return q < 0 ? -1 : q + 1
+/** The end of `true`, `false` or a JSON number at `i`, or -1 (a null is read before). */
+function literalEnd(b: Buffer, i: number): number {
+  const c = b[i]
+  if (c === 116) return b[i + 1] === 114 && b[i + 2] === 117 && b[i + 3] === 101 ? i + 4 : -1
+  if (c === 102) return b[i + 1] === 97 && b[i + 2] === 108 && b[i + 3] === 115 && b[i + 4] === 101 ? i + 5 : -1
+  return numberEnd(b, i)
+}
+
+/**
+ * The end of a JSON string at `i` (its opening quote) within the line, or -1 where the hot path leaves
+ * it to the fast path: an escape, a raw control character (invalid JSON: the parsed path says so), or
+ * bytes that are not UTF-8 (a decoder of the text reads them as U+FFFD; so does the fast path).
+ */
+function stringEnd(b: Buffer, i: number, end: number): number {
+  let high = false
+  for (let j = i + 1; j < end; j++) {
+    const c = b[j]
+    if (c === 34) return high && !isUtf8(b.subarray(i + 1, j)) ? -1 : j + 1
+    if (c < 32 || c === 92) return -1
+    if (c > 127) high = true
   }
-  if (c === 123 || c === 91) return nestedEnd(s, i)
-  let j = i
-  for (let d = c; j < s.length && d !== 44 && d !== 125 && d !== 93; d = s.charCodeAt(++j)) if (d === 32 || d === 9 || d === 10 || d === 13 || d === 34) return -1
-  if (j === i) return -1
-  const t = s.slice(i, j)
-  return t === 'true' || t === 'false' || t === 'null' || numberEnd(s, i) === j ? j : -1
+  return -1
+}
+
+/**
+ * The end of an object or array at `i` within the line (strings inside as {@link stringEnd} takes
+ * them), or -1; its JSON is checked by the database. Raw whitespace other than spaces would need COPY
+ * escapes: such values go to the fast path.
+ */
+function nestedEnd(b: Buffer, i: number, end: number): number {
+  let depth = 0
+  for (let j = i; j < end; j++) {
+    const c = b[j]
+    if (c === 34) {
+      j = stringEnd(b, j, end) - 1
+      if (j < 0) return -1
+    } else if (c === 123 || c === 91) depth++
+    else if (c === 125 || c === 93) {
+      if (--depth === 0) return j + 1
+    } else if (c < 32 || c === 92 || c > 127) return -1
+  }
+  return -1
+}
+
+/** The end of any JSON value at `i` as the hot path takes it (a string, nested value or bare token), or -1. */
+function valueEnd(b: Buffer, i: number, end: number): number {
+  const c = b[i]
+  if (c === 34) return stringEnd(b, i, end)
+  if (c === 123 || c === 91) return nestedEnd(b, i, end)
+  if (c === 110) return b[i + 1] === 117 && b[i + 2] === 108 && b[i + 3] === 108 ? i + 4 : -1
+  return literalEnd(b, i)
 }
 
 /** `YYYY-MM-DD` at `i` (PLAIN_DATE). */
-function isPlainDate(s: string, i: number): boolean {
-  return isDigit(s.charCodeAt(i)) && isDigit(s.charCodeAt(i + 1)) && isDigit(s.charCodeAt(i + 2)) && isDigit(s.charCodeAt(i + 3)) && s.charCodeAt(i + 4) === 45 && isDigit(s.charCodeAt(i + 5)) && isDigit(s.charCodeAt(i + 6)) && s.charCodeAt(i + 7) === 45 && isDigit(s.charCodeAt(i + 8)) && isDigit(s.charCodeAt(i + 9))
+function isPlainDate(b: Buffer, i: number): boolean {
+  return isDigit(b[i]) && isDigit(b[i + 1]) && isDigit(b[i + 2]) && isDigit(b[i + 3]) && b[i + 4] === 45 && isDigit(b[i + 5]) && isDigit(b[i + 6]) && b[i + 7] === 45 && isDigit(b[i + 8]) && isDigit(b[i + 9])
 }
 
-/** s[i, end) is a UTC datetime as UTC_DATETIME takes it: `YYYY-MM-DD HH:MM:SS[.ffffff](+00:00|Z)`, T or space. */
-function isUtcDateTime(s: string, i: number, end: number): boolean {
-  if (!isPlainDate(s, i)) return false
-  const t = s.charCodeAt(i + 10)
+/** b[i, end) is a UTC datetime as UTC_DATETIME takes it: `YYYY-MM-DD HH:MM:SS[.ffffff](+00:00|Z)`, T or space. */
+function isUtcDateTime(b: Buffer, i: number, end: number): boolean {
+  if (!isPlainDate(b, i)) return false
+  const t = b[i + 10]
   if (t !== 32 && t !== 84) return false
-  if (!isDigit(s.charCodeAt(i + 11)) || !isDigit(s.charCodeAt(i + 12)) || s.charCodeAt(i + 13) !== 58) return false
-  if (!isDigit(s.charCodeAt(i + 14)) || !isDigit(s.charCodeAt(i + 15)) || s.charCodeAt(i + 16) !== 58) return false
-  if (!isDigit(s.charCodeAt(i + 17)) || !isDigit(s.charCodeAt(i + 18))) return false
+  if (!isDigit(b[i + 11]) || !isDigit(b[i + 12]) || b[i + 13] !== 58) return false
+  if (!isDigit(b[i + 14]) || !isDigit(b[i + 15]) || b[i + 16] !== 58) return false
+  if (!isDigit(b[i + 17]) || !isDigit(b[i + 18])) return false
   let j = i + 19
-  if (s.charCodeAt(j) === 46) {
+  if (b[j] === 46) {
     const f = ++j
-    while (j < end && isDigit(s.charCodeAt(j))) j++
+    while (j < end && isDigit(b[j])) j++
     if (j === f || j - f > 6) return false
   }
-  return (end - j === 1 && s.charCodeAt(j) === 90) || (end - j === 6 && s.startsWith('+00:00', j))
+  return (end - j === 1 && b[j] === 90) || (end - j === 6 && b[j] === 43 && b[j + 1] === 48 && b[j + 2] === 48 && b[j + 3] === 58 && b[j + 4] === 48 && b[j + 5] === 48)
 }
 
 const enum Tok {
@@ -626,7 +751,7 @@ function skipWs(s: string, i: number): number {
 }
 
 /** The index past a JSON string whose opening quote is at `i` (escapes skipped), or -1. */
-function stringEnd(s: string, i: number): number {
+function textStringEnd(s: string, i: number): number {
   for (let j = i + 1; ; ) {
     const q = s.indexOf('"', j)
     if (q < 0) return -1
@@ -638,12 +763,12 @@ function stringEnd(s: string, i: number): number {
 }
 
 /** The index past an object or array at `i` (strings inside skipped), or -1; its JSON is checked by the database. */
-function nestedEnd(s: string, i: number): number {
+function textNestedEnd(s: string, i: number): number {
   let depth = 0
   for (let j = i; j < s.length; j++) {
     const c = s.charCodeAt(j)
     if (c === 34) {
-      j = stringEnd(s, j) - 1
+      j = textStringEnd(s, j) - 1
       if (j < 0) return -1
     } else if (c === 123 || c === 91) depth++
     else if (c === 125 || c === 93) {
@@ -721,9 +846,16 @@ function copyText(col: TargetColumn, v: unknown, key: string): string {
   return copyValue(col, decodeColumn(col, v, key))
 }
 
-/** A batch encoded for COPY: per shape, its rows (one per pk); the lines that could not be read. */
+/** A line given as text (tests, a caller without bytes) as the bytes the hot path reads. */
+function bytesOf(text: string): { bytes: Buffer; start: number; end: number } {
+  const bytes = Buffer.from(text)
+  return { bytes, start: 0, end: bytes.length }
+}
+
+/** A batch encoded for COPY: per shape, its rows (one per pk) and their COPY lines; the lines that could not be read. */
 export interface PreparedLoad {
-  groups: Array<{ shape: string; rows: EncodedRow[] }>
+  /** Per shape: its rows, the buffer their COPY lines are in, and whether every line in it is a kept row's. */
+  groups: Array<{ shape: string; rows: EncodedRow[]; lines: CopyBuffer; all: boolean }>
   /** The pks of the rows, as tombstones key them. */
   pkKeys: string[]
   /** Lines encoded (duplicates of a pk included). */
@@ -758,6 +890,10 @@ const ENCODE_SLICE = 1000
 
 function* prepareLoadSteps(encoder: PgRowEncoder, lines: Line[]): Generator<void, PreparedLoad> {
   const errors: PreparedLoad['errors'] = []
+  // A row's COPY line is shorter than its dump line (keys and quotes left out).
+  let bytes = 0
+  for (const l of lines) bytes += l instanceof ByteLine ? l.end - l.start : l.text.length
+  const batch = new CopyBatch(bytes + 64)
   const rows: EncodedRow[] = []
   // A dump in pk order (ours always is) has no pk twice: rows whose pks only rise need no map.
   let rising = true
@@ -767,7 +903,7 @@ function* prepareLoadSteps(encoder: PgRowEncoder, lines: Line[]): Generator<void
     if (n > 0 && n % ENCODE_SLICE === 0) yield
     let r: EncodedRow
     try {
-      r = encoder.encode(line)
+      r = encoder.encode(line, batch)
     } catch (e) {
       const le = e as LineError
       errors.push({ line: le.line, reason: le.reason })
@@ -790,7 +926,28 @@ function* prepareLoadSteps(encoder: PgRowEncoder, lines: Line[]): Generator<void
     if (g) g.push(r)
     else shapes.set(r.shape, [r])
   }
-  return { groups: [...shapes].map(([shape, rows]) => ({ shape, rows })), pkKeys: kept.map((r) => r.pkKey), encoded: lines.length - errors.length, errors }
+  return {
+    groups: [...shapes].map(([shape, rows]) => ({ shape, rows, lines: batch.of(shape), all: rising })),
+    pkKeys: kept.map((r) => r.pkKey),
+    encoded: lines.length - errors.length,
+    errors,
+  }
+}
+
+/** A group's COPY lines: as encoded, or (where older duplicates were dropped) the kept rows' lines. */
+function directCopy(g: PreparedLoad['groups'][number]): Buffer {
+  return (g.all ? g.lines : copyOf(g.lines, g.rows, false)).bytes()
+}
+
+/** The COPY lines of some rows of `from`: each row's text, then (for the stage) its pk key. */
+function copyOf(from: CopyBuffer, rows: EncodedRow[], withKey: boolean): CopyBuffer {
+  const out = new CopyBuffer()
+  for (const r of rows) {
+    out.ensure(r.end - r.start)
+    out.length += from.buf.copy(out.buf, out.length, r.start, r.end)
+    out.write(withKey ? `\t${copyEscape(r.pkKey)}\n` : '\n')
+  }
+  return out
 }
 
 /** Per target, for the length of a store: whether bulk-load still tries the direct COPY. */
@@ -814,10 +971,10 @@ export async function applyPreparedLoad(runner: SqlRunner, target: TableTarget, 
       if (direct === 'stored') state.tryDirect = false
     }
     let n = 0
-    for (const { shape, rows } of p.groups) {
+    for (const { shape, rows, lines } of p.groups) {
       const plan = pgLoadPlan(target, columns(shape))
       await tx.execute(plan.create)
-      await tx.copyIn(plan.copy, copyInput(rows, true))
+      await tx.copyIn(plan.copy, copyOf(lines, rows, true).bytes())
       await tx.execute(plan.lock)
       n += await run(tx, plan.upsert)
       await tx.execute(`DROP TABLE ${quoteIdent('postgresql', plan.stage)}`)
@@ -842,7 +999,7 @@ async function copyDirect(tx: SqlRunner, target: TableTarget, columns: (shape: s
   await tx.execute('SAVEPOINT cqrs_load_direct')
   try {
     let n = 0
-    for (let i = 0; i < plans.length; i++) n += await tx.copyIn!(plans[i].direct, copyInput(p.groups[i].rows, false))
+    for (let i = 0; i < plans.length; i++) n += await tx.copyIn!(plans[i].direct, directCopy(p.groups[i]))
     return n
   } catch (e) {
     if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e
@@ -855,12 +1012,4 @@ const UNIQUE_VIOLATION = '23505'
 
 function run(tx: SqlRunner, s: Statement): Promise<number> {
   return tx.execute(s.sql, s.params)
-}
-
-/** The COPY input of some rows: each row's given values, then (for the stage) its pk key. */
-function copyInput(rows: EncodedRow[], withKey: boolean): string {
-  let out = ''
-  if (withKey) for (const r of rows) out += `${r.text}\t${copyEscape(r.pkKey)}\n`
-  else for (const r of rows) out += `${r.text}\n`
-  return out
 }

@@ -18,7 +18,7 @@ export interface SqlRunner {
    * PostgreSQL inside a transaction only: run `COPY ... FROM STDIN` with `data` (COPY text lines);
    * returns the rows copied. Absent where the runner cannot (other databases, Prisma's raw queries).
    */
-  copyIn?(sql: string, data: string): Promise<number>
+  copyIn?(sql: string, data: string | Buffer): Promise<number>
   /**
    * PostgreSQL: the output of `COPY ... TO STDOUT`, chunk by chunk, on a connection of its own (one
    * statement, one snapshot). `settings` are set for the statement alone (`SET LOCAL` in a read-only
@@ -102,7 +102,7 @@ function pgCopyStreams(): Promise<PgCopyStreams> {
 }
 
 class AdapterTxRunner extends AdapterQueries implements SqlRunner {
-  readonly copyIn?: (sql: string, data: string) => Promise<number>
+  readonly copyIn?: (sql: string, data: string | Buffer) => Promise<number>
   constructor(tx: AdapterTransaction) {
     super(tx)
     const pg = pgClientOf(tx)

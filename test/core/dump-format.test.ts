@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readLineBlocks, readLines, splitHead, splitHeadBlocks } from '../../src/core/dump-format.js'
+import { batched, formatDumpHeader, formatDumpLine, LineError, parseDumpHeader, parseDumpLine, readByteLineBlocks, readLineBlocks, readLines, splitHead, splitHeadBlocks } from '../../src/core/dump-format.js'
 import { RawJson, stringifyJson } from '../../src/core/json.js'
 
 const PROTOCOL = process.env.CQRS_PROTOCOL_DIR ?? join(import.meta.dirname, '..', 'fixtures', 'django-cqrs')
@@ -53,6 +53,22 @@ describe('readLines', () => {
     const empty = await splitHeadBlocks(readLineBlocks(chunks('')))
     expect(empty.head).toBeUndefined()
     expect(await collect(empty.rest)).toEqual([])
+  })
+
+  it('gives bulk-load the bytes of each line, without its line end, decoding them only when asked', async () => {
+    const parts = [Buffer.from('author\r'), Buffer.from('\n{"name":"Å'), Buffer.from([0x73, 0x61, 0x22, 0x7d, 0x0a, 0x0a, 0x7b, 0xff, 0x7d, 0x0d, 0x0a]), Buffer.from('{"id":3}\r')]
+    async function* raw() {
+      yield* parts
+    }
+    const lines = (await collect(readByteLineBlocks(raw()))).flat()
+    expect(lines.map((l) => [l.line, l.bytes.toString('latin1', l.start, l.end)])).toEqual([
+      [1, 'author'],
+      [2, '{"name":"Ã\x85sa"}'],
+      [4, '{\xff}'],
+      [5, '{"id":3}'],
+    ])
+    // As a decoder of the whole stream reads them: a character split between chunks whole, a byte that is not UTF-8 as U+FFFD.
+    expect(lines.map((l) => l.text)).toEqual(['author', '{"name":"Åsa"}', '{\ufffd}', '{"id":3}'])
   })
 
   it('batched groups items', async () => {
