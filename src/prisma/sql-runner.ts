@@ -25,6 +25,13 @@ export interface SqlRunner {
    * transaction around it). Throws where the runner cannot (no pg driver adapter).
    */
   copyOut?(sql: string, settings?: Record<string, string>): AsyncIterable<Buffer>
+  /**
+   * PostgreSQL with the pg driver adapter: send `script` (statements without parameters, joined by
+   * `;`) as one simple-query message, one round trip for all of them; resolves with each statement's
+   * rows. A script that fails inside its own `BEGIN` is rolled back. Resolves null where the runner
+   * cannot (another adapter, Prisma's raw queries): the caller sends the statements one by one.
+   */
+  script?(script: string): Promise<Array<Record<string, unknown>[]> | null>
   close(): Promise<void>
 }
 
@@ -142,9 +149,30 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
       client.release(end === 'done' ? undefined : end === 'stopped' ? true : end)
     }
   }
+  async script(script: string): Promise<Array<Record<string, unknown>[]> | null> {
+    const pool = pgPoolOf(this.adapter)
+    if (!pool) return null
+    const client = await pool.connect()
+    const query = (sql: string) => (client.query as (sql: string) => Promise<PgResult | PgResult[]>).call(client, sql)
+    let broken: Error | undefined
+    try {
+      const r = await query(script)
+      return (Array.isArray(r) ? r : [r]).map((x) => x.rows)
+    } catch (e) {
+      // The statements after a failed one are skipped, and its transaction stays open and aborted.
+      await query('ROLLBACK').catch((err: Error) => (broken = err))
+      throw e
+    } finally {
+      client.release(broken)
+    }
+  }
   close(): Promise<void> {
     return this.adapter.dispose()
   }
+}
+
+interface PgResult {
+  rows: Record<string, unknown>[]
 }
 
 /** Through Prisma's raw queries (SQLite; a client without an adapter; inside a Prisma transaction). */
@@ -186,6 +214,10 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
       const r: SqlRunner = await get()
       if (!r.copyOut) throw new Error('COPY TO needs the pg driver adapter (@prisma/adapter-pg)')
       yield* r.copyOut(sql, settings)
+    },
+    script: async (script) => {
+      const r: SqlRunner = await get()
+      return r.script ? r.script(script) : null
     },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
