@@ -6,6 +6,7 @@
  * transaction is timed too.
  */
 import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
@@ -56,6 +57,22 @@ function timeStatements(store: any): void {
   const orig = runner.transaction.bind(runner)
   runner.transaction = (fn: any, o: any) => orig((tx: any) => fn(wrapRunner(tx)), o)
 }
+/** CPU ms used so far by the PostgreSQL backends of this database (Linux /proc; 0 elsewhere or for MySQL). */
+function databaseCpuMs(): number {
+  if (dialect !== 'postgresql') return 0
+  const name = new URL(db.url).pathname.slice(1)
+  let ticks = 0
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`postgres: `) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${name} `)) continue
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10 // USER_HZ is 100 on Linux
+}
 const publish = (from: number, n: number) =>
   publishRaw(ch, Array.from({ length: n }, (_, k) => ({ routingKey: queue, body: Buffer.from(authorEventBody(cqrsId, from + k, 1)), messageId: String(from + k) })), 1000, '')
 const make = () => cqrsReplica({ prisma, transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), queue, handlers: { [cqrsId]: { model: 'authorRef' } }, prefetch: Number(prefetchArg), batchSize: Number(batchArg), retry: { delaysMs: [1000] }, logger: silentLogger })
@@ -77,11 +94,14 @@ const drain = async (n: number) => {
     }
   }
   const t0 = performance.now()
+  // The store's backends start with the replica, so they count from 0; read before stop() ends them.
+  const dbCpu0 = databaseCpuMs()
   await rep.start()
   while (rep.stats.applied + rep.stats.skipped < n) await new Promise((r) => setTimeout(r, 1))
   const ms = performance.now() - t0
+  const dbCpu = databaseCpuMs() - dbCpu0
   await rep.stop()
-  return { ms, applyMs, applies, ops }
+  return { ms, applyMs, applies, ops, dbCpu }
 }
 await publish(1, 1000)
 await drain(1000)
@@ -93,7 +113,8 @@ const { result: r, file } = await profiled(`replica-${dialect}-p${prefetchArg}-b
 const cpu = process.cpuUsage(cpu0)
 if ((await countRows(db, 'author_ref', 'cqrs_revision = 1')) !== N) throw new Error('not all rows applied')
 console.log(`replica ${dialect} prefetch ${prefetchArg} batch ${batchArg}: ${N} events in ${r.ms.toFixed(0)} ms = ${((N * 1000) / r.ms).toFixed(0)}/s; ${r.applies} batch applies of ${(r.ops / r.applies).toFixed(0)} on average; ` +
-  `apply transaction ${r.applyMs.toFixed(0)} ms (${((100 * r.applyMs) / r.ms).toFixed(0)}%), the rest ${(r.ms - r.applyMs).toFixed(0)} ms; node CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms = ${((cpu.user + cpu.system) / 10 / r.ms).toFixed(0)}% of a core`)
+  `apply transaction ${r.applyMs.toFixed(0)} ms (${((100 * r.applyMs) / r.ms).toFixed(0)}%), the rest ${(r.ms - r.applyMs).toFixed(0)} ms; node CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms = ${((cpu.user + cpu.system) / 10 / r.ms).toFixed(0)}% of a core; ` +
+  `per event: node CPU ${((cpu.user + cpu.system) / N).toFixed(0)} µs, database CPU ${((1000 * r.dbCpu) / N).toFixed(0)} µs (PostgreSQL backends, from /proc)`)
 for (const [k, s] of stmt) console.log(`  ${s.n} x ${k}...: ${s.ms.toFixed(0)} ms, ${(s.ms / s.n).toFixed(2)} ms each`)
 await conn.close()
 await deleteQueues(replicaQueues(queue, [1000]))

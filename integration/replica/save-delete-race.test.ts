@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
+import { pgScript } from '../../src/prisma/replica-sql.js'
+import { runScript, sqlRunner } from '../../src/prisma/sql-runner.js'
 import type { Delivery, Transport } from '../../src/transport/types.js'
 import { rng } from '../support/chaos.js'
 import { eventually } from '../support/compare.js'
@@ -55,6 +57,35 @@ describe('a late SAVE racing a DELETE on another worker (postgresql)', () => {
       30_000,
       what,
     )
+
+  // The store sends a batch as one script (pgScript): the claim above must hold inside one script too.
+  it('in one script, a statement after a lock wait reads what the lock holder committed', async () => {
+    await db.exec(`DELETE FROM cqrs_tombstone`)
+    const runner = sqlRunner(await db.client(), 'postgresql')
+    const holder = new pg.Client({ connectionString: db.url })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      await holder.query('SELECT pg_advisory_xact_lock(4242)')
+      await holder.query(`INSERT INTO cqrs_tombstone (cqrs_id, pk, revision, updated) VALUES ('probe', '1', 5, now())`)
+      const script = runScript(
+        runner,
+        pgScript([
+          { sql: 'SELECT pg_advisory_xact_lock($1::bigint) IS NULL AS locked', params: [4242] },
+          { sql: 'SELECT revision FROM cqrs_tombstone WHERE cqrs_id = $1', params: ['probe'] },
+        ]),
+      )
+      await waiting('advisory', 'the script to wait for the held lock')
+      await holder.query('COMMIT')
+      const results = await script
+      expect(results, 'the pg driver adapter runs scripts').not.toBeNull()
+      // BEGIN, the lock, the read, COMMIT; a script's values come back as text.
+      expect(results![2]).toEqual([{ revision: '5' }])
+    } finally {
+      await holder.end()
+      await runner.close()
+    }
+  })
 
   for (const seed of [11, 29, 47]) {
     it(`the row stays deleted unless the SAVE is newer (seed ${seed})`, async () => {

@@ -5,9 +5,9 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { deleteStatement, pgApplyStatement, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { deleteStatement, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
-import { PrismaRunner, sqlRunner, type SqlRunner } from './sql-runner.js'
+import { PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
@@ -79,7 +79,9 @@ export class PrismaReplicaStore implements ReplicaStore {
 
   /**
    * PostgreSQL: lock the pks, then one statement per gate and key set that checks tombstones and the
-   * gate itself ({@link pgApplyStatement}) and names the pks it changed; no tombstone read first.
+   * gate itself ({@link pgApplyStatement}) and names the pks it changed; no tombstone read first. The
+   * whole transaction goes as one script ({@link pgScript}): one round trip instead of one per
+   * statement plus BEGIN and COMMIT.
    */
   private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
     const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
@@ -95,12 +97,16 @@ export class PrismaReplicaStore implements ReplicaStore {
       if (group.length) for (const part of byColumns(group)) upserts.push(pgApplyStatement(target, part, gate))
     }
     const removals = deletes.length ? [deleteStatement(this.provider, target, deletes), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
+    // The lock statement first and on its own: the upserts' tombstone checks read after it (see pgApplyStatement).
+    const statements = [pgLockStatement(target.cqrsId, ops.map((o) => o.pkKey)), ...upserts, ...removals]
+    // Rows of each statement; a script's first result is its BEGIN's.
+    const results = (await runScript(this.fast, pgScript(statements)))?.slice(1) ?? (await this.fast.transaction(async (tx) => {
+      const rows: Array<Record<string, unknown>[]> = []
+      for (const st of statements) rows.push(await tx.query(st.sql, st.params))
+      return rows
+    }))
     const applied = new Set<string>()
-    await this.fast.transaction(async (tx) => {
-      await pgLock(tx, target.cqrsId, ops.map((o) => o.pkKey))
-      for (const s of upserts) for (const r of await tx.query<{ cqrs_pk_key: string }>(s.sql, s.params)) applied.add(r.cqrs_pk_key)
-      for (const s of removals) await run(tx, s)
-    })
+    for (const rows of results.slice(1, 1 + upserts.length)) for (const r of rows) applied.add(r.cqrs_pk_key as string)
     return ops.map((op) => (op.signal === 'DELETE' || applied.has(op.pkKey) ? 'applied' : 'skipped'))
   }
 
@@ -148,9 +154,13 @@ export class PrismaReplicaStore implements ReplicaStore {
  * Take the transaction-scoped advisory locks of (cqrs_id, pk) on PostgreSQL, in one sorted order so
  * two batches cannot deadlock; one row comes back, not one per lock.
  */
-async function pgLock(tx: SqlRunner, cqrsId: string, pkKeys: string[]): Promise<void> {
+function pgLockStatement(cqrsId: string, pkKeys: string[]): Statement {
   const locks = [...new Set(pkKeys)].map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  if (locks.length) await tx.query(`SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)) l`, [locks.map(String)])
+  return { sql: `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)) l`, params: [locks.map(String)] }
+}
+
+async function pgLock(tx: SqlRunner, cqrsId: string, pkKeys: string[]): Promise<void> {
+  if (pkKeys.length) await run(tx, pgLockStatement(cqrsId, pkKeys))
 }
 
 function run(tx: SqlRunner, s: Statement): Promise<number> {

@@ -168,11 +168,56 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
   return {
     sql:
-      `WITH v AS (SELECT v.* FROM ROWS FROM (json_populate_recordset(NULL::${t}, $1::json), json_to_recordset($1::json) AS (${KEY} text)) AS v${blocked}),` +
+      // The batch named once (p): a script carries it as a literal, written as often as it is named.
+      `WITH p AS (SELECT $1::json AS j), v AS (SELECT v.* FROM p, ROWS FROM (json_populate_recordset(NULL::${t}, p.j), json_to_recordset(p.j) AS (${KEY} text)) AS v${blocked}),` +
       ` w AS (INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM v ON CONFLICT (${pk}) DO UPDATE SET ${set}${where} RETURNING t.${pk})` +
       ` SELECT v.${KEY} FROM v JOIN w ON w.${pk} = v.${pk}`,
     params: gate === 'always' ? [pgJson(rows)] : [pgJson(rows), target.cqrsId],
   }
+}
+
+/**
+ * PostgreSQL: statements as one script of the simple-query protocol (one message, one round trip),
+ * their parameters written in as literals, in one READ COMMITTED transaction. Each statement of a
+ * script still reads a fresh snapshot (as in a transaction of separate queries), so a statement after
+ * a lock statement sees what the lock's previous holder committed; a test pins this.
+ */
+export function pgScript(statements: Statement[]): string {
+  return ['BEGIN ISOLATION LEVEL READ COMMITTED', ...statements.map(pgInline), 'COMMIT'].join(';\n')
+}
+
+/**
+ * A statement with its `$n` placeholders replaced by the parameters as quoted literals (a literal of
+ * unknown type, read by the type its context asks for, as a parameter is). Placeholders inside quoted
+ * identifiers and string literals of the SQL are left alone.
+ */
+export function pgInline(s: Statement): string {
+  return s.sql.replace(/"(?:[^"]|"")*"|'(?:[^']|'')*'|\$(\d+)/g, (m, n?: string) => {
+    if (n === undefined) return m
+    const i = Number(n) - 1
+    if (i >= s.params.length) throw new Error(`pgInline: no parameter for $${n}`)
+    return pgLiteral(s.params[i])
+  })
+}
+
+/** A parameter as a PostgreSQL literal: NULL, a quoted string, or an array literal of its elements. */
+export function pgLiteral(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL'
+  if (Array.isArray(v)) return quoteLiteral(`{${v.map(arrayElement).join(',')}}`)
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return quoteLiteral(String(v))
+  throw new Error(`pgLiteral: cannot write a ${typeof v} as a literal`)
+}
+
+/** E'...': a quote doubled, a backslash doubled; the same text whatever standard_conforming_strings says. */
+function quoteLiteral(text: string): string {
+  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
+}
+
+/** An element of an array literal: NULL, or double-quoted with `"` and `\` escaped. */
+function arrayElement(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL'
+  if (typeof v === 'object') throw new Error('pgLiteral: nested arrays and objects are not written as literals')
+  return `"${String(v).replace(/[\\"]/g, (c) => `\\${c}`)}"`
 }
 
 /** The pk as tombstones key it, beside a row of a PostgreSQL batch (also bulk-load's stage column). */

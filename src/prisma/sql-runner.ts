@@ -45,6 +45,27 @@ export interface SqlSession {
   release(error?: Error): void
 }
 
+/**
+ * Run `script` (PostgreSQL statements without parameters, `;`-separated, in a `BEGIN ... COMMIT` of
+ * its own) as one simple-query message on a session of `runner`: one round trip for all of them;
+ * each statement's rows (values as text). A script that fails is rolled back (the statements after
+ * the failed one were skipped, and its transaction stays open and aborted). Null where the runner has
+ * no session: the caller sends the statements one by one.
+ */
+export async function runScript(runner: SqlRunner, script: string): Promise<Array<Array<Record<string, unknown>>> | null> {
+  const session = await runner.session?.()
+  if (!session) return null
+  let broken: Error | undefined
+  try {
+    return await session.run([script])
+  } catch (e) {
+    await session.run(['ROLLBACK']).catch((err: Error) => (broken = err))
+    throw e
+  } finally {
+    session.release(broken)
+  }
+}
+
 /** Every column as the text PostgreSQL sent: no value is parsed by pg's type parsers (JSON, int8). */
 const TEXT_TYPES = { getTypeParser: () => (text: string) => text }
 

@@ -69,7 +69,11 @@ export class ReplicaConsumer {
     const outcomes: Outcome[] = new Array(batch.length)
     const byTable = new Map<string, Item[]>()
     const single: Item[] = []
-    batch.forEach((delivery, index) => {
+    for (let index = 0; index < batch.length; index++) {
+      // Decoding is synchronous work of milliseconds per slice: let waiting I/O in between, so the batch
+      // being applied meanwhile gets its database answers now, not after the whole batch is decoded.
+      if (index > 0 && index % DECODE_SLICE === 0) await new Promise(setImmediate)
+      const delivery = batch[index]
       let message: CqrsMessage | undefined
       try {
         message = decodeMessage(delivery.body)
@@ -84,14 +88,14 @@ export class ReplicaConsumer {
             const list = byTable.get(message.cqrs_id)
             if (list) list.push(item)
             else byTable.set(message.cqrs_id, [item])
-            return
+            continue
           }
         }
         single.push(item)
       } catch (e) {
         outcomes[index] = this.failure(delivery, message, e, true)
       }
-    })
+    }
     // A transport may hand over the next batch while this one is applied (RabbitMQ does): it has been
     // decoded above meanwhile, and is applied after the one before it, so a pk's messages apply in
     // the order they came (custom handlers and row hooks see them in that order).
@@ -191,6 +195,9 @@ export class ReplicaConsumer {
     return { kind: 'deadLetter', cqrsId, headers: { ...headers, 'x-cqrs-reason': decision.reason }, body: m ? encodeMessage(m) : d.body.toString('utf8') }
   }
 }
+
+/** Deliveries decoded between two turns of the event loop. */
+const DECODE_SLICE = 50
 
 /** A SYNC is forced by our `cqrs sync --force` (header) or a peer's `meta.cqrs_force`. */
 function isForced(d: Delivery, m: CqrsMessage): boolean {

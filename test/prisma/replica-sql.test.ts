@@ -3,7 +3,7 @@ import { ExactDateTime } from '../../src/core/datetime.js'
 import { RawJson } from '../../src/core/json.js'
 import { JSON_NULL } from '../../src/replica/decode-op.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
-import { deleteStatement, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
+import { deleteStatement, pgInline, pgLiteral, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
 
 const c = (column: string, kind: TargetColumn['kind'] = 'String'): TargetColumn => ({ column, field: column, kind, required: false })
 const pk = c('id', 'Int')
@@ -57,5 +57,20 @@ describe('replica SQL plans', () => {
     expect(pg.params[0]).toBe('[{"id":1,"amount":"9999999999.99999999","ratio":"-0","doc":null,"extra":{"score":33.0},"cqrs_updated":"2026-11-23T00:00:00.123456Z","cqrs_revision":0}]')
     const my = upsertStatement('mysql', t, [o], 'newer')
     expect(my.params).toEqual([1, '9999999999.99999999', '-0', 'null', '{"score":33.0}', '2026-11-23 00:00:00.123456', 0])
+  })
+
+  it('PostgreSQL scripts: parameters written in as literals, the same text whatever standard_conforming_strings says', () => {
+    expect(pgLiteral(null)).toBe('NULL')
+    expect(pgLiteral(12)).toBe("E'12'")
+    expect(pgLiteral(-7n)).toBe("E'-7'")
+    expect(pgLiteral(true)).toBe("E'true'")
+    expect(pgLiteral(`it's a \\ "q"`)).toBe(`E'it''s a \\\\ "q"'`)
+    expect(pgLiteral(['1', '-2', null, 'a"b\\c'])).toBe(`E'{"1","-2",NULL,"a\\\\"b\\\\\\\\c"}'`)
+    expect(() => pgLiteral({})).toThrow(/cannot write/)
+    // Placeholders inside quoted identifiers and string literals stay; $10 is not $1 followed by 0.
+    const params = Array.from({ length: 10 }, (_, i) => `v${i + 1}`)
+    expect(pgInline({ sql: `SELECT $1::json, "a$1", 'b$2''$1', $10`, params })).toBe(`SELECT E'v1'::json, "a$1", 'b$2''$1', E'v10'`)
+    expect(() => pgInline({ sql: 'SELECT $2', params: [1] })).toThrow(/no parameter for \$2/)
+    expect(pgScript([{ sql: 'SELECT $1', params: [1] }, { sql: 'SELECT 2', params: [] }])).toBe("BEGIN ISOLATION LEVEL READ COMMITTED;\nSELECT E'1';\nSELECT 2;\nCOMMIT")
   })
 })
