@@ -110,7 +110,7 @@ async function apply(target: TableTarget, keys: string[], applier: Applier, line
     }
     const { items, lineOf } = toItems(target, keys, rows, errors)
     await previous
-    // One statement per batch, or pk by pk where that fails: the careful path names the rows that fail.
+    // One statement per batch, or halves of it down to single pks where that fails: the rows that fail are named.
     const results = items.length ? await applier.apply(items) : []
     results.forEach((r, i) => {
       if (r instanceof Error) errors.push(new LineError(lineOf[i], `not applied: ${r.message}`))

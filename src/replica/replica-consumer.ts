@@ -47,7 +47,7 @@ interface Item {
 /**
  * Turns a batch of deliveries into outcomes. Bad JSON, unknown cqrs_ids, invalid payloads and expired
  * messages are dead-lettered at once with their reason; table replicas are applied in one version-gated
- * statement per cqrs_id (newest op per pk), falling back to one op at a time to isolate a poison message;
+ * statement per cqrs_id (newest op per pk), falling back to halves of it down to one op to isolate a poison message;
  * failures are retried through the broker, then dead-lettered. A lost database is waited for, not retried.
  */
 export class ReplicaConsumer {

@@ -33,7 +33,7 @@ describe('the version gate', () => {
     expect(hookAction(op('DELETE', 1), null, undefined)).toBe('none')
   })
 
-  it('applies the newest op per pk in one call, and pk by pk when that call fails', async () => {
+  it('applies the newest op per pk in one call, and in halves down to the failing pk when that call fails', async () => {
     const ops = [op('SAVE', 1, 1), op('SAVE', 3, 1), op('SAVE', 0, 2), op('SAVE', 0, 3)]
     expect(winners(ops).map((o) => `${o.pkKey}@${o.revision}`)).toEqual(['1@3', '2@0', '3@0'])
     const calls: string[][] = []
@@ -43,11 +43,33 @@ describe('the version gate', () => {
       return batch.map(() => 'applied')
     }
     const results = await applyGated(ops, apply)
-    expect(calls).toEqual([['1', '2', '3'], ['1'], ['2'], ['3']])
+    expect(calls).toEqual([['1', '2', '3'], ['1', '2'], ['1'], ['2'], ['3']])
     expect(ops.map((o) => {
       const r = results.get(o)
       return r instanceof Error ? r.message : r
     })).toEqual(['skipped', 'applied', 'bad row 2', 'applied'])
     await expect(applyGated(ops, apply, () => true)).rejects.toThrow('bad row 2')
+  })
+
+  it('isolates poison ops among many in a few calls, and applies every other op', async () => {
+    for (const seed of [1, 7, 42]) {
+      let x = seed
+      const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32)
+      const n = 200
+      const ops = Array.from({ length: n }, (_, i) => op('SAVE', 1, i + 1))
+      const poison = new Set(Array.from({ length: 1 + Math.floor(rand() * 3) }, () => String(1 + Math.floor(rand() * n))))
+      let calls = 0
+      const results = await applyGated(ops, async (batch) => {
+        calls++
+        const bad = batch.find((o) => poison.has(o.pkKey))
+        if (bad) throw new Error(`bad row ${bad.pkKey}`)
+        return batch.map(() => 'applied')
+      })
+      const failed = ops.filter((o) => results.get(o) instanceof Error).map((o) => o.pkKey)
+      expect(new Set(failed), `seed ${seed}`).toEqual(poison)
+      expect(ops.filter((o) => results.get(o) === 'applied').length, `seed ${seed}`).toBe(n - poison.size)
+      // Each poison op costs at most two calls per halving (2 * 8 for 200 ops), plus the first call.
+      expect(calls, `seed ${seed}`).toBeLessThanOrEqual(1 + 2 * poison.size * Math.ceil(Math.log2(n)))
+    }
   })
 })
