@@ -5,7 +5,7 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { deleteStatement, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { columnsOf, deleteStatement, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
 import { PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
@@ -62,15 +62,17 @@ export class PrismaReplicaStore implements ReplicaStore {
       for (const [gate, idx] of Object.entries(groups) as Array<[Gate, number[]]>) {
         if (!idx.length) continue
         // Rows may carry different key sets (a partial serializer): one statement per key set.
-        for (const part of byColumns(idx.map((i) => ops[i]))) {
-          const n = await run(tx, upsertStatement(this.provider, target, part, gate))
-          if (n > 0) for (const op of part) results[ops.indexOf(op)] = 'applied'
+        for (const group of byColumns(idx.map((i) => ops[i]))) {
+          for (const part of withinParams(this.provider, group, columnsOf(target, group).length)) {
+            const n = await run(tx, upsertStatement(this.provider, target, part, gate))
+            if (n > 0) for (const op of part) results[ops.indexOf(op)] = 'applied'
+          }
         }
       }
       if (deletes.length) {
         const dops = deletes.map((i) => ops[i])
-        await run(tx, deleteStatement(this.provider, target, dops))
-        await run(tx, tombstoneStatement(this.provider, target.cqrsId, dops))
+        for (const part of withinParams(this.provider, dops, 2)) await run(tx, deleteStatement(this.provider, target, part))
+        for (const part of withinParams(this.provider, dops, 4)) await run(tx, tombstoneStatement(this.provider, target.cqrsId, part))
         for (const i of deletes) results[i] = 'applied'
       }
       return results
@@ -143,8 +145,11 @@ export class PrismaReplicaStore implements ReplicaStore {
       else if (this.provider === 'sqlite') {
         await tx.execute(`UPDATE ${TOMBSTONES} SET revision = revision WHERE 0 = 1`)
       }
-      const s = tombstoneSelect(this.provider, cqrsId, keys)
-      const rows = keys.length ? await tx.query<{ pk: string; revision: number | bigint | string }>(s.sql, s.params) : []
+      const rows: Array<{ pk: string; revision: number | bigint | string }> = []
+      for (const part of withinParams(this.provider, keys, 1, 1)) {
+        const s = tombstoneSelect(this.provider, cqrsId, part)
+        rows.push(...(await tx.query<{ pk: string; revision: number | bigint | string }>(s.sql, s.params)))
+      }
       return fn(tx, new Map(rows.map((r) => [String(r.pk), { revision: Number(r.revision) }])))
     })
   }
@@ -175,6 +180,25 @@ function lockKey(cqrsId: string, pk: string): bigint {
 }
 
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
+
+/**
+ * The most bind parameters one statement may carry: MySQL's protocol counts them in 16 bits, SQLite's
+ * default limit is 32,766. PostgreSQL batches go as one JSON parameter and need no split.
+ */
+const MAX_PARAMS: Partial<Record<Provider, number>> = { mysql: 65_535, sqlite: 32_766 }
+
+/**
+ * `items` in runs short enough that a statement with `perItem` parameters each (and `fixed` more)
+ * stays within the database's limit: a batch of a wide table goes as a few statements, not one that
+ * the database refuses.
+ */
+export function withinParams<T>(provider: Provider, items: T[], perItem: number, fixed = 0): T[][] {
+  const limit = MAX_PARAMS[provider]
+  const size = limit ? Math.max(1, Math.floor((limit - fixed) / Math.max(1, perItem))) : items.length
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
 
 /** Ops grouped by the columns they carry (one statement each); usually one group. */
 function byColumns(ops: ApplyOp[]): ApplyOp[][] {

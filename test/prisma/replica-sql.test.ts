@@ -3,7 +3,8 @@ import { ExactDateTime } from '../../src/core/datetime.js'
 import { RawJson } from '../../src/core/json.js'
 import { JSON_NULL } from '../../src/replica/decode-op.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
-import { deleteStatement, pgInline, pgLiteral, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
+import { columnsOf, deleteStatement, pgInline, pgLiteral, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
+import { withinParams } from '../../src/prisma/prisma-replica-store.js'
 
 const c = (column: string, kind: TargetColumn['kind'] = 'String'): TargetColumn => ({ column, field: column, kind, required: false })
 const pk = c('id', 'Int')
@@ -35,6 +36,20 @@ describe('replica SQL plans', () => {
     expect(upsertStatement('sqlite', target, [op(1, 2)], 'always').sql).toBe(
       'INSERT INTO "author_ref" ("id", "name", "cqrs_updated", "cqrs_revision") VALUES (?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "cqrs_updated" = excluded."cqrs_updated", "cqrs_revision" = excluded."cqrs_revision"',
     )
+  })
+
+  it('a batch of a wide table goes as statements within the parameter limit of the database, every op once', () => {
+    const wideCols = Array.from({ length: 400 }, (_, i) => c(`c${i}`))
+    const wide: TableTarget = { ...target, byKey: new Map([...target.byKey, ...wideCols.map((x) => [x.column, x] as const)]) }
+    const ops = Array.from({ length: 200 }, (_, i) => ({ ...op(i + 1, 1), values: new Map(wideCols.map((x) => [x.column, `v${i}`])) }))
+    const cols = columnsOf(wide, ops).length
+    for (const [provider, limit] of [['mysql', 65_535], ['sqlite', 32_766]] as const) {
+      const parts = withinParams(provider, ops, cols)
+      expect(parts.length, provider).toBeGreaterThan(1)
+      expect(parts.flat(), provider).toEqual(ops)
+      for (const part of parts) expect(upsertStatement(provider, wide, part, 'newer').params.length, provider).toBeLessThanOrEqual(limit)
+    }
+    expect(withinParams('postgresql', ops, cols)).toEqual([ops])
   })
 
   it('deletes only rows not newer than the DELETE, and keeps the highest tombstone', () => {
