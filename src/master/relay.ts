@@ -96,9 +96,6 @@ export class Relay {
    * previous one was written to the channel (which keeps order), and the claim skips only this
    * relay's open batches, so an older row committed late leaves in this claim, before any younger
    * one. G1 holds as for one batch: each batch deletes its rows only after its own confirms.
-   * The next claim goes out while batches come back full, or when a commit kicked the relay since
-   * the last claim began: rows committed while the broker confirms the batch before them do not wait
-   * for those confirms (at a steady write rate that is most of an event's time to the broker).
    */
   private async pipeline(limit: number): Promise<number> {
     const open = new Map<Promise<void>, { ids: Array<bigint | number> }>()
@@ -108,7 +105,6 @@ export class Relay {
     for (;;) {
       while (open.size >= PIPELINE_DEPTH) await Promise.race(open.keys())
       if (failed) break
-      this.kicked = false
       const exclude = [...open.values()].flatMap((b) => b.ids)
       const entry = { ids: [] as Array<bigint | number> }
       let written!: (n: number) => void
@@ -135,7 +131,7 @@ export class Relay {
         .finally(() => open.delete(batch))
       open.set(batch, entry)
       const n = await sent
-      if (failed || (n < limit && !this.kicked)) break
+      if (n < limit || failed) break
     }
     await Promise.all(open.keys())
     if (failed) throw error
