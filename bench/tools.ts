@@ -169,7 +169,8 @@ async function rawDiffReplica(url: string, file: string, hashed = false): Promis
   return seconds
 }
 
-async function seed(db: TestDatabase, rows: number): Promise<void> {
+/** `rows` authors with values of every column kind (NULLs, JSON, decimals), as the tools benchmarks load them. */
+export async function seed(db: TestDatabase, rows: number): Promise<void> {
   await db.exec(`INSERT INTO author (id, name, birth_date, rating, balance, last_seen, is_active, profile, nickname, external_id, cqrs_revision, cqrs_updated)
     SELECT g, 'Author ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE DATE '1950-01-01' + (g % 20000) END, g % 1000, (g % 100000) / 100.0,
       now() - (g || ' seconds')::interval, g % 2 = 0,

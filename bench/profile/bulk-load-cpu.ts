@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { createTestDatabase } from '../../integration/support/databases.js'
+import { seed } from '../tools.js'
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name)
@@ -77,12 +78,7 @@ const [master, replica] = await Promise.all([createTestDatabase('postgresql', 'b
 const dir = mkdtempSync(join(tmpdir(), 'cqrs-bulk-load-cpu-'))
 const admin = new pg.Client({ connectionString: replica.url })
 try {
-  await master.exec(`INSERT INTO author (id, name, birth_date, rating, balance, last_seen, is_active, profile, nickname, external_id, cqrs_revision, cqrs_updated)
-    SELECT g, 'Author ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE DATE '1950-01-01' + (g % 20000) END, g % 1000, (g % 100000) / 100.0,
-      now() - (g || ' seconds')::interval, g % 2 = 0,
-      CASE WHEN g % 4 = 0 THEN NULL ELSE jsonb_build_object('tags', jsonb_build_array('a', 'b'), 'score', g % 7) END,
-      CASE WHEN g % 5 = 0 THEN NULL ELSE 'nick-' || g END, md5(g::text), g % 4, now()
-    FROM generate_series(1, ${rows}) g`)
+  await seed(master, rows)
   await admin.connect()
   const db = (await admin.query<{ d: string }>('SELECT current_database() AS d')).rows[0].d
   const env = { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_REPLICA_URL: replica.url, CQRS_AUTHOR_KEYS: 'column', CQRS_QUEUE: 'bench_tools_unused', CQRS_ID_SUFFIX: '' }
