@@ -10,6 +10,7 @@ import { resolveMasterOptions } from '../src/config/master-options.js'
 import { encodeMessage } from '../src/core/message.js'
 import { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase } from '../integration/support/databases.js'
 import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.js'
+import { cqrsMessage } from '../integration/support/messages.js'
 
 export { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase }
 export const EXCHANGE = 'cqrs'
@@ -97,10 +98,8 @@ export function authorData(i: number) {
 /** A SAVE of author `id` at `revision`, byte for byte the shape the master's capture produces. */
 export function authorEventBody(cqrsId: string, id: number, revision: number, updated = new Date()): string {
   const d = authorData(id)
-  return encodeMessage({
-    signal_type: 'SAVE',
-    cqrs_id: cqrsId,
-    instance_data: {
+  return encodeMessage(
+    cqrsMessage('SAVE', cqrsId, {
       cqrs_revision: revision,
       cqrs_updated: wireDateTime(updated),
       id,
@@ -113,14 +112,8 @@ export function authorEventBody(cqrsId: string, id: number, revision: number, up
       profile: d.profile,
       nickname: d.nickname,
       externalId: d.externalId,
-    },
-    previous_data: null,
-    instance_pk: id,
-    correlation_id: null,
-    retries: 0,
-    expires: null,
-    meta: {},
-  })
+    }),
+  )
 }
 
 // ---- RabbitMQ, raw -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { runtime } from '../../src/transport/runtime-transport.js'
 import { spawnCqrs, stderrOf, stop, waitForStderr } from '../support/cli.js'
 import { eventually, tableDiff } from '../support/compare.js'
+import { cqrsMessage } from '../support/messages.js'
 import { AMQP_URL, createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { sample } from '../support/metrics-text.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
@@ -66,7 +67,7 @@ describe('metrics over HTTP (relay and consume subprocesses)', () => {
     // A poison message: valid JSON, but a required column is null.
     const poisoner = runtime(rabbitmq({ url: AMQP_URL, logger: silentLogger }))
     closers.push(() => poisoner.close())
-    const poison = { signal_type: 'SAVE' as const, cqrs_id: cqrsId, instance_data: { id: 999_999, name: null, cqrs_revision: 0 }, previous_data: null, instance_pk: 999_999, correlation_id: null, retries: 0, expires: null, meta: {} }
+    const poison = cqrsMessage('SAVE', cqrsId, { id: 999_999, name: null, cqrs_revision: 0 })
     await poisoner.publish([{ routingKey: cqrsId, body: encodeMessage(poison) }])
 
     await eventually(() => tableDiff(master, 'author', replica, 'author_ref'))

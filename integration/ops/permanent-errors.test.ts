@@ -15,6 +15,7 @@ import type { BatchHandler } from '../../src/transport/types.js'
 import { eventually } from '../support/compare.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
+import { cqrsMessage } from '../support/messages.js'
 
 const dialects = DIALECTS.filter((d) => d === 'postgresql' || d === 'mysql')
 
@@ -32,17 +33,8 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
     await db?.drop()
   })
 
-  const message = (id: number, data: Record<string, unknown> = {}): CqrsMessage => ({
-    signal_type: 'SAVE',
-    cqrs_id: cqrsId,
-    instance_data: { id, name: `n${id}`, external_id: `x${id}`, balance: 1.5, rating: id, cqrs_revision: 0, cqrs_updated: '2026-12-03 07:52:03.955000+00:00', ...data },
-    previous_data: null,
-    instance_pk: id,
-    correlation_id: null,
-    retries: 0,
-    expires: null,
-    meta: {},
-  })
+  const message = (id: number, data: Record<string, unknown> = {}): CqrsMessage =>
+    cqrsMessage('SAVE', cqrsId, { id, name: `n${id}`, external_id: `x${id}`, balance: 1.5, rating: id, cqrs_revision: 0, cqrs_updated: '2026-12-03 07:52:03.955000+00:00', ...data })
 
   it('dead-letters the value at first delivery, names column and value, and applies the rest of the batch', async () => {
     const replicaOptions = async () => ({

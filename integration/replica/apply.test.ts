@@ -9,20 +9,12 @@ import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
 import type { Delivery, Transport } from '../../src/transport/types.js'
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
 import { fixture, messageFixtures } from '../support/fixtures.js'
+import { cqrsMessage } from '../support/messages.js'
 
 const noTransport = { name: 'none', connect: async () => {}, publish: async () => {}, consume: async () => ({ stop: async () => {} }), close: async () => {} } as Transport
 
-const save = (id: number, revision: number, name: string, signal: CqrsMessage['signal_type'] = 'SAVE'): CqrsMessage => ({
-  signal_type: signal,
-  cqrs_id: 'author',
-  instance_data: { id, name, external_id: `x-${id}`, cqrs_revision: revision, cqrs_updated: `2026-11-23 03:36:5${revision}.912512+00:00`, balance: 1.5 },
-  previous_data: null,
-  instance_pk: id,
-  correlation_id: null,
-  retries: 0,
-  expires: null,
-  meta: {},
-})
+const save = (id: number, revision: number, name: string, signal: CqrsMessage['signal_type'] = 'SAVE'): CqrsMessage =>
+  cqrsMessage(signal, 'author', { id, name, external_id: `x-${id}`, cqrs_revision: revision, cqrs_updated: `2026-11-23 03:36:5${revision}.912512+00:00`, balance: 1.5 })
 const del = (id: number, revision: number): CqrsMessage => ({ ...save(id, revision, ''), signal_type: 'DELETE', instance_data: { id, cqrs_revision: revision, cqrs_updated: `2026-11-23 03:36:5${revision}.912512+00:00` } })
 const delivery = (body: string | CqrsMessage, headers: Record<string, unknown> = {}): Delivery => ({
   body: Buffer.from(typeof body === 'string' ? body : encodeMessage(body)),

@@ -13,6 +13,7 @@ import { eventually, tableDiff } from '../support/compare.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { deleteQueue, makeTransport, type TransportKind, transportEnv } from '../support/transports.js'
 import { masterClient } from '../support/master.js'
+import { cqrsMessage } from '../support/messages.js'
 
 const dialect = 'postgresql'
 
@@ -104,7 +105,7 @@ export function consumeCliSuite(kind: TransportKind): void {
       transports.push(t)
       await t.publish([
         { routingKey: `author${suffix}`, body: '{"signal_type": "SAVE", broken' },
-        { routingKey: `author${suffix}`, body: encodeMessage({ signal_type: 'SAVE', cqrs_id: `author${suffix}`, instance_data: { id: 999, name: null, cqrs_revision: 0 }, previous_data: null, instance_pk: 999, correlation_id: null, retries: 0, expires: null, meta: {} }) },
+        { routingKey: `author${suffix}`, body: encodeMessage(cqrsMessage('SAVE', `author${suffix}`, { id: 999, name: null, cqrs_revision: 0 })) },
       ])
       await writeStream(50)
       await prisma.$cqrs.flush()

@@ -19,20 +19,12 @@ import type { Delivery, Transport } from '../../src/transport/types.js'
 import { rng } from '../support/chaos.js'
 import { eventually } from '../support/compare.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
+import { cqrsMessage } from '../support/messages.js'
 
 const noTransport = { name: 'none', connect: async () => {}, publish: async () => {}, consume: async () => ({ stop: async () => {} }), close: async () => {} } as Transport
 
-const message = (signal: CqrsMessage['signal_type'], id: number, revision: number): CqrsMessage => ({
-  signal_type: signal,
-  cqrs_id: 'author',
-  instance_data: signal === 'DELETE' ? { id, cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' } : { id, name: `n${id}r${revision}`, external_id: `x-${id}`, cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' },
-  previous_data: null,
-  instance_pk: id,
-  correlation_id: null,
-  retries: 0,
-  expires: null,
-  meta: {},
-})
+const message = (signal: CqrsMessage['signal_type'], id: number, revision: number): CqrsMessage =>
+  cqrsMessage(signal, 'author', signal === 'DELETE' ? { id, cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' } : { id, name: `n${id}r${revision}`, external_id: `x-${id}`, cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' })
 const deliveries = (ms: CqrsMessage[]): Delivery[] => ms.map((m) => ({ body: Buffer.from(encodeMessage(m)), routingKey: m.cqrs_id, headers: {}, redelivered: false }))
 
 describe('a late SAVE racing a DELETE on another worker (postgresql)', () => {
