@@ -66,6 +66,21 @@ export class ReplicaConsumer {
   }
 
   readonly handle = async (batch: Delivery[]): Promise<Outcome[]> => {
+    // A transport may hand over the next batch while this one is applied (RabbitMQ does). Each batch
+    // takes its place in the apply order now, before its decode (which yields to the event loop), so a
+    // short later batch cannot overtake a long earlier one: a pk's messages apply in the order they
+    // came (custom handlers and row hooks see them in that order).
+    const before = this.applying
+    let done!: () => void
+    this.applying = new Promise((resolve) => (done = resolve))
+    try {
+      return await this.decodeAndApply(batch, before)
+    } finally {
+      done()
+    }
+  }
+
+  private async decodeAndApply(batch: Delivery[], before: Promise<void>): Promise<Outcome[]> {
     const outcomes: Outcome[] = new Array(batch.length)
     const byTable = new Map<string, Item[]>()
     const single: Item[] = []
@@ -96,19 +111,10 @@ export class ReplicaConsumer {
         outcomes[index] = this.failure(delivery, message, e, true)
       }
     }
-    // A transport may hand over the next batch while this one is applied (RabbitMQ does): it has been
-    // decoded above meanwhile, and is applied after the one before it, so a pk's messages apply in
-    // the order they came (custom handlers and row hooks see them in that order).
-    const before = this.applying
-    let done!: () => void
-    this.applying = new Promise((resolve) => (done = resolve))
-    try {
-      await before
-      for (const items of byTable.values()) await this.applyTable(items, outcomes)
-      for (const item of single) await this.applySingle(item, outcomes)
-    } finally {
-      done()
-    }
+    // Decoded while the batch before it applied; applied after it.
+    await before
+    for (const items of byTable.values()) await this.applyTable(items, outcomes)
+    for (const item of single) await this.applySingle(item, outcomes)
     return outcomes
   }
 
