@@ -59,8 +59,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       // The same default setup as the quick start runs it: its in-process relay publishes every event
       // (confirmed, persistent, into a durable queue) while the app writes, on the same Node thread.
       // Made in its phase: its relay would publish (and delete) the other phases' outbox rows.
-      let live: any = null
-      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live', any> = { plain, cqrs: ext, trigger: trig, live }
+      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live', any> = { plain, cqrs: ext, trigger: trig, live: null }
       type Who = keyof typeof clients
       // Warm up: connections, query plans, JIT.
       for (const c of [plain, ext]) {
@@ -92,9 +91,9 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         }
         if (variant === 'live') {
           await declareSink(conn, sink, [models.author.cqrsId])
-          live = clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', models }))
-          await runOps(warm, 16, (i) => live.author.create({ data: authorData(800_000 + i) }))
-          await live.$cqrs.flush()
+          clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', models }))
+          await runOps(warm, 16, (i) => clients.live.author.create({ data: authorData(800_000 + i) }))
+          await clients.live.$cqrs.flush()
         }
         for (let run = 0; run < ctx.runs; run++) {
           for (const conc of [1, 16] as const) {
@@ -111,7 +110,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
               const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
               // The relay's backlog is part of what the writes cost: wait for it before the next side runs.
               if (who === 'live') {
-                await live.$cqrs.flush()
+                await clients.live.$cqrs.flush()
                 await purgeQueue(conn, sink)
               }
               for (const [op, r] of [['create', cr], ['update', up]] as const) put(`${op} c${conc} (${label})`, who === 'plain' ? 'plain' : 'cqrs', r)
@@ -158,7 +157,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       }
       await ext.$cqrs.close()
       await trig.$cqrs.close()
-      await live?.$cqrs.close()
+      await clients.live?.$cqrs.close()
     } finally {
       await db.drop()
       await deleteQueues([sink])
