@@ -30,10 +30,14 @@ function hasInexactNumber(text: string): boolean {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
     if (c === 34 /* " */) {
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i)
-        if (d === 92 /* \ */) i++
-        else if (d === 34) break
+      // To the closing quote: indexOf is native; a quote preceded by an odd run of backslashes is escaped.
+      for (;;) {
+        const q = text.indexOf('"', i + 1)
+        if (q === -1) return false // unterminated: JSON.parse will say so
+        let b = q - 1
+        while (text.charCodeAt(b) === 92 /* \ */) b--
+        i = q
+        if ((q - 1 - b) % 2 === 0) break
       }
     } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
       const start = i

@@ -58,7 +58,7 @@ export function decodeMessage(body: string | Buffer): CqrsMessage {
   const data = raw.instance_data as Record<string, unknown>
   let pk = raw.instance_pk
   if (pk === undefined || pk === null) pk = data.id
-  if (!['string', 'number', 'bigint'].includes(typeof pk)) fail(`instance_pk must be a string or a number; got ${JSON.stringify(pk)}`)
+  if (typeof pk !== 'string' && typeof pk !== 'number' && typeof pk !== 'bigint') fail(`instance_pk must be a string or a number; got ${JSON.stringify(pk)}`)
   const rev = data.cqrs_revision
   if (rev !== undefined && (typeof rev !== 'number' || !Number.isInteger(rev) || rev < 0)) fail(`instance_data.cqrs_revision must be a non-negative integer; got ${JSON.stringify(rev)}`)
   if (raw.previous_data != null && !isObject(raw.previous_data)) fail('previous_data must be an object or null')

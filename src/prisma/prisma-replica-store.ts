@@ -81,7 +81,7 @@ export class PrismaReplicaStore implements ReplicaStore {
 
   /**
    * PostgreSQL: lock the pks, then one statement per gate and key set that checks tombstones and the
-   * gate itself ({@link pgApplyStatement}) and names the pks it changed; no tombstone read first. The
+   * gate itself ({@link pgApplyStatement}) and names the pks it did not change; no tombstone read first. The
    * whole transaction goes as one script ({@link pgScript}): one round trip instead of one per
    * statement plus BEGIN and COMMIT.
    */
@@ -107,9 +107,10 @@ export class PrismaReplicaStore implements ReplicaStore {
       for (const st of statements) rows.push(await tx.query(st.sql, st.params))
       return rows
     }))
-    const applied = new Set<string>()
-    for (const rows of results.slice(1, 1 + upserts.length)) for (const r of rows) applied.add(r.cqrs_pk_key as string)
-    return ops.map((op) => (op.signal === 'DELETE' || applied.has(op.pkKey) ? 'applied' : 'skipped'))
+    // The upserts name the ops they did not apply (pgApplyStatement).
+    const skipped = new Set<string>()
+    for (const rows of results.slice(1, 1 + upserts.length)) for (const r of rows) skipped.add(r.cqrs_pk_key as string)
+    return ops.map((op) => (op.signal !== 'DELETE' && skipped.has(op.pkKey) ? 'skipped' : 'applied'))
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */
@@ -202,13 +203,20 @@ export function withinParams<T>(provider: Provider, items: T[], perItem: number,
 
 /** Ops grouped by the columns they carry (one statement each); usually one group. */
 function byColumns(ops: ApplyOp[]): ApplyOp[][] {
-  const groups = new Map<string, ApplyOp[]>()
+  // In the message's key order, not sorted: the same set in another order only makes one more group.
+  const groups: Array<{ keys: string[]; ops: ApplyOp[] }> = []
   for (const op of ops) {
-    // In the message's key order, not sorted: the same set in another order only makes one more group.
-    const sig = [...op.values.keys()].join('\0')
-    const g = groups.get(sig)
-    if (g) g.push(op)
-    else groups.set(sig, [op])
+    const g = groups.find((x) => sameKeys(x.keys, op.values))
+    if (g) g.ops.push(op)
+    else groups.push({ keys: [...op.values.keys()], ops: [op] })
   }
-  return [...groups.values()]
+  return groups.map((g) => g.ops)
+}
+
+/** Whether `values` has exactly `keys`, in that order (no string built per op). */
+function sameKeys(keys: string[], values: Map<string, unknown>): boolean {
+  if (values.size !== keys.length) return false
+  let i = 0
+  for (const k of values.keys()) if (k !== keys[i++]) return false
+  return true
 }

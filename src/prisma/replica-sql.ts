@@ -137,7 +137,8 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
 /**
  * PostgreSQL's batch apply in one statement: the tombstone rule ({@link tombstoneBlocksSql}) and the
  * version gate ({@link storedMayBeReplaced}) both checked by the database, so no tombstone read goes
- * before it. Returns (as rows of `cqrs_pk_key`) the pk keys of the ops that changed the table.
+ * before it. Returns (as rows of `cqrs_pk_key`) the pk keys of the ops that did not change the table
+ * (older, or blocked by a tombstone): none in the common batch, so no rows to send and parse.
  *
  * The store runs it in the batch's transaction after taking the pks' advisory locks in a statement of
  * their own: under READ COMMITTED each statement reads a fresh snapshot, so this one sees every
@@ -152,26 +153,30 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   const pk = q(target.pk.column)
   const rev = q(target.revision.column)
   const list = cols.map((c) => q(c.column)).join(', ')
-  // `cqrs_pk_key`: the pk as tombstones key it (ApplyOp.pkKey), read beside the row by a second pass
-  // over the same JSON array (ROWS FROM zips the two in order).
+  // The pk as tombstones key it (ApplyOp.pkKey). An integer pk's text in PostgreSQL is that key, so the
+  // batch is parsed once; any other pk (a uuid's case, a decimal's form) carries its key in the JSON as
+  // `cqrs_pk_key`, read by a second pass over the same array (ROWS FROM zips the two in order).
+  const keyed = target.pk.kind !== 'Int' && target.pk.kind !== 'BigInt'
   const rows = ops.map((op) => {
-    const row: Record<string, unknown> = { [KEY]: op.pkKey }
+    const row: Record<string, unknown> = keyed ? { [KEY]: op.pkKey } : {}
     for (const c of cols) row[c.column] = pgJsonValue(c, columnValue(target, op, c))
     return row
   })
+  const source = keyed ? `ROWS FROM (json_populate_recordset(NULL::${t}, p.j), json_to_recordset(p.j) AS (${KEY} text)) AS v` : `json_populate_recordset(NULL::${t}, p.j) AS v`
+  const key = (alias: string) => (keyed ? `${alias}.${KEY}` : `${alias}.${pk}::text`)
   const set = cols
     .filter((c) => c !== target.pk)
     .map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`)
     .join(', ')
   const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(v.${q(c.column)}, 'null')` : `v.${q(c.column)}`)).join(', ')
-  const blocked = gate === 'always' ? '' : ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $2 AND tb.pk = v.${KEY} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
+  const blocked = gate === 'always' ? '' : ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = $2 AND tb.pk = ${key('v')} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
   const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
   return {
     sql:
       // The batch named once (p): a script carries it as a literal, written as often as it is named.
-      `WITH p AS (SELECT $1::json AS j), v AS (SELECT v.* FROM p, ROWS FROM (json_populate_recordset(NULL::${t}, p.j), json_to_recordset(p.j) AS (${KEY} text)) AS v${blocked}),` +
+      `WITH p AS (SELECT $1::json AS j), a AS (SELECT v.* FROM p, ${source}), v AS (SELECT * FROM a AS v${blocked}),` +
       ` w AS (INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM v ON CONFLICT (${pk}) DO UPDATE SET ${set}${where} RETURNING t.${pk})` +
-      ` SELECT v.${KEY} FROM v JOIN w ON w.${pk} = v.${pk}`,
+      ` SELECT ${key('a')} AS ${KEY} FROM a WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.${pk} = a.${pk})`,
     params: gate === 'always' ? [pgJson(rows)] : [pgJson(rows), target.cqrsId],
   }
 }

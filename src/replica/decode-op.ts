@@ -40,6 +40,14 @@ export function decodeColumn(col: TargetColumn, v: unknown, key: string): unknow
   return decodeValue(col.kind, v, key)
 }
 
+/** Per target, the columns toApplyOp checks after the values (every row must give them, or they are NOT NULL), in byKey order. */
+const checks = new WeakMap<TableTarget, Array<{ col: TargetColumn; given: boolean }>>()
+function checksOf(target: TableTarget): Array<{ col: TargetColumn; given: boolean }> {
+  let c = checks.get(target)
+  if (!c) checks.set(target, (c = [...target.byKey.values()].filter((col) => col.required).map((col) => ({ col, given: mustBeGiven(target, col) }))))
+  return c
+}
+
 /** A message made ready for its table: values decoded to column types, checked, keyed by column. */
 export function toApplyOp(target: TableTarget, m: CqrsMessage, force = false): ApplyOp {
   const data = m.instance_data
@@ -49,19 +57,20 @@ export function toApplyOp(target: TableTarget, m: CqrsMessage, force = false): A
   const updated = updatedRaw == null ? null : (decodeValue('DateTime', updatedRaw, 'cqrs_updated') as ExactDateTime)
   const op: ApplyOp = { signal: m.signal_type, force, pk, pkKey: String(pk), revision: revisionOf(m), updated, values: new Map() }
   if (m.signal_type === 'DELETE') return op
-  for (const [key, v] of Object.entries(data)) {
+  // for...in, not Object.entries: this runs for every field of every message (no pair arrays).
+  for (const key in data) {
     if (RESERVED.has(key)) continue
     const col = target.byKey.get(key)
     if (!col || col === target.pk) continue // keys the replica does not store are ignored
     try {
-      op.values.set(col.column, decodeColumn(col, v, key))
+      op.values.set(col.column, decodeColumn(col, data[key], key))
     } catch (e) {
       throw columnValueError(e, target, op.pkKey, col)
     }
   }
-  for (const col of target.byKey.values()) {
-    if (mustBeGiven(target, col) && !op.values.has(col.column)) throw requiredColumnError(target, op.pkKey, col, 'missing')
-    if (col.required && op.values.get(col.column) === null) throw requiredColumnError(target, op.pkKey, col, 'null')
+  for (const { col, given } of checksOf(target)) {
+    if (given && !op.values.has(col.column)) throw requiredColumnError(target, op.pkKey, col, 'missing')
+    if (op.values.get(col.column) === null) throw requiredColumnError(target, op.pkKey, col, 'null')
   }
   return op
 }

@@ -34,13 +34,20 @@ export class ReplicaStats {
    */
   countBatch(cqrsId: string, items: Array<{ op?: ApplyOp; delivery: Delivery }>, results: ReadonlyMap<ApplyOp, ApplyResult | Error>): void {
     const key = (op: ApplyOp) => `${op.pkKey}\u0000${op.revision}\u0000${op.signal}`
-    const seen = new Map<string, number>()
-    for (const { op } of items) if (op) seen.set(key(op), (seen.get(key(op)) ?? 0) + 1)
+    // How often each (pk, revision, signal) came in the batch; counted only when an op was skipped.
+    let seen: Map<string, number> | undefined
+    const timesSeen = (op: ApplyOp) => {
+      if (!seen) {
+        seen = new Map()
+        for (const it of items) if (it.op) seen.set(key(it.op), (seen.get(key(it.op)) ?? 0) + 1)
+      }
+      return seen.get(key(op))!
+    }
     const by: Record<'applied' | 'duplicate' | 'stale', number> = { applied: 0, duplicate: 0, stale: 0 }
     for (const { op, delivery } of items) {
       const r = op && results.get(op)
       if (!op || r === undefined || r instanceof Error) continue
-      by[r === 'applied' ? 'applied' : delivery.redelivered || seen.get(key(op))! > 1 ? 'duplicate' : 'stale']++
+      by[r === 'applied' ? 'applied' : delivery.redelivered || timesSeen(op) > 1 ? 'duplicate' : 'stale']++
     }
     this.applied += by.applied
     this.skipped += by.duplicate + by.stale
