@@ -124,6 +124,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
   const LAG_MS = ctx.quick ? 800 : 10_000
   // The issue's rate; BENCH_LAG_RATE sets another, to see where lag starts to come from saturation.
   const PER_SEC = Number(process.env.BENCH_LAG_RATE ?? 1000)
+  // BENCH_LAG_ONLY=1: the lag part alone, default setup against raw (to iterate on lag).
+  const LAG_ONLY = process.env.BENCH_LAG_ONLY === '1'
   const [master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'bem'), createTestDatabase('postgresql', 'ber')])
   const suffix = uniqueSuffix()
   const cqrsId = `author_${suffix}`
@@ -191,14 +193,14 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       },
     }
     // Warm up both pipelines.
-    for (const f of Object.values(saturation)) {
+    for (const f of LAG_ONLY ? [] : Object.values(saturation)) {
       await f(ctx.quick ? 200 : 1000)
       await replicaDb.exec('TRUNCATE author_ref')
     }
     const satCqrs: number[] = []
     const satBase: number[] = []
     const satDetails: unknown[] = []
-    for (let run = 0; run < ctx.runs; run++) {
+    for (let run = 0; run < (LAG_ONLY ? 0 : ctx.runs); run++) {
       const order = run % 2 === 0 ? (['cqrs', 'baseline'] as const) : (['baseline', 'cqrs'] as const)
       const res: Record<string, { ms: number; relayMs: number }> = {}
       for (const who of order) {
@@ -304,7 +306,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     await measureLag('baseline', ctx.quick ? 100 : 500)
     type LagRun = Awaited<ReturnType<typeof measureLag>>
     const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], prisma: [], baseline: [] }
-    const whos: Who[] = ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
+    const whos: Who[] = LAG_ONLY ? ['cqrs', 'baseline'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
     for (let run = 0; run < ctx.runs; run++) {
       const order = whos.map((_, i) => whos[(i + run) % whos.length])
       for (const who of order) lag[who].push(await measureLag(who, LAG_MS))
@@ -312,8 +314,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       const b = lag.baseline.at(-1)!
       const split = (x: typeof c) => `(to broker p50 ${x.toBroker.p50.toFixed(1)}/p99 ${x.toBroker.p99.toFixed(1)}, to replica p50 ${x.toReplica.p50.toFixed(1)}/p99 ${x.toReplica.p99.toFixed(1)})`
       const r = lag.relayProcess.at(-1)
-      const p = lag.prisma.at(-1)!
-      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: plain Prisma create + confirmed publish p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms ${split(p)} at ${p.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${p.masterEventLoopDelayMs.p99.toFixed(1)} ms`)
+      const p = lag.prisma.at(-1)
+      if (p) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: plain Prisma create + confirmed publish p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms ${split(p)} at ${p.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${p.masterEventLoopDelayMs.p99.toFixed(1)} ms`)
       if (r) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync with cqrs relay in its own process p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms ${split(r)} at ${r.achievedPerSec.toFixed(0)}/s`)
       ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)}; raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
     }
@@ -325,18 +327,23 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
         ]
       : []
     const steadyNote = `steady ${PER_SEC}/s for ${LAG_MS / 1000} s per run`
+    const satRows: Measurement[] = LAG_ONLY
+      ? []
+      : [
+          {
+            benchmark: 'end-to-end',
+            dialect: 'postgresql',
+            metric: `saturation from a full outbox, default setup (${N.toLocaleString('en')} events)`,
+            unit: 'events/s',
+            cqrs: satCqrs,
+            baseline: satBase,
+            baselineLabel: 'plain pg relay loop + raw consumer process',
+            goal: { kind: 'ratio>=', value: 0.8, text: '>= 0.80x (issue 12)' },
+            details: satDetails,
+          },
+        ]
     return [
-      {
-        benchmark: 'end-to-end',
-        dialect: 'postgresql',
-        metric: `saturation from a full outbox, default setup (${N.toLocaleString('en')} events)`,
-        unit: 'events/s',
-        cqrs: satCqrs,
-        baseline: satBase,
-        baselineLabel: 'plain pg relay loop + raw consumer process',
-        goal: { kind: 'ratio>=', value: 0.8, text: '>= 0.80x (issue 12)' },
-        details: satDetails,
-      },
+      ...satRows,
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p50 (default setup, ${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', details: lagDetails },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99 (default setup, ${steadyNote})`, unit: 'ms', cqrs: lag.cqrs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 15, text: '< 15 ms (issue 12)' } },
       { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, part master commit -> broker', unit: 'ms', cqrs: lag.cqrs.map((x) => x.toBroker.p99), baseline: lag.baseline.map((x) => x.toBroker.p99), baselineLabel: 'pg INSERT + confirmed publish' },

@@ -181,7 +181,7 @@ describe.each(DIALECTS)('replica apply on %s', (dialect) => {
       cqrsId === 'author' ? { name: `n${id}`, external_id: `x-${id}`, balance: 1.5 } : cqrsId === 'tag' ? { name: `t${id}` } : { amount: 7, note: null }
     for (const [cqrsId, [a, b, c, d]] of Object.entries(keys)) {
       const { target } = replica.routes.get(cqrsId) as { target: any }
-      const op = (signal: CqrsMessage['signal_type'], id: unknown, revision: number) =>
+      const op = (signal: CqrsMessage['signal_type'], id: number | string | bigint, revision: number) =>
         toApplyOp(target, decodeMessage(encodeMessage(cqrsMessage(signal, cqrsId, { id, ...data(cqrsId, id), cqrs_revision: revision, cqrs_updated: '2026-11-23 03:36:52.912512+00:00' }))))
       const apply = (...ops: ReturnType<typeof op>[]) => replica.store.applyBatch(target, ops)
       expect(await apply(op('SAVE', a, 1), op('SAVE', b, 1), op('SAVE', c, 1))).toEqual(['applied', 'applied', 'applied'])

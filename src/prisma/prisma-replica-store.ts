@@ -32,6 +32,11 @@ export class PrismaReplicaStore implements ReplicaStore {
     if (provider === 'postgresql') this.loadRows = (target, lines) => this.pgLoadRows(target, lines)
   }
 
+  /** PostgreSQL: its batches lock pks with advisory locks only ({@link pgLockStatement}), so two at once cannot deadlock. */
+  get concurrentBatches(): boolean {
+    return this.provider === 'postgresql'
+  }
+
   /** bulk-load's path, on PostgreSQL only (see {@link pgLoadRows}). */
   readonly loadRows?: (target: TableTarget, lines: Line[]) => Promise<LoadCount | null>
 

@@ -111,9 +111,12 @@ export class ReplicaConsumer {
         outcomes[index] = this.failure(delivery, message, e, true)
       }
     }
-    // Decoded while the batch before it applied; applied after it.
-    await before
+    // Decoded while the batch before it applied. Table replicas apply now where the store allows two
+    // batches at once (their order does not change the outcome: see ReplicaStore.concurrentBatches),
+    // else after it; row hooks and custom handlers always after it, in the order messages came.
+    if (!this.opts.store.concurrentBatches) await before
     for (const items of byTable.values()) await this.applyTable(items, outcomes)
+    await before
     for (const item of single) await this.applySingle(item, outcomes)
     return outcomes
   }

@@ -23,6 +23,13 @@ export interface ReplicaStore {
    * with a revision at least as high blocks a SAVE or SYNC. Returns one result per op.
    */
   applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]>
+  /**
+   * Whether two `applyBatch` calls may run at once (each in its own transaction). The gate makes the
+   * final state independent of the order the batches commit in, and the pk locks keep them off each
+   * other's pks, so a consumer lets the next batch start while one commits. False where two
+   * transactions would only queue (SQLite's one writer) or could deadlock on gap locks (MySQL).
+   */
+  readonly concurrentBatches?: boolean
   /** For hook handlers: run `fn` in a transaction with the pks locked and their tombstones read. */
   withLocked<T>(cqrsId: string, pkKeys: string[], fn: (tx: unknown, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T>
   /** Record DELETEs' tombstones inside a `withLocked` transaction. */
