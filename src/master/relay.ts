@@ -52,8 +52,6 @@ export class Relay {
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
   private kicked = false
-  /** Set while a pipelined batch awaits its confirms: a kick claims the next one meanwhile. */
-  private kickWaiter: (() => void) | null = null
   private unregister: (() => void) | null = null
   private unwatch: Promise<(() => Promise<void>) | null> | null = null
 
@@ -79,16 +77,13 @@ export class Relay {
   kick(): void {
     this.kicked = true
     this.wake?.()
-    const waiter = this.kickWaiter
-    this.kickWaiter = null
-    waiter?.()
   }
 
   /**
    * Publish the oldest rows, `limit` per batch; returns how many left the outbox. Throws on broker or
    * database errors, once the batches in flight settled. One batch, unless the store and the
-   * transport can pipeline (PostgreSQL, RabbitMQ): then, while batches come back full or commits were
-   * seen meanwhile, the next is claimed and sent while the previous one's confirms are outstanding.
+   * transport can pipeline (PostgreSQL, RabbitMQ): then, while batches come back full, the next is
+   * claimed and sent while the previous one's confirms are outstanding.
    */
   publishOnce(limit = this.opts.batchSize): Promise<number> {
     const { store, transport } = this.opts
@@ -110,8 +105,6 @@ export class Relay {
     for (;;) {
       while (open.size >= PIPELINE_DEPTH) await Promise.race(open.keys())
       if (failed) break
-      // A commit seen from here on is for the next claim (kick() sets it; run() reads it too).
-      this.kicked = false
       const exclude = [...open.values()].flatMap((b) => b.ids)
       const entry = { ids: [] as Array<bigint | number> }
       let written!: (n: number) => void
@@ -138,16 +131,7 @@ export class Relay {
         .finally(() => open.delete(batch))
       open.set(batch, entry)
       const n = await sent
-      if (failed) break
-      if (n < limit) {
-        // Not full (or empty): the outbox is drained up to here. While batches await their confirms and
-        // commits, a commit seen (kick) starts the next claim at once instead of after them. Only while
-        // the loop runs: stop() must not wait for the app to stop writing.
-        if (!this.running) break
-        if (!this.kicked) await Promise.race([Promise.all(open.keys()), new Promise<void>((resolve) => (this.kickWaiter = resolve))])
-        this.kickWaiter = null
-        if (!this.kicked || !this.running || failed) break
-      }
+      if (n < limit || failed) break
     }
     await Promise.all(open.keys())
     if (failed) throw error
