@@ -158,27 +158,31 @@ export class RabbitmqConsumer implements Subscription {
       return
     }
     if (channel !== this.#channel) return this.#lost(batch.length)
-    const results = await Promise.allSettled(outcomes.map((o, i) => this.#carryOut(o, batch[i].message, channel)))
+    // Retries and dead letters are re-published first; an ack needs nothing (no promise per message).
+    const failed = new Map<number, unknown>()
+    const work: Promise<void>[] = []
+    outcomes.forEach((o, i) => {
+      if (o.kind !== 'ack') work.push(this.#carryOut(o, batch[i].message, channel).catch((e: unknown) => void failed.set(i, e)))
+    })
+    if (work.length) await Promise.all(work)
     await before
     if (channel !== this.#channel) return this.#lost(batch.length)
-    if (results.every((r) => r.status === 'fulfilled')) {
+    if (failed.size === 0) {
       this.#settle(() => channel.ack(batch[batch.length - 1].message, true))
       return
     }
-    results.forEach((r, i) => {
-      const { message } = batch[i]
-      if (r.status === 'fulfilled') return this.#settle(() => channel.ack(message))
+    batch.forEach(({ message }, i) => {
+      if (!failed.has(i)) return this.#settle(() => channel.ack(message))
       this.#logger.warn('could not re-publish a retry or dead letter; the message goes back to the queue', {
         queue: this.#options.queue,
         messageId: message.properties.messageId,
-        error: r.reason,
+        error: failed.get(i),
       })
       this.#settle(() => channel.nack(message, false, true))
     })
   }
 
-  async #carryOut(o: Outcome, original: ConsumeMessage, channel: Channel): Promise<void> {
-    if (o.kind === 'ack') return
+  async #carryOut(o: Exclude<Outcome, { kind: 'ack' }>, original: ConsumeMessage, channel: Channel): Promise<void> {
     const { exchange, deadLetterExpirationMs, queueType } = this.#host.options
     let route: PublishRoute
     if (o.kind === 'retry') {
