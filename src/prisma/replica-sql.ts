@@ -39,7 +39,7 @@ export function driverValue(provider: Provider, c: TargetColumn, v: unknown): un
     case 'Float':
       return provider === 'sqlite' ? v : floatText(v as number)
     case 'Json':
-      return stringifyJson(v)
+      return jsonText(v)
     case 'Boolean':
       return provider === 'postgresql' ? v : v ? 1 : 0
     default:
@@ -52,8 +52,11 @@ export function floatText(n: number): string {
   return Object.is(n, -0) ? '-0' : String(n)
 }
 
-/** Native JSON.stringify (fast); a batch holding a bigint or a RawJson (JSON columns) needs ours. */
-function pgJson(value: unknown): string {
+/**
+ * JSON text of wire-derived values: native JSON.stringify (fast), or ours ({@link stringifyJson}) for a
+ * value holding a bigint or a RawJson (a RawJson's toJSON throws, so neither can slip through).
+ */
+function jsonText(value: unknown): string {
   try {
     return JSON.stringify(value)
   } catch {
@@ -118,7 +121,7 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
     const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(${q(c.column)}, 'null') AS ${q(c.column)}` : q(c.column))).join(', ')
     return {
       sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
-      params: [pgJson(rows)],
+      params: [jsonText(rows)],
     }
   }
   const params: unknown[] = []
@@ -177,7 +180,7 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
       `WITH p AS (SELECT $1::json AS j), a AS (SELECT v.* FROM p, ${source}), v AS (SELECT * FROM a AS v${blocked}),` +
       ` w AS (INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM v ON CONFLICT (${pk}) DO UPDATE SET ${set}${where} RETURNING t.${pk})` +
       ` SELECT ${key('a')} AS ${KEY} FROM a WHERE NOT EXISTS (SELECT 1 FROM w WHERE w.${pk} = a.${pk})`,
-    params: gate === 'always' ? [pgJson(rows)] : [pgJson(rows), target.cqrsId],
+    params: gate === 'always' ? [jsonText(rows)] : [jsonText(rows), target.cqrsId],
   }
 }
 
@@ -236,7 +239,7 @@ export function deleteStatement(provider: Provider, target: TableTarget, ops: Ap
   const rev = q(target.revision.column)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
-    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [pgJson(rows)] }
+    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [jsonText(rows)] }
   }
   const params: unknown[] = []
   const conds = ops.map((op) => {

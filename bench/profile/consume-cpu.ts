@@ -1,0 +1,84 @@
+/**
+ * Where the CPU of a replica drain goes, per process: `tsx bench/profile/consume-cpu.ts [workers|raw] [events] [dialect]`.
+ * `cqrs consume -w N` (or the raw consumer, bench/raw-consumer.ts) is started once; per run the table
+ * is locked while a backlog of author SAVEs is published, then unlocked and drained. CPU is read from
+ * /proc before and after the drain, summed by process: the consumer's processes, the database
+ * server's, RabbitMQ's (beam.smp), this script. On two cores a drain at full speed is bound by the sum.
+ * Linux only.
+ */
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { ROOT } from '../../integration/support/databases.js'
+import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, publishRaw, replicaQueues, startConsume, uniqueSuffix, until } from '../support.js'
+
+const [who = '2', nArg = '20000', dialect = 'postgresql'] = process.argv.slice(2)
+const N = Number(nArg)
+const raw = who === 'raw'
+const db = await createTestDatabase(dialect as Dialect, 'ccpu')
+const suffix = uniqueSuffix()
+const cqrsId = `author_${suffix}`
+const queue = `bench_ccpu_${suffix}`
+const conn = await amqpConnect('ccpu')
+const ch = await conn.createConfirmChannel()
+await ch.assertQueue(queue, { durable: true })
+
+async function startRaw(): Promise<{ stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-consumer.ts'], { cwd: ROOT, env: { ...process.env, RAW_DIALECT: dialect, RAW_DB_URL: db.url, RAW_QUEUE: queue, RAW_KEYS: '', RAW_PREFETCH: '1000' }, stdio: ['ignore', 'ignore', 'pipe'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => String(d).includes('ready') && resolve())
+    child.once('exit', (code) => reject(new Error(`raw consumer exited (${code})`)))
+  })
+  return { stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) }
+}
+const consumer = raw ? await startRaw() : await startConsume(Number(who), { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: db.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
+
+/** CPU ms so far by process kind, from /proc/<pid>/stat (utime + stime, USER_HZ 100). */
+function cpuByKind(): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      const kind =
+        comm === 'beam.smp' ? 'rabbitmq'
+        : comm === 'postgres' || cmd.startsWith('postgres') ? 'postgres'
+        : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
+        : cmd.includes('consume') || cmd.includes('raw-consumer') ? 'consumer'
+        : Number(pid) === process.pid ? 'this script'
+        : null
+      if (kind) out[kind] = (out[kind] ?? 0) + (Number(f[11]) + Number(f[12])) * 10
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out
+}
+
+const lock = dialect === 'postgresql' ? 'BEGIN; LOCK TABLE author_ref IN EXCLUSIVE MODE' : 'LOCK TABLES author_ref WRITE'
+const unlock = dialect === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLES'
+const bodies = Array.from({ length: N }, (_, k) => Buffer.from(authorEventBody(cqrsId, k + 1, 1)))
+try {
+  for (let run = 0; run < 4; run++) {
+    const n = run === 0 ? Math.min(2000, N) : N // the first run warms up
+    await db.exec(lock)
+    await publishRaw(ch, bodies.slice(0, n).map((body, k) => ({ routingKey: queue, body, messageId: String(k + 1) })), 1000, '')
+    const before = cpuByKind()
+    await db.exec(unlock)
+    const t0 = performance.now()
+    await until(async () => (await countRows(db, 'author_ref', 'cqrs_revision = 1')) === n, `${n} rows`, 300_000, 2)
+    const ms = performance.now() - t0
+    const after = cpuByKind()
+    if (run > 0) {
+      const per = Object.keys(after).map((k) => `${k} ${(((after[k] - (before[k] ?? 0)) * 1000) / n).toFixed(1)}`)
+      console.log(`${raw ? 'raw consumer' : `cqrs consume -w ${who}`} (${dialect}): ${n} events in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)}/s; CPU µs per event: ${per.join(', ')}`)
+    }
+    await db.exec(dialect === 'postgresql' ? 'TRUNCATE author_ref' : 'TRUNCATE TABLE author_ref')
+  }
+} finally {
+  await consumer.stop()
+  await conn.close()
+  await deleteQueues(replicaQueues(queue, [200, 400]))
+  await db.drop()
+}
