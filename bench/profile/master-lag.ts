@@ -1,0 +1,66 @@
+/**
+ * The master process at a steady write rate: `tsx bench/profile/master-lag.ts [writes/s] [seconds]`.
+ * Prisma creates of authors (16 in flight at most) on PostgreSQL with the capture triggers installed,
+ * in three setups: plain Prisma (the triggers still write the outbox), the client extended with
+ * cqrsMaster() and its relay off, and the default setup (its in-process relay publishing to
+ * RabbitMQ). Prints the process's CPU per write, its event loop delay, and the relay's batches: what
+ * a relay in the writer's process costs at a rate that does not saturate it. PROFILE=1 also writes a
+ * CPU profile of each measured part; ONLY=1, 2 or 3 runs that setup alone.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
+import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { AMQP_URL, authorData, createTestDatabase, uniqueSuffix } from '../support.js'
+import { profiled } from './cpu.js'
+
+const [rateArg = '1000', secondsArg = '5'] = process.argv.slice(2)
+const RATE = Number(rateArg)
+const master = await createTestDatabase('postgresql', 'mlag')
+const cqrsId = `author_${uniqueSuffix()}`
+const models = { author: { cqrsId } }
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** `op` at `perSec` for `ms`, at most `inFlight` at once; returns how many were issued. */
+async function steady(perSec: number, ms: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now()
+  let i = 0
+  let open = 0
+  const all: Promise<unknown>[] = []
+  for (let el = 0; el < ms; el = performance.now() - t0) {
+    const due = Math.floor((el * perSec) / 1000)
+    for (; i < due && open < inFlight; i++, open++) all.push(op(i).finally(() => open--))
+    await sleep(1)
+  }
+  await Promise.all(all)
+  return i
+}
+
+try {
+  const setups = ['plain Prisma', 'cqrsMaster, relay off', 'default setup (in-process relay)'] as const
+  // ONLY=<n>: the setup of that number alone (1-3), e.g. to record it with perf.
+  for (const setup of process.env.ONLY ? [setups[Number(process.env.ONLY) - 1]] : setups) {
+    const base = await master.client({ poolSize: 16 })
+    await installCaptureTriggers(base, { models })
+    const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, ...(setup === 'cqrsMaster, relay off' ? { relay: { enabled: false } } : {}) }))
+    const write = (i: number) => client.author.create({ data: authorData(i) })
+    await steady(RATE, 2000, 16, write) // warm up
+    const relay = client.$cqrs?.relay
+    const b0 = relay ? { ...relay.stats } : null
+    const loop = monitorEventLoopDelay({ resolution: 1 })
+    loop.enable()
+    const cpu0 = process.cpuUsage()
+    const run = () => steady(RATE, Number(secondsArg) * 1000, 16, write)
+    const n = process.env.PROFILE === '1' ? (await profiled(`master-lag-${setup.replace(/\W+/g, '-')}`, run)).result : await run()
+    const cpu = process.cpuUsage(cpu0)
+    loop.disable()
+    const batches = relay && b0 ? `; relay: ${relay.stats.batches - b0.batches} batches of ${((relay.stats.published - b0.published) / Math.max(1, relay.stats.batches - b0.batches)).toFixed(1)} events on average` : ''
+    console.log(`${setup}: ${n} writes at ${RATE}/s; node CPU per write ${((cpu.user + cpu.system) / n).toFixed(0)} µs (user ${(cpu.user / n).toFixed(0)}, system ${(cpu.system / n).toFixed(0)}); event loop delay p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms${batches}`)
+    if (relay) await client.$cqrs.flush()
+    await client.$cqrs?.close()
+    await base.$disconnect()
+    await master.exec('TRUNCATE author, cqrs_outbox CASCADE')
+  }
+} finally {
+  await master.drop()
+}
