@@ -34,7 +34,7 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
   })
 
   const message = (id: number, data: Record<string, unknown> = {}): CqrsMessage =>
-    cqrsMessage('SAVE', cqrsId, { id, name: `n${id}`, external_id: `x${id}`, balance: 1.5, rating: id, cqrs_revision: 0, cqrs_updated: '2026-12-03 07:52:03.955000+00:00', ...data })
+    cqrsMessage('SAVE', cqrsId, { id, name: `n${id}`, external_id: `x${id}`, nickname: `nick${id}`, balance: 1.5, rating: id, cqrs_revision: 0, cqrs_updated: '2026-12-03 07:52:03.955000+00:00', ...data })
 
   it('dead-letters the value at first delivery, names column and value, and applies the rest of the batch', async () => {
     const replicaOptions = async () => ({
@@ -58,6 +58,13 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
       [112, { data: { rating: 2 ** 31 }, column: 'rating', value: '2147483648' }], // INTEGER
     ])
     if (dialect === 'mysql') poison.set(116, { data: { name: 'é'.repeat(192) }, column: 'name', value: JSON.stringify('é'.repeat(192)) }) // VARCHAR(191)
+    if (dialect === 'postgresql') {
+      // Lengths a user's replica table may have (the test schema's are text): a text too long for them
+      // is refused, never cut to fit. The full-length ones beside them apply as sent.
+      await db.exec('ALTER TABLE author_ref ALTER COLUMN nickname TYPE varchar(8), ALTER COLUMN external_id TYPE char(6)')
+      poison.set(116, { data: { nickname: 'ninechars' }, column: 'nickname', value: '"ninechars"' })
+      poison.set(120, { data: { external_id: 'x120567' }, column: 'external_id', value: '"x120567"' })
+    }
     const ids = Array.from({ length: 24 }, (_, i) => 100 + i)
     const publisher = runtime(rabbitmq({ url: AMQP_URL, logger: silentLogger }))
     await publisher.publish(ids.map((id) => ({ routingKey: cqrsId, body: encodeMessage(message(id, poison.get(id)?.data)) })))
@@ -87,6 +94,11 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
       }
       expect(dead.find((d) => d.pk === 108)!.reason).toMatch(dialect === 'postgresql' ? /^numeric field overflow \(22003\)/ : /^Out of range value for column 'balance' at row \d+ \(1264\)/)
       expect(replica.stats.snapshot()).toMatchObject({ retried: 0, deadLettered: poison.size })
+      if (dialect === 'postgresql') {
+        // The ones that fit arrived whole (`nick123` fills seven of eight, `x12345` would fill six).
+        const rows = await db.query<{ nickname: string; external_id: string }>('SELECT nickname, external_id FROM author_ref WHERE id = 123')
+        expect(rows).toEqual([{ nickname: 'nick123', external_id: 'x123  ' }])
+      }
       // Poison isolation: each poisoned message shared its batch with good ones, which applied.
       for (const pk of poison.keys()) expect(batches.find((b) => b.includes(pk))!.some((id) => !poison.has(id)), `batches ${JSON.stringify(batches)}`).toBe(true)
     } finally {
