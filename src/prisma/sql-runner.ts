@@ -30,8 +30,18 @@ export interface SqlRunner {
    * several statements per round trip. Null where the runner cannot (SQLite, Prisma's raw queries).
    */
   session?(): Promise<SqlSession | null>
+  /**
+   * MySQL/MariaDB (its driver adapter): like {@link transaction}, on a connection of the runner's pool
+   * driven by the `mariadb` driver itself, with the statements the adapter would prepare (the binary
+   * protocol, the same parameter encoding) but without the adapter's work per call and per value.
+   * Errors carry the database's code and message as the adapter's do. NO_DIRECT where the runner cannot.
+   */
+  directTransaction?<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT>
   close(): Promise<void>
 }
+
+/** What {@link SqlRunner.directTransaction} returns where there is no direct path (use `transaction`). */
+export const NO_DIRECT = Symbol('no direct transaction')
 
 /**
  * A pooled connection taking several statements (no parameters) in one round trip: on PostgreSQL one
@@ -204,9 +214,57 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
       release: (error) => void Promise.resolve(error ? conn.destroy() : conn.release()).catch(() => {}),
     }
   }
+  async directTransaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT> {
+    const my = mariadbPoolOf(this.adapter)
+    if (!my) return NO_DIRECT
+    const conn = await my.getConnection().catch(asAdapterError)
+    const tx = new MariadbDirectTx(conn)
+    let broken = false
+    try {
+      await conn.query('BEGIN').catch(asAdapterError)
+      const result = await fn(tx)
+      await conn.query('COMMIT').catch(asAdapterError)
+      return result
+    } catch (e) {
+      await conn.query('ROLLBACK').catch(() => (broken = true))
+      throw e
+    } finally {
+      // A connection that could not roll back is closed (which rolls back), not reused.
+      await Promise.resolve(broken ? conn.destroy() : conn.release()).catch(() => {})
+    }
+  }
   close(): Promise<void> {
     return this.adapter.dispose()
   }
+}
+
+/** A transaction of {@link AdapterRunner.directTransaction}: the `mariadb` driver's prepared statements. */
+class MariadbDirectTx implements SqlRunner {
+  constructor(private readonly conn: MariadbConnection) {}
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.conn.execute(sql, params).catch(asAdapterError)) as T[]
+  }
+  async execute(sql: string, params: unknown[] = []): Promise<number> {
+    const r = (await this.conn.execute(sql, params).catch(asAdapterError)) as { affectedRows?: number }
+    return Number(r.affectedRows ?? 0)
+  }
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return fn(this) // already in one
+  }
+  async close() {}
+}
+
+/**
+ * A `mariadb` driver error as @prisma/adapter-mariadb throws it: the database's errno and message in
+ * `cause` (`originalCode`, `originalMessage`), which the replica's error classification and the
+ * dead-letter reason read; the message first, as {@link withDatabaseMessage} writes it. Other errors
+ * (a socket's) pass as they are, as the adapter passes them.
+ */
+function asAdapterError(e: unknown): never {
+  const d = e as { errno?: unknown; sqlMessage?: unknown }
+  if (typeof d?.errno !== 'number' || (typeof d.sqlMessage !== 'string' && d.sqlMessage !== null)) throw e
+  const originalMessage = typeof d.sqlMessage === 'string' ? d.sqlMessage : 'N/A'
+  throw Object.assign(new Error(`${originalMessage} (errno ${d.errno})`), { name: 'DriverAdapterError', cause: { originalCode: String(d.errno), originalMessage } })
 }
 
 /** A pg client's simple query with a types override: one result per statement (an array when several). */
@@ -218,6 +276,7 @@ interface PgSimpleClient {
 /** The slice of a mariadb pool connection a session uses. */
 interface MariadbConnection {
   query(sql: string): Promise<unknown>
+  execute(sql: string, params: unknown[]): Promise<unknown>
   release(): Promise<void>
   destroy(): void | Promise<void>
 }
@@ -273,6 +332,10 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
     async session() {
       const r: SqlRunner = await get()
       return r.session ? r.session() : null
+    },
+    async directTransaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT> {
+      const r: SqlRunner = await get()
+      return r.directTransaction ? r.directTransaction(fn) : NO_DIRECT
     },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
