@@ -34,7 +34,9 @@ export interface SqlRunner {
    * MySQL/MariaDB (its driver adapter): like {@link transaction}, on a connection of the runner's pool
    * driven by the `mariadb` driver itself, with the statements the adapter would prepare (the binary
    * protocol, the same parameter encoding) but without the adapter's work per call and per value.
-   * Errors carry the database's code and message as the adapter's do. NO_DIRECT where the runner cannot.
+   * Errors carry the database's code and message as the adapter's do. BEGIN is pipelined with the
+   * first statement, which must not write (if BEGIN failed, it ran on its own). NO_DIRECT where the
+   * runner cannot.
    */
   directTransaction?<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT>
   close(): Promise<void>
@@ -218,11 +220,16 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     const my = mariadbPoolOf(this.adapter)
     if (!my) return NO_DIRECT
     const conn = await my.getConnection().catch(asAdapterError)
-    const tx = new MariadbDirectTx(conn)
+    // BEGIN goes out with the transaction's first statement (the driver pipelines them), which waits
+    // for it: one round trip less. That statement reads (the locking read); had BEGIN failed, it ran
+    // alone and the error is BEGIN's.
+    const begun = conn.query('BEGIN').catch(asAdapterError)
+    begun.catch(() => {}) // awaited below
+    const tx = new MariadbDirectTx(conn, begun)
     let broken = false
     try {
-      await conn.query('BEGIN').catch(asAdapterError)
       const result = await fn(tx)
+      await begun
       await conn.query('COMMIT').catch(asAdapterError)
       return result
     } catch (e) {
@@ -240,12 +247,22 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
 
 /** A transaction of {@link AdapterRunner.directTransaction}: the `mariadb` driver's prepared statements. */
 class MariadbDirectTx implements SqlRunner {
-  constructor(private readonly conn: MariadbConnection) {}
+  constructor(
+    private readonly conn: MariadbConnection,
+    private readonly begun: Promise<unknown>,
+  ) {}
+  /** A statement sent at once (behind BEGIN, on the first), its result once BEGIN has succeeded too. */
+  private async run(sql: string, params: unknown[]): Promise<unknown> {
+    const result = this.conn.execute(sql, params).catch(asAdapterError)
+    result.catch(() => {}) // BEGIN's error comes first
+    await this.begun
+    return result
+  }
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.conn.execute(sql, params).catch(asAdapterError)) as T[]
+    return (await this.run(sql, params)) as T[]
   }
   async execute(sql: string, params: unknown[] = []): Promise<number> {
-    const r = (await this.conn.execute(sql, params).catch(asAdapterError)) as { affectedRows?: number }
+    const r = (await this.run(sql, params)) as { affectedRows?: number }
     return Number(r.affectedRows ?? 0)
   }
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
