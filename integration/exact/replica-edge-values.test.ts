@@ -149,6 +149,25 @@ describe.each(DIALECTS)('edge values on every replica path into %s', { timeout: 
     expect(await differences(db, rows, columns), seedNote).toEqual([])
   })
 
+  // The batch runs on the mariadb driver with the adapter's choice of protocol: its text protocol too.
+  it.runIf(dialect === 'mysql')('consume: one batch statement, the MariaDB adapter on its text protocol (useTextProtocol)', async () => {
+    await db.exec('DELETE FROM edge_ref; DELETE FROM cqrs_tombstone')
+    const { PrismaClient } = await import(`../../prisma/generated/${dialect}/client.ts`)
+    const { PrismaMariaDb } = await import('@prisma/adapter-mariadb')
+    const u = new URL(db.url)
+    const adapter = new PrismaMariaDb({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), database: u.pathname.slice(1) }, { useTextProtocol: true })
+    const prisma = new PrismaClient({ adapter })
+    const r = cqrsReplica({ prisma, transport: memory(), queue: 'edge', logger: silentLogger, honorExpires: false, handlers: { edge: { model: 'edgeRef' } } })
+    try {
+      const outcomes = await r.consumer.handle(deliveries())
+      expect(outcomes.filter((o) => o.kind !== 'ack'), seedNote).toEqual([])
+      expect(await differences(db, rows, columns), seedNote).toEqual([])
+    } finally {
+      await r.stop()
+      await prisma.$disconnect()
+    }
+  })
+
   it('consume through a handler with row hooks (the default writes)', async () => {
     const r = await replica({ delete: async () => {} })
     const outcomes = await r.consumer.handle(deliveries())

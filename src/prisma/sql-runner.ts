@@ -225,7 +225,9 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     // alone and the error is BEGIN's.
     const begun = conn.query('BEGIN').catch(asAdapterError)
     begun.catch(() => {}) // awaited below
-    const tx = new MariadbDirectTx(conn, begun)
+    // The adapter's own choice of protocol (PrismaMariaDb's `useTextProtocol` option), kept.
+    const textProtocol = (this.adapter as { mariadbOptions?: { useTextProtocol?: boolean } }).mariadbOptions?.useTextProtocol === true
+    const tx = new MariadbDirectTx(conn, begun, textProtocol)
     let broken = false
     try {
       const result = await fn(tx)
@@ -245,15 +247,16 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
   }
 }
 
-/** A transaction of {@link AdapterRunner.directTransaction}: the `mariadb` driver's prepared statements. */
+/** A transaction of {@link AdapterRunner.directTransaction}: the `mariadb` driver's prepared statements (its text protocol where the adapter was told to use that). */
 class MariadbDirectTx implements SqlRunner {
   constructor(
     private readonly conn: MariadbConnection,
     private readonly begun: Promise<unknown>,
+    private readonly textProtocol: boolean,
   ) {}
   /** A statement sent at once (behind BEGIN, on the first), its result once BEGIN has succeeded too. */
   private async run(sql: string, params: unknown[]): Promise<unknown> {
-    const result = this.conn.execute(sql, params).catch(asAdapterError)
+    const result = (this.textProtocol ? this.conn.query(sql, params) : this.conn.execute(sql, params)).catch(asAdapterError)
     result.catch(() => {}) // BEGIN's error comes first
     await this.begun
     return result
@@ -292,7 +295,7 @@ interface PgSimpleClient {
 
 /** The slice of a mariadb pool connection a session uses. */
 interface MariadbConnection {
-  query(sql: string): Promise<unknown>
+  query(sql: string, params?: unknown[]): Promise<unknown>
   execute(sql: string, params: unknown[]): Promise<unknown>
   release(): Promise<void>
   destroy(): void | Promise<void>
