@@ -7,7 +7,7 @@ import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState
 import type { Provider } from './internals.js'
 import { columnsOf, deleteStatement, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
-import { NO_DIRECT, PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
+import { PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
@@ -144,9 +144,9 @@ export class PrismaReplicaStore implements ReplicaStore {
     return this.fast.close()
   }
 
-  private async locked<T>(runner: SqlRunner, cqrsId: string, pkKeys: string[], fn: (tx: SqlRunner, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
+  private locked<T>(runner: SqlRunner, cqrsId: string, pkKeys: string[], fn: (tx: SqlRunner, tombstones: Map<string, Tombstone>) => Promise<T>): Promise<T> {
     const keys = [...new Set(pkKeys)].sort()
-    const body = async (tx: SqlRunner) => {
+    return runner.transaction(async (tx) => {
       if (this.provider === 'postgresql') await pgLock(tx, cqrsId, keys)
       else if (this.provider === 'sqlite') {
         await tx.execute(`UPDATE ${TOMBSTONES} SET revision = revision WHERE 0 = 1`)
@@ -157,14 +157,7 @@ export class PrismaReplicaStore implements ReplicaStore {
         rows.push(...(await tx.query<{ pk: string; revision: number | bigint | string }>(s.sql, s.params)))
       }
       return fn(tx, new Map(rows.map((r) => [String(r.pk), { revision: Number(r.revision) }])))
-    }
-    // MySQL/MariaDB: on the driver itself where the runner can (about half the CPU of a batch through
-    // the adapter, and a millisecond or two less per batch); the same statements, encoding and errors.
-    if (this.provider === 'mysql' && runner.directTransaction) {
-      const result = await runner.directTransaction(body)
-      if (result !== NO_DIRECT) return result
-    }
-    return runner.transaction(body)
+    })
   }
 }
 

@@ -30,20 +30,8 @@ export interface SqlRunner {
    * several statements per round trip. Null where the runner cannot (SQLite, Prisma's raw queries).
    */
   session?(): Promise<SqlSession | null>
-  /**
-   * MySQL/MariaDB (its driver adapter): like {@link transaction}, on a connection of the runner's pool
-   * driven by the `mariadb` driver itself, with the statements the adapter would prepare (the binary
-   * protocol, the same parameter encoding) but without the adapter's work per call and per value.
-   * Errors carry the database's code and message as the adapter's do. BEGIN is pipelined with the
-   * first statement, which must not write (if BEGIN failed, it ran on its own). NO_DIRECT where the
-   * runner cannot.
-   */
-  directTransaction?<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT>
   close(): Promise<void>
 }
-
-/** What {@link SqlRunner.directTransaction} returns where there is no direct path (use `transaction`). */
-export const NO_DIRECT = Symbol('no direct transaction')
 
 /**
  * A pooled connection taking several statements (no parameters) in one round trip: on PostgreSQL one
@@ -157,6 +145,8 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     super(adapter)
   }
   async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options: { isolationLevel?: 'READ COMMITTED' } = {}): Promise<T> {
+    const my = mariadbPoolOf(this.adapter)
+    if (my) return this.mariadbTransaction(my, fn, options.isolationLevel)
     const tx = await this.adapter.startTransaction(options.isolationLevel)
     // The adapter contract: without a "phantom query" the caller sends COMMIT/ROLLBACK itself.
     const finish = async (sql: 'COMMIT' | 'ROLLBACK') => {
@@ -216,18 +206,22 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
       release: (error) => void Promise.resolve(error ? conn.destroy() : conn.release()).catch(() => {}),
     }
   }
-  async directTransaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT> {
-    const my = mariadbPoolOf(this.adapter)
-    if (!my) return NO_DIRECT
+  /**
+   * MySQL/MariaDB: the transaction on a connection of the adapter's pool driven by the `mariadb` driver
+   * itself, with the statements the adapter would prepare (binary protocol, the same parameter
+   * encoding; its text protocol where the adapter was given `useTextProtocol`) but without the
+   * adapter's work per call and per value (it doubled a replica batch's CPU). Errors carry the
+   * database's code and message as the adapter's do ({@link asAdapterError}).
+   */
+  private async mariadbTransaction<T>(my: MariadbPool, fn: (tx: SqlRunner) => Promise<T>, isolationLevel?: string): Promise<T> {
     const conn = await my.getConnection().catch(asAdapterError)
-    // BEGIN goes out with the transaction's first statement (the driver pipelines them), which waits
-    // for it: one round trip less. That statement reads (the locking read); had BEGIN failed, it ran
-    // alone and the error is BEGIN's.
-    const begun = conn.query('BEGIN').catch(asAdapterError)
+    // Sent now, awaited by the first statement (MariadbTx.run), which goes out behind them when it
+    // reads: one round trip less.
+    const begun = (isolationLevel ? conn.query(`SET TRANSACTION ISOLATION LEVEL ${isolationLevel}`).then(() => conn.query('BEGIN')) : conn.query('BEGIN')).catch(asAdapterError)
     begun.catch(() => {}) // awaited below
     // The adapter's own choice of protocol (PrismaMariaDb's `useTextProtocol` option), kept.
     const textProtocol = (this.adapter as { mariadbOptions?: { useTextProtocol?: boolean } }).mariadbOptions?.useTextProtocol === true
-    const tx = new MariadbDirectTx(conn, begun, textProtocol)
+    const tx = new MariadbTx(conn, begun, textProtocol)
     let broken = false
     try {
       const result = await fn(tx)
@@ -247,15 +241,19 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
   }
 }
 
-/** A transaction of {@link AdapterRunner.directTransaction}: the `mariadb` driver's prepared statements (its text protocol where the adapter was told to use that). */
-class MariadbDirectTx implements SqlRunner {
+/** A transaction of {@link AdapterRunner.mariadbTransaction}. */
+class MariadbTx implements SqlRunner {
   constructor(
     private readonly conn: MariadbConnection,
     private readonly begun: Promise<unknown>,
     private readonly textProtocol: boolean,
   ) {}
-  /** A statement sent at once (behind BEGIN, on the first), its result once BEGIN has succeeded too. */
+  /**
+   * A statement, its result once BEGIN has succeeded too. A read goes out at once, pipelined behind
+   * BEGIN (had BEGIN failed, it ran on its own and changed nothing); a write only after BEGIN.
+   */
   private async run(sql: string, params: unknown[]): Promise<unknown> {
+    if (!READ.test(sql)) await this.begun
     const result = (this.textProtocol ? this.conn.query(sql, params) : this.conn.execute(sql, params)).catch(asAdapterError)
     result.catch(() => {}) // BEGIN's error comes first
     await this.begun
@@ -301,12 +299,19 @@ interface MariadbConnection {
   destroy(): void | Promise<void>
 }
 
+/** A statement that only reads (a locking read included). */
+const READ = /^\s*SELECT\b/i
+
+interface MariadbPool {
+  getConnection(): Promise<MariadbConnection>
+}
+
 /** The mariadb pool behind @prisma/adapter-mariadb; null for another adapter (or a changed one). */
-function mariadbPoolOf(adapter: AdapterConnection): { getConnection(): Promise<MariadbConnection> } | null {
+function mariadbPoolOf(adapter: AdapterConnection): MariadbPool | null {
   const a = adapter as unknown as { provider?: string; underlyingDriver?: () => unknown }
   if (a.provider !== 'mysql' || typeof a.underlyingDriver !== 'function') return null
   const pool = a.underlyingDriver() as { getConnection?: unknown } | undefined
-  return pool && typeof pool.getConnection === 'function' ? (pool as { getConnection(): Promise<MariadbConnection> }) : null
+  return pool && typeof pool.getConnection === 'function' ? (pool as MariadbPool) : null
 }
 
 /** Through Prisma's raw queries (SQLite; a client without an adapter; inside a Prisma transaction). */
@@ -352,10 +357,6 @@ export function sqlRunner(client: any, provider: string): SqlRunner {
     async session() {
       const r: SqlRunner = await get()
       return r.session ? r.session() : null
-    },
-    async directTransaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T | typeof NO_DIRECT> {
-      const r: SqlRunner = await get()
-      return r.directTransaction ? r.directTransaction(fn) : NO_DIRECT
     },
     async close() {
       if (opened) await (await opened.catch(() => null))?.close()
