@@ -17,16 +17,49 @@ export class ExactDateTime {
    * Any number of fractional digits is kept. Returns null for anything else.
    */
   static parse(text: string): ExactDateTime | null {
-    const fast = parseUtc(text)
+    const fast = ExactDateTime.parseUtc(text)
     if (fast !== undefined) return fast
     const m = DATETIME.exec(text)
     if (!m) return null
     const [, date, time, frac = '', zone] = m
     const fraction = frac.replace(/0+$/, '')
-    if (!zone || zone === 'Z' || zone === 'z' || UTC_OFFSET.test(zone)) return isCalendarTime(date, time) ? new ExactDateTime(`${date}T${time}`, fraction) : null
+    // The regex anchors the date at 0 and the time at 11, where isCalendarTime reads them.
+    if (!zone || zone === 'Z' || zone === 'z' || UTC_OFFSET.test(zone)) return isCalendarTime(text) ? new ExactDateTime(`${date}T${time}`, fraction) : null
     const offset = zone.length === 3 ? `${zone}:00` : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone
     const t = Date.parse(`${date}T${time}${offset}`)
     return Number.isNaN(t) ? null : new ExactDateTime(new Date(t).toISOString().slice(0, 19), fraction)
+  }
+
+  /**
+   * {@link ExactDateTime.parse}'s fast path for the forms every master writes, `YYYY-MM-DD HH:MM:SS[.f]`
+   * with `+00:00`, `Z` or no zone (a `T` or a space between): the fields read by character codes, no
+   * regex and no substrings but the two kept. Undefined for any other text (the regex reads it), null
+   * for one of these forms that names no real second.
+   */
+  private static parseUtc(text: string): ExactDateTime | null | undefined {
+    const n = text.length
+    if (n < 19) return undefined
+    for (const i of DIGITS) {
+      const d = digit(text, i)
+      if (d < 0 || d > 9) return undefined
+    }
+    const sep = text.charCodeAt(10)
+    if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || (sep !== 32 && sep !== 84) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return undefined
+    let i = 19
+    let lastNonZero = 19
+    if (i < n && text.charCodeAt(i) === 46 /* . */) {
+      for (i++; i < n; i++) {
+        const d = digit(text, i)
+        if (d < 0 || d > 9) break
+        if (d !== 0) lastNonZero = i
+      }
+      if (i === 20) return undefined
+    }
+    const zone = n - i
+    if (!(zone === 0 || (zone === 1 && text.charCodeAt(i) === 90) || (zone === 6 && text.endsWith('+00:00')))) return undefined
+    if (!isCalendarTime(text)) return null
+    const seconds = sep === 84 ? text.slice(0, 19) : `${text.slice(0, 10)}T${text.slice(11, 19)}`
+    return new ExactDateTime(seconds, lastNonZero > 19 ? text.slice(20, lastNonZero + 1) : '')
   }
 
   /** A JavaScript Date (milliseconds). */
@@ -64,58 +97,22 @@ export class ExactDateTime {
 const UTC_OFFSET = /^[+-]00(:?00)?$/
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-/**
- * Whether `YYYY-MM-DD` and `HH:MM:SS` name a real UTC second (no February 30, no 24:00), as a
- * round trip through Date would tell, without the Date: this runs for every datetime of every message.
- */
-function isCalendarTime(date: string, time: string): boolean {
-  const y = Number(date.slice(0, 4))
-  const mo = Number(date.slice(5, 7))
-  const d = Number(date.slice(8, 10))
-  if (mo < 1 || mo > 12 || d < 1) return false
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
-  if (d > (mo === 2 && leap ? 29 : DAYS[mo - 1])) return false
-  return Number(time.slice(0, 2)) <= 23 && Number(time.slice(3, 5)) <= 59 && Number(time.slice(6, 8)) <= 59
-}
-
 const digit = (text: string, i: number) => text.charCodeAt(i) - 48
 const num2 = (text: string, i: number) => digit(text, i) * 10 + digit(text, i + 1)
 
 /**
- * {@link ExactDateTime.parse}'s fast path for the forms every master writes, `YYYY-MM-DD HH:MM:SS[.f]`
- * with `+00:00`, `Z` or no zone (a `T` or a space between): the fields read by character codes, no
- * regex and no substrings but the two kept. Undefined for any other text (the regex reads it), null
- * for one of these forms that names no real second.
+ * Whether the `YYYY-MM-DD` at the start of `text` and the `HH:MM:SS` after its separator (at 11) name a
+ * real UTC second (no February 30, no 24:00), as a round trip through Date would tell, without the
+ * Date: this runs for every datetime of every message. Both ways of reading a datetime check with it.
  */
-function parseUtc(text: string): ExactDateTime | null | undefined {
-  const n = text.length
-  if (n < 19) return undefined
-  for (const i of DIGITS) {
-    const d = digit(text, i)
-    if (d < 0 || d > 9) return undefined
-  }
-  const sep = text.charCodeAt(10)
-  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || (sep !== 32 && sep !== 84) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return undefined
-  let i = 19
-  let lastNonZero = 19
-  if (i < n && text.charCodeAt(i) === 46 /* . */) {
-    for (i++; i < n; i++) {
-      const d = digit(text, i)
-      if (d < 0 || d > 9) break
-      if (d !== 0) lastNonZero = i
-    }
-    if (i === 20) return undefined
-  }
-  const zone = n - i
-  if (!(zone === 0 || (zone === 1 && text.charCodeAt(i) === 90) || (zone === 6 && text.endsWith('+00:00')))) return undefined
+function isCalendarTime(text: string): boolean {
   const y = digit(text, 0) * 1000 + digit(text, 1) * 100 + num2(text, 2)
   const mo = num2(text, 5)
   const d = num2(text, 8)
-  if (mo < 1 || mo > 12 || d < 1) return null
+  if (mo < 1 || mo > 12 || d < 1) return false
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
-  if (d > (mo === 2 && leap ? 29 : DAYS[mo - 1]) || num2(text, 11) > 23 || num2(text, 14) > 59 || num2(text, 17) > 59) return null
-  const seconds = sep === 84 ? text.slice(0, 19) : `${text.slice(0, 10)}T${text.slice(11, 19)}`
-  return new (ExactDateTime as unknown as new (s: string, f: string) => ExactDateTime)(seconds, lastNonZero > 19 ? text.slice(20, lastNonZero + 1) : '')
+  if (d > (mo === 2 && leap ? 29 : DAYS[mo - 1])) return false
+  return num2(text, 11) <= 23 && num2(text, 14) <= 59 && num2(text, 17) <= 59
 }
 
 const DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
