@@ -40,7 +40,7 @@ import {
   messageCount,
   publishRaw,
   replicaQueues,
-  sleep,
+  steady,
   startCli,
   startConsume,
   uniqueSuffix,
@@ -56,31 +56,6 @@ async function startRawConsumer(env: Record<string, string>): Promise<ChildProce
   return child
 }
 
-/**
- * Issue op(i) at `perSec` for `durationMs` (open loop: what is due is issued even when earlier ops
- * are slow, up to `maxInFlight` at once). Resolves once every op finished.
- */
-async function steady(perSec: number, durationMs: number, maxInFlight: number, op: (i: number) => Promise<void>): Promise<{ issued: number; issueMs: number; late: number }> {
-  const t0 = performance.now()
-  let i = 0
-  let inFlight = 0
-  let late = 0
-  const all: Promise<void>[] = []
-  for (;;) {
-    const elapsed = performance.now() - t0
-    if (elapsed >= durationMs) break
-    const due = Math.floor((elapsed * perSec) / 1000)
-    if (due - i > maxInFlight) late++
-    while (i < due && inFlight < maxInFlight) {
-      inFlight++
-      all.push(op(i++).finally(() => inFlight--))
-    }
-    await sleep(1)
-  }
-  const issueMs = performance.now() - t0
-  await Promise.all(all)
-  return { issued: i, issueMs, late }
-}
 
 /** bench/lag-listener.ts in its own process: commit stamps from NOTIFYs, lags on request. */
 async function startLagListener(masterUrl: string, replicaUrl: string, tapKeys: string[]) {

@@ -65,6 +65,32 @@ export const uniqueSuffix = (): string => `b${randomBytes(4).toString('hex')}`
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/**
+ * Issue op(i) at `perSec` for `durationMs` (open loop: what is due is issued even when earlier ops
+ * are slow, up to `maxInFlight` at once). Resolves once every op finished.
+ */
+export async function steady(perSec: number, durationMs: number, maxInFlight: number, op: (i: number) => Promise<void>): Promise<{ issued: number; issueMs: number; late: number }> {
+  const t0 = performance.now()
+  let i = 0
+  let inFlight = 0
+  let late = 0
+  const all: Promise<void>[] = []
+  for (;;) {
+    const elapsed = performance.now() - t0
+    if (elapsed >= durationMs) break
+    const due = Math.floor((elapsed * perSec) / 1000)
+    if (due - i > maxInFlight) late++
+    while (i < due && inFlight < maxInFlight) {
+      inFlight++
+      all.push(op(i++).finally(() => inFlight--))
+    }
+    await sleep(1)
+  }
+  const issueMs = performance.now() - t0
+  await Promise.all(all)
+  return { issued: i, issueMs, late }
+}
+
 /** Poll `check` every `everyMs` until it returns true; throws after `timeoutMs` with `what`. */
 export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 120_000, everyMs = 5): Promise<void> {
   const end = Date.now() + timeoutMs
@@ -216,6 +242,27 @@ export interface RawApplier {
 const mysqlTime = (s: string | null) => (s == null ? null : s.replace('T', ' ').slice(0, 26))
 const sqliteTime = (s: string | null) => (s == null ? null : new Date(s.replace(' ', 'T')).toISOString().replace('Z', '+00:00'))
 
+/** The raw PostgreSQL applier's parameters: bodies parsed with JSON.parse, one array per column of COLS. */
+export function rawColumns(bodies: Buffer[]): unknown[][] {
+  const cols: unknown[][] = COLS.map(() => [])
+  for (const b of bodies) {
+    const d = JSON.parse(b.toString('utf8')).instance_data
+    cols[0].push(d.id)
+    cols[1].push(d.name)
+    cols[2].push(d.birthDate)
+    cols[3].push(d.rating)
+    cols[4].push(d.balance)
+    cols[5].push(d.lastSeen)
+    cols[6].push(d.isActive)
+    cols[7].push(d.profile == null ? null : JSON.stringify(d.profile))
+    cols[8].push(d.nickname)
+    cols[9].push(d.externalId)
+    cols[10].push(d.cqrs_revision)
+    cols[11].push(d.cqrs_updated)
+  }
+  return cols
+}
+
 export async function rawApplier(db: TestDatabase): Promise<RawApplier> {
   if (db.dialect === 'postgresql') {
     const pg = (await import('pg')).default
@@ -227,23 +274,7 @@ export async function rawApplier(db: TestDatabase): Promise<RawApplier> {
       `ON CONFLICT (id) DO UPDATE SET ${set} WHERE t.cqrs_revision < EXCLUDED.cqrs_revision`
     return {
       async apply(bodies) {
-        const cols: unknown[][] = COLS.map(() => [])
-        for (const b of bodies) {
-          const d = JSON.parse(b.toString('utf8')).instance_data
-          cols[0].push(d.id)
-          cols[1].push(d.name)
-          cols[2].push(d.birthDate)
-          cols[3].push(d.rating)
-          cols[4].push(d.balance)
-          cols[5].push(d.lastSeen)
-          cols[6].push(d.isActive)
-          cols[7].push(d.profile == null ? null : JSON.stringify(d.profile))
-          cols[8].push(d.nickname)
-          cols[9].push(d.externalId)
-          cols[10].push(d.cqrs_revision)
-          cols[11].push(d.cqrs_updated)
-        }
-        await client.query({ name: 'bench_upsert', text: sql, values: cols })
+        await client.query({ name: 'bench_upsert', text: sql, values: rawColumns(bodies) })
       },
       close: () => client.end(),
     }

@@ -7,8 +7,8 @@
  * Linux only.
  */
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { ROOT } from '../../integration/support/databases.js'
+import { processCpu } from './cpu.js'
 import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, publishRaw, replicaQueues, startConsume, uniqueSuffix, until } from '../support.js'
 
 const [who = '2', nArg = '20000', dialect = 'postgresql'] = process.argv.slice(2)
@@ -32,26 +32,18 @@ async function startRaw(): Promise<{ stop(): Promise<void> }> {
 }
 const consumer = raw ? await startRaw() : await startConsume(Number(who), { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: db.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
 
-/** CPU ms so far by process kind, from /proc/<pid>/stat (utime + stime, USER_HZ 100). */
+/** CPU ms so far by process kind: the consumer's, the database server's, RabbitMQ's, this script's. */
 function cpuByKind(): Record<string, number> {
   const out: Record<string, number> = {}
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      const kind =
-        comm === 'beam.smp' ? 'rabbitmq'
-        : comm === 'postgres' || cmd.startsWith('postgres') ? 'postgres'
-        : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
-        : cmd.includes('consume') || cmd.includes('raw-consumer') ? 'consumer'
-        : Number(pid) === process.pid ? 'this script'
-        : null
-      if (kind) out[kind] = (out[kind] ?? 0) + (Number(f[11]) + Number(f[12])) * 10
-    } catch {
-      // the process ended meanwhile
-    }
+  for (const { pid, comm, cmdline, cpuMs } of processCpu()) {
+    const kind =
+      comm === 'beam.smp' ? 'rabbitmq'
+      : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
+      : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
+      : cmdline.includes('consume') || cmdline.includes('raw-consumer') ? 'consumer'
+      : pid === process.pid ? 'this script'
+      : null
+    if (kind) out[kind] = (out[kind] ?? 0) + cpuMs
   }
   return out
 }

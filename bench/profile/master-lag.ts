@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
-import { AMQP_URL, authorData, createTestDatabase, uniqueSuffix } from '../support.js'
+import { AMQP_URL, authorData, createTestDatabase, steady, uniqueSuffix } from '../support.js'
 import { profiled } from './cpu.js'
 
 const [rateArg = '1000', secondsArg = '5'] = process.argv.slice(2)
@@ -19,22 +19,6 @@ const RATE = Number(rateArg)
 const master = await createTestDatabase('postgresql', 'mlag')
 const cqrsId = `author_${uniqueSuffix()}`
 const models = { author: { cqrsId } }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** `op` at `perSec` for `ms`, at most `inFlight` at once; returns how many were issued. */
-async function steady(perSec: number, ms: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<number> {
-  const t0 = performance.now()
-  let i = 0
-  let open = 0
-  const all: Promise<unknown>[] = []
-  for (let el = 0; el < ms; el = performance.now() - t0) {
-    const due = Math.floor((el * perSec) / 1000)
-    for (; i < due && open < inFlight; i++, open++) all.push(op(i).finally(() => open--))
-    await sleep(1)
-  }
-  await Promise.all(all)
-  return i
-}
 
 try {
   const setups = ['plain Prisma', 'cqrsMaster, relay off', 'default setup (in-process relay)'] as const
@@ -43,14 +27,14 @@ try {
     const base = await master.client({ poolSize: 16 })
     await installCaptureTriggers(base, { models })
     const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, ...(setup === 'cqrsMaster, relay off' ? { relay: { enabled: false } } : {}) }))
-    const write = (i: number) => client.author.create({ data: authorData(i) })
+    const write = async (i: number) => void (await client.author.create({ data: authorData(i) }))
     await steady(RATE, 2000, 16, write) // warm up
     const relay = client.$cqrs?.relay
     const b0 = relay ? { ...relay.stats } : null
     const loop = monitorEventLoopDelay({ resolution: 1 })
     loop.enable()
     const cpu0 = process.cpuUsage()
-    const run = () => steady(RATE, Number(secondsArg) * 1000, 16, write)
+    const run = async () => (await steady(RATE, Number(secondsArg) * 1000, 16, write)).issued
     const n = process.env.PROFILE === '1' ? (await profiled(`master-lag-${setup.replace(/\W+/g, '-')}`, run)).result : await run()
     const cpu = process.cpuUsage(cpu0)
     loop.disable()

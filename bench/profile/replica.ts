@@ -6,12 +6,11 @@
  * transaction is timed too.
  */
 import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, publishRaw, replicaQueues, uniqueSuffix } from '../support.js'
-import { profiled } from './cpu.js'
+import { processCpu, profiled } from './cpu.js'
 
 const [nArg = '20000', prefetchArg = '200', batchArg = '200', dialect = 'postgresql'] = process.argv.slice(2)
 const N = Number(nArg)
@@ -61,17 +60,9 @@ function timeStatements(store: any): void {
 function databaseCpuMs(): number {
   if (dialect !== 'postgresql') return 0
   const name = new URL(db.url).pathname.slice(1)
-  let ticks = 0
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`postgres: `) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${name} `)) continue
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return ticks * 10 // USER_HZ is 100 on Linux
+  return processCpu()
+    .filter((p) => p.cmdline.startsWith('postgres: ') && p.cmdline.includes(` ${name} `))
+    .reduce((ms, p) => ms + p.cpuMs, 0)
 }
 const publish = (from: number, n: number) =>
   publishRaw(ch, Array.from({ length: n }, (_, k) => ({ routingKey: queue, body: Buffer.from(authorEventBody(cqrsId, from + k, 1)), messageId: String(from + k) })), 1000, '')
