@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib'
 import { resolveMasterOptions } from '../src/config/master-options.js'
 import { encodeMessage } from '../src/core/message.js'
-import { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase } from '../integration/support/databases.js'
+import { AMQP_URL, createTestDatabase, type Dialect, mariadbConfig, type TestDatabase } from '../integration/support/databases.js'
 import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.js'
 import { cqrsMessage } from '../integration/support/messages.js'
 
@@ -281,8 +281,7 @@ export async function rawApplier(db: TestDatabase): Promise<RawApplier> {
   }
   if (db.dialect === 'mysql') {
     const mariadb = (await import('mariadb')).default
-    const u = new URL(db.url)
-    const conn = await mariadb.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), database: u.pathname.slice(1) })
+    const conn = await mariadb.createConnection(mariadbConfig(db.url))
     const set = COLS.slice(1).map((c) => `${c} = IF(cqrs_revision < VALUES(cqrs_revision), VALUES(${c}), ${c})`)
     // cqrs_revision last: assignments see the earlier ones.
     const setSql = [...set.filter((s) => !s.startsWith('cqrs_revision')), set.find((s) => s.startsWith('cqrs_revision'))].join(', ')

@@ -13,7 +13,7 @@ import { tableApplier } from '../../src/replica/applier.js'
 import { loadDump } from '../../src/replica/load.js'
 import { memory } from '../../src/transport/memory/index.js'
 import type { TableTarget } from '../../src/replica/apply-op.js'
-import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { createTestDatabase, DIALECTS, mariadbConfig, type TestDatabase } from '../support/databases.js'
 import { expectedText, prng, storedTexts, type ColumnSpec } from './replica-support.js'
 
 const SEED = Number(process.env.CQRS_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -154,8 +154,7 @@ describe.each(DIALECTS)('edge values on every replica path into %s', { timeout: 
     await db.exec('DELETE FROM edge_ref; DELETE FROM cqrs_tombstone')
     const { PrismaClient } = await import(`../../prisma/generated/${dialect}/client.ts`)
     const { PrismaMariaDb } = await import('@prisma/adapter-mariadb')
-    const u = new URL(db.url)
-    const adapter = new PrismaMariaDb({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), database: u.pathname.slice(1) }, { useTextProtocol: true })
+    const adapter = new PrismaMariaDb(mariadbConfig(db.url), { useTextProtocol: true })
     const prisma = new PrismaClient({ adapter })
     const r = cqrsReplica({ prisma, transport: memory(), queue: 'edge', logger: silentLogger, honorExpires: false, handlers: { edge: { model: 'edgeRef' } } })
     try {

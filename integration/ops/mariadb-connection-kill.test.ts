@@ -13,7 +13,7 @@ import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { runtime } from '../../src/transport/runtime-transport.js'
 import { rng } from '../support/chaos.js'
 import { eventually } from '../support/compare.js'
-import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { AMQP_URL, createTestDatabase, DIALECTS, mariadbConfig, type TestDatabase } from '../support/databases.js'
 import { deleteQueues } from '../support/rabbit-cleanup.js'
 import { cqrsMessage } from '../support/messages.js'
 
@@ -26,9 +26,8 @@ describe.runIf(DIALECTS.includes('mysql'))('MariaDB connections killed under the
 
   beforeAll(async () => {
     db = await createTestDatabase('mysql', 'kill')
-    const u = new URL(db.url)
     // The test's own connection: it counts rows and kills the replica's connections to the database.
-    admin = await mariadb.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), database: u.pathname.slice(1) })
+    admin = await mariadb.createConnection(mariadbConfig(db.url))
   })
   afterAll(async () => {
     await admin?.end()
@@ -100,7 +99,7 @@ describe.runIf(DIALECTS.includes('mysql'))('MariaDB connections killed under the
         }
         return out
       }, 120_000)
-      expect(kills, "connections killed while the replica applied").toBeGreaterThanOrEqual(5)
+      expect(kills, 'connections killed while the replica applied').toBeGreaterThanOrEqual(5)
       // A lost connection is held, not retried; a statement the kill interrupts mid-way (MariaDB may
       // answer "Query execution was interrupted" before the connection drops) is not known to be a
       // lost connection and may take one retry through the broker. Nothing is dead-lettered.

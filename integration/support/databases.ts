@@ -17,6 +17,13 @@ export const MYSQL_URL = serviceUrl('mysql')
 export const AMQP_URL = serviceUrl('rabbitmq')
 export const DIALECTS: Dialect[] = (process.env.CQRS_TEST_DIALECTS?.split(',') as Dialect[] | undefined) ?? ['postgresql', 'mysql', 'sqlite']
 
+/** Connection settings of the `mariadb` driver (and Prisma's MariaDB adapter) for a mysql:// URL; its database when it names one. */
+export function mariadbConfig(url: string): { host: string; port: number; user: string; password: string; database?: string } {
+  const u = new URL(url)
+  const database = u.pathname.slice(1)
+  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), ...(database ? { database } : {}) }
+}
+
 export interface TestDatabase {
   dialect: Dialect
   url: string
@@ -63,8 +70,8 @@ export async function createTestDatabase(dialect: Dialect, label = 't'): Promise
     }
   } else if (dialect === 'mysql') {
     const mariadb = (await import('mariadb')).default
-    const u = new URL(MYSQL_URL)
-    const cfg = { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), multipleStatements: true, bigIntAsNumber: false }
+    const { database: _, ...server } = mariadbConfig(MYSQL_URL)
+    const cfg = { ...server, multipleStatements: true, bigIntAsNumber: false }
     const admin = await mariadb.createConnection(cfg)
     await admin.query(`CREATE DATABASE ${name}`)
     await admin.end()
