@@ -56,7 +56,6 @@ async function startRawConsumer(env: Record<string, string>): Promise<ChildProce
   return child
 }
 
-
 /** bench/lag-listener.ts in its own process: commit stamps from NOTIFYs, lags on request. */
 async function startLagListener(masterUrl: string, replicaUrl: string, tapKeys: string[]) {
   const child = fork(join(ROOT, 'bench/lag-listener.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, LAG_MASTER_URL: masterUrl, LAG_REPLICA_URL: replicaUrl, LAG_TAP_KEYS: tapKeys.join(',') }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
