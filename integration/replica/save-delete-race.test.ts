@@ -8,12 +8,14 @@
  * Revisions are generated from a seed (printed with a failure); a SAVE newer than the DELETE must
  * still win, so the check cannot pass by blocking everything.
  */
+import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
-import { pgScript } from '../../src/prisma/replica-sql.js'
+import { pgLockStatement } from '../../src/prisma/prisma-replica-store.js'
+import { pgInline, pgScript } from '../../src/prisma/replica-sql.js'
 import { runScript, sqlRunner } from '../../src/prisma/sql-runner.js'
 import type { Delivery, Transport } from '../../src/transport/types.js'
 import { rng } from '../support/chaos.js'
@@ -76,6 +78,31 @@ describe('a late SAVE racing a DELETE on another worker (postgresql)', () => {
     } finally {
       await holder.end()
       await runner.close()
+    }
+  })
+
+  // A worker of an older release may run beside this one during an upgrade: both must lock a pk by the
+  // same key (sha1 of `cqrs_id NUL pk`, its first 8 bytes as a signed 64-bit integer), in signed order.
+  it('locks each pk by the key every release takes, in ascending order', async () => {
+    const random = rng(53)
+    const pkKeys = Array.from({ length: 300 }, (_, i) =>
+      i % 3 === 0 ? String(Math.floor(random() * 2 ** 40)) : i % 3 === 1 ? crypto.randomUUID() : `k-${Math.floor(random() * 1e9)}-é\u0000'"\\`,
+    )
+    const expected = (cqrsId: string) => pkKeys.map((k) => createHash('sha1').update(`${cqrsId}\0${k}`).digest().readBigInt64BE(0))
+    const statement = pgLockStatement('author', [...pkKeys, ...pkKeys.slice(0, 10)])
+    const sent = (statement.params[0] as string[]).map((h) => BigInt.asIntN(64, BigInt(`0x${h}`)))
+    expect(sent, 'each pk once, in signed ascending order').toEqual([...expected('author')].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
+    expect(sent.some((k) => k < 0n) && sent.some((k) => k > 0n), 'keys of both signs').toBe(true)
+    const client = new pg.Client({ connectionString: db.url })
+    await client.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query(pgInline(statement))
+      const held = await client.query<{ k: string }>(`SELECT ((classid::bigint << 32) | objid::bigint)::text AS k FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND pid = pg_backend_pid()`)
+      expect(new Set(held.rows.map((r) => BigInt(r.k)))).toEqual(new Set(expected('author')))
+      await client.query('ROLLBACK')
+    } finally {
+      await client.end()
     }
   })
 

@@ -164,10 +164,16 @@ export class PrismaReplicaStore implements ReplicaStore {
 /**
  * Take the transaction-scoped advisory locks of (cqrs_id, pk) on PostgreSQL, in one sorted order so
  * two batches cannot deadlock; one row comes back, not one per lock.
+ *
+ * A pk's key is the first 8 bytes of sha1(`${cqrsId}\0${pk}`) read as a signed 64-bit integer: every
+ * worker version must take the same key for the same pk (a worker of an older release may run beside
+ * this one during an upgrade). The keys go as hex and PostgreSQL reads them (`bit(64)::bigint` is that
+ * signed reading): a hex digest is several times cheaper than a Buffer one plus a BigInt, and the
+ * order stays the signed one (the sign nibble flipped for the comparison).
  */
-function pgLockStatement(cqrsId: string, pkKeys: string[]): Statement {
-  const locks = [...new Set(pkKeys)].map((k) => lockKey(cqrsId, k)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-  return { sql: `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)) l`, params: [locks.map(String)] }
+export function pgLockStatement(cqrsId: string, pkKeys: string[]): Statement {
+  const flipped = [...new Set(pkKeys)].map((k) => flipSign(lockKeyHex(cqrsId, k))).sort()
+  return { sql: `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(('x' || h)::bit(64)::bigint) FROM unnest($1::text[]) AS u(h)) l`, params: [flipped.map(flipSign)] }
 }
 
 async function pgLock(tx: SqlRunner, cqrsId: string, pkKeys: string[]): Promise<void> {
@@ -178,14 +184,20 @@ function run(tx: SqlRunner, s: Statement): Promise<number> {
   return tx.execute(s.sql, s.params)
 }
 
-/** A stable signed 64-bit advisory-lock key for (cqrs_id, pk). */
-function lockKey(cqrsId: string, pk: string): bigint {
-  // The key every worker version must agree on (sha1's first 8 bytes); crypto.hash is the cheaper one-shot form (Node >= 20.12).
+/** The advisory-lock key of (cqrs_id, pk) as 16 hex digits (see {@link pgLockStatement}). */
+function lockKeyHex(cqrsId: string, pk: string): string {
   const text = `${cqrsId}\0${pk}`
-  return (oneShotHash ? oneShotHash('sha1', text, 'buffer') : crypto.createHash('sha1').update(text).digest()).readBigInt64BE(0)
+  // crypto.hash is the cheaper one-shot form (Node >= 20.12).
+  return (oneShotHash ? oneShotHash('sha1', text, 'hex') : crypto.createHash('sha1').update(text).digest('hex')).slice(0, 16)
 }
 
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash
+/** Hex of a 64-bit key with its top bit flipped: sorted as text, the keys come in their signed order. */
+function flipSign(hex: string): string {
+  return FLIPPED_NIBBLE[hex.charCodeAt(0) - (hex.charCodeAt(0) >= 97 ? 87 : 48)] + hex.slice(1)
+}
+const FLIPPED_NIBBLE = '89abcdef01234567'
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash
 
 /**
  * The most bind parameters one statement may carry: MySQL's protocol counts them in 16 bits, SQLite's
