@@ -48,25 +48,22 @@ export function decodeMessage(body: string | Buffer): CqrsMessage {
     throw new MessageValidationError(`message body is not valid JSON (${(e as Error).message}); first bytes: ${JSON.stringify(text.slice(0, 80))}`)
   }
   if (!isObject(raw)) throw new MessageValidationError(`message body must be a JSON object, got ${Array.isArray(raw) ? 'an array' : typeof raw}`)
-  const fail = (what: string) => {
-    throw new MessageValidationError(`invalid message: ${what}`, { cqrsId: raw.cqrs_id, pk: raw.instance_pk })
-  }
   const signal = raw.signal_type
-  if (typeof signal !== 'string' || !SIGNAL_TYPES.includes(signal as SignalType)) fail(`signal_type must be one of SAVE, DELETE, SYNC; got ${JSON.stringify(signal)}`)
-  if (typeof raw.cqrs_id !== 'string' || raw.cqrs_id === '') fail(`cqrs_id must be a non-empty string; got ${JSON.stringify(raw.cqrs_id)}`)
-  if (!isObject(raw.instance_data)) fail('instance_data must be an object')
+  if (typeof signal !== 'string' || !SIGNAL_TYPES.includes(signal as SignalType)) invalid(raw, `signal_type must be one of SAVE, DELETE, SYNC; got ${JSON.stringify(signal)}`)
+  if (typeof raw.cqrs_id !== 'string' || raw.cqrs_id === '') invalid(raw, `cqrs_id must be a non-empty string; got ${JSON.stringify(raw.cqrs_id)}`)
+  if (!isObject(raw.instance_data)) invalid(raw, 'instance_data must be an object')
   const data = raw.instance_data as Record<string, unknown>
   let pk = raw.instance_pk
   if (pk === undefined || pk === null) pk = data.id
-  if (typeof pk !== 'string' && typeof pk !== 'number' && typeof pk !== 'bigint') fail(`instance_pk must be a string or a number; got ${JSON.stringify(pk)}`)
+  if (typeof pk !== 'string' && typeof pk !== 'number' && typeof pk !== 'bigint') invalid(raw, `instance_pk must be a string or a number; got ${JSON.stringify(pk)}`)
   const rev = data.cqrs_revision
-  if (rev !== undefined && (typeof rev !== 'number' || !Number.isInteger(rev) || rev < 0)) fail(`instance_data.cqrs_revision must be a non-negative integer; got ${JSON.stringify(rev)}`)
-  if (raw.previous_data != null && !isObject(raw.previous_data)) fail('previous_data must be an object or null')
-  if (raw.meta != null && !isObject(raw.meta)) fail('meta must be an object or null')
+  if (rev !== undefined && (typeof rev !== 'number' || !Number.isInteger(rev) || rev < 0)) invalid(raw, `instance_data.cqrs_revision must be a non-negative integer; got ${JSON.stringify(rev)}`)
+  if (raw.previous_data != null && !isObject(raw.previous_data)) invalid(raw, 'previous_data must be an object or null')
+  if (raw.meta != null && !isObject(raw.meta)) invalid(raw, 'meta must be an object or null')
   const retries = raw.retries ?? 0
-  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0) fail(`retries must be a non-negative integer; got ${JSON.stringify(retries)}`)
-  if (raw.expires != null && (typeof raw.expires !== 'string' || Number.isNaN(Date.parse(normalizeDateTime(raw.expires as string))))) fail(`expires must be an ISO 8601 datetime or null; got ${JSON.stringify(raw.expires)}`)
-  if (raw.correlation_id != null && typeof raw.correlation_id !== 'string') fail('correlation_id must be a string or null')
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0) invalid(raw, `retries must be a non-negative integer; got ${JSON.stringify(retries)}`)
+  if (raw.expires != null && (typeof raw.expires !== 'string' || Number.isNaN(Date.parse(normalizeDateTime(raw.expires as string))))) invalid(raw, `expires must be an ISO 8601 datetime or null; got ${JSON.stringify(raw.expires)}`)
+  if (raw.correlation_id != null && typeof raw.correlation_id !== 'string') invalid(raw, 'correlation_id must be a string or null')
   return {
     signal_type: signal as SignalType,
     cqrs_id: raw.cqrs_id as string,
@@ -78,6 +75,10 @@ export function decodeMessage(body: string | Buffer): CqrsMessage {
     expires: (raw.expires as string | null) ?? null,
     meta: (raw.meta as Record<string, unknown> | null) ?? null,
   }
+}
+
+function invalid(raw: Record<string, unknown>, what: string): never {
+  throw new MessageValidationError(`invalid message: ${what}`, { cqrsId: raw.cqrs_id, pk: raw.instance_pk })
 }
 
 /** The revision a message carries (0 when a peer left it out). */
