@@ -72,11 +72,11 @@ export function decodeValue(kind: ScalarKind, v: unknown, field: string): unknow
   switch (kind) {
     case 'DateTime': {
       // A date alone is its UTC midnight (a master's date field into a replica datetime, as on SQLite).
-      const d = typeof v === 'string' ? ExactDateTime.parse(DATE_ONLY.test(v) ? `${v} 00:00:00` : v) : null
+      const d = typeof v === 'string' ? ExactDateTime.parse(ExactDateTime.isDate(v) ? `${v} 00:00:00` : v) : null
       return d ?? badValue(field, v, 'a datetime string (ISO 8601 or "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00")')
     }
     case 'Date': {
-      if (typeof v === 'string' && DATE_ONLY.test(v) && ExactDateTime.parse(`${v} 00:00:00`)) return v
+      if (typeof v === 'string' && ExactDateTime.isDate(v)) return v
       // A datetime for a date column: its UTC date, as a master with a datetime field would mean it.
       const d = typeof v === 'string' ? ExactDateTime.parse(v) : null
       return d ? d.toDateOnly() : badValue(field, v, 'a date string ("YYYY-MM-DD")')
@@ -114,6 +114,5 @@ export function decodeValue(kind: ScalarKind, v: unknown, field: string): unknow
   }
 }
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
 const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}$/

@@ -62,6 +62,11 @@ export class ExactDateTime {
     return new ExactDateTime(seconds, lastNonZero > 19 ? text.slice(20, lastNonZero + 1) : '')
   }
 
+  /** Whether `text` is a date alone, `YYYY-MM-DD`, that names a real day. */
+  static isDate(text: string): boolean {
+    return text.length === 10 && DATE_ONLY.test(text) && isCalendarDate(text)
+  }
+
   /** A JavaScript Date (milliseconds). */
   static fromDate(d: Date): ExactDateTime {
     const iso = d.toISOString()
@@ -106,15 +111,20 @@ const num2 = (text: string, i: number) => digit(text, i) * 10 + digit(text, i + 
  * Date: this runs for every datetime of every message. Both ways of reading a datetime check with it.
  */
 function isCalendarTime(text: string): boolean {
+  return isCalendarDate(text) && num2(text, 11) <= 23 && num2(text, 14) <= 59 && num2(text, 17) <= 59
+}
+
+/** Whether the `YYYY-MM-DD` (digits already checked) at the start of `text` names a real date. */
+function isCalendarDate(text: string): boolean {
   const y = digit(text, 0) * 1000 + digit(text, 1) * 100 + num2(text, 2)
   const mo = num2(text, 5)
   const d = num2(text, 8)
   if (mo < 1 || mo > 12 || d < 1) return false
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
-  if (d > (mo === 2 && leap ? 29 : DAYS[mo - 1])) return false
-  return num2(text, 11) <= 23 && num2(text, 14) <= 59 && num2(text, 17) <= 59
+  return d <= (mo === 2 && leap ? 29 : DAYS[mo - 1])
 }
 
 const DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
 
 const DATETIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?\s*([zZ]|[+-]\d{2}(?::?\d{2})?)?$/
