@@ -21,6 +21,26 @@ function plainNumber(text: string): number | null {
 }
 
 /**
+ * Whether the number `text[start, end)` is surely read exactly by JSON.parse, without {@link plainNumber}:
+ * at most 15 characters (so at most 15 significant digits, which a double keeps, and an integer part
+ * far below 2^53), no exponent, not `-0`, and, with a fraction, no trailing zero (`33.0`) and a value of
+ * at least 1e-6 (below it JavaScript writes `1e-7`). False sends the number to plainNumber, which decides.
+ */
+function shortExact(text: string, start: number, dot: number, exponent: boolean, end: number): boolean {
+  if (exponent || end - start > 15) return false
+  // An integer, but -0 (JSON.parse gives the double -0, which JavaScript writes as 0).
+  if (dot === -1) return !(end - start === 2 && text.charCodeAt(start) === 45 && text.charCodeAt(start + 1) === 48)
+  if (text.charCodeAt(end - 1) === 48 /* 0 */) return false
+  const int = text.charCodeAt(start) === 45 /* - */ ? start + 1 : start
+  if (text.charCodeAt(int) !== 48) return true // 1 or more, no leading zero
+  if (dot !== int + 1) return false // a leading zero like 01.5: JSON.parse refuses it
+  // 0.x: at most five zeros after the point before the first other digit.
+  let z = dot + 1
+  while (z < end && text.charCodeAt(z) === 48) z++
+  return z - dot - 1 <= 5
+}
+
+/**
  * Whether some number in a JSON text would change under JSON.parse (too many digits, or a form like
  * `33.0`). Strings are skipped, so a datetime's `52.912` does not count. One pass, no allocation for
  * the common message whose numbers are small integers and short decimals.
@@ -41,15 +61,16 @@ function hasInexactNumber(text: string): boolean {
       }
     } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
       const start = i
-      let simple = true
+      let dot = -1
+      let exponent = false
       for (i++; i < n; i++) {
         const d = text.charCodeAt(i)
         if (d >= 48 && d <= 57) continue
-        if (d === 46 /* . */ || d === 101 || d === 69 /* e E */ || d === 43 || d === 45) simple = false
+        if (d === 46 /* . */) dot = i
+        else if (d === 101 || d === 69 /* e E */ || d === 43 || d === 45) exponent = true
         else break
       }
-      // Integers of up to 15 digits are always exact as doubles.
-      if ((!simple || i - start > 15) && plainNumber(text.slice(start, i)) === null) return true
+      if (!shortExact(text, start, dot, exponent, i) && plainNumber(text.slice(start, i)) === null) return true
       i--
     }
   }

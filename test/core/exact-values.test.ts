@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ExactDateTime } from '../../src/core/datetime.js'
 import { parseJson, RawJson, stringifyJson } from '../../src/core/json.js'
+import { rng } from '../../integration/support/chaos.js'
 
 describe('parseJson keeps every number as written', () => {
   it.each([
@@ -14,6 +15,27 @@ describe('parseJson keeps every number as written', () => {
   it('reads plain numbers as numbers (the fast path) and the rest as bigint or RawJson', () => {
     expect(parseJson('{"a":1,"b":9.99,"c":"03:36:52.912"}')).toEqual({ a: 1, b: 9.99, c: '03:36:52.912' })
     expect(parseJson('[33.0,9007199254740993]')).toEqual([new RawJson('33.0'), 9007199254740993n])
+  })
+
+  // Generated numbers at the edges of the fast path (15 characters, 1e-6, trailing zeros, exponents,
+  // 2^53): each must come back as written, and as a plain number exactly when JSON.parse keeps it.
+  it.each([1, 2, 3])('keeps generated numbers as written (seed %i)', (seed) => {
+    const random = rng(seed)
+    const digits = (n: number, first = '0123456789') => Array.from({ length: n }, (_, i) => (i === 0 ? first : '0123456789')[Math.floor(random() * (i === 0 ? first.length : 10))]).join('')
+    const numbers = Array.from({ length: 20_000 }, () => {
+      const sign = random() < 0.3 ? '-' : ''
+      const int = random() < 0.4 ? '0' : digits(1 + Math.floor(random() * 18), '123456789')
+      const fraction = random() < 0.25 ? '' : `.${'0'.repeat(random() < 0.5 ? Math.floor(random() * 9) : 0)}${digits(1 + Math.floor(random() * 10))}${random() < 0.2 ? '0' : ''}`
+      const exponent = random() < 0.1 ? `e${random() < 0.5 ? '-' : ''}${Math.floor(random() * 30)}` : ''
+      return `${sign}${int}${fraction}${exponent}`
+    })
+    // One text per number: a text with any number JSON.parse would change is read wholly by the slow path.
+    for (const t of numbers) {
+      const text = `{"v":${t},"s":"1.50"}`
+      const parsed = parseJson(text) as { v: unknown }
+      const plain = String(Number(t)) === t && Number.isSafeInteger(Math.trunc(Number(t)))
+      if (stringifyJson(parsed) !== text || (typeof parsed.v === 'number') !== plain) expect.fail(`seed ${seed}: ${t} read as ${String(parsed.v)} (${typeof parsed.v})`)
+    }
   })
 
   it('refuses to be written by JSON.stringify, which would lose the digits', () => {
