@@ -173,7 +173,8 @@ export class PrismaReplicaStore implements ReplicaStore {
  */
 export function pgLockStatement(cqrsId: string, pkKeys: string[]): Statement {
   const flipped = [...new Set(pkKeys)].map((k) => flipSign(lockKeyHex(cqrsId, k))).sort()
-  return { sql: `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(('x' || h)::bit(64)::bigint) FROM unnest($1::text[]) AS u(h)) l`, params: [flipped.map(flipSign)] }
+  // One text of comma-separated keys, not a text[]: hex needs no quoting as an array element would.
+  return { sql: `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(('x' || h)::bit(64)::bigint) FROM unnest(string_to_array($1, ',')) AS u(h)) l`, params: [flipped.map(flipSign).join(',')] }
 }
 
 async function pgLock(tx: SqlRunner, cqrsId: string, pkKeys: string[]): Promise<void> {
