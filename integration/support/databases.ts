@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
+import { adapterFromUrl, mariadbConfig } from '../../src/prisma/adapter-from-url.js'
 import { serviceUrl } from './test-services.js'
 
 export type Dialect = 'postgresql' | 'mysql' | 'sqlite'
@@ -17,12 +17,8 @@ export const MYSQL_URL = serviceUrl('mysql')
 export const AMQP_URL = serviceUrl('rabbitmq')
 export const DIALECTS: Dialect[] = (process.env.CQRS_TEST_DIALECTS?.split(',') as Dialect[] | undefined) ?? ['postgresql', 'mysql', 'sqlite']
 
-/** Connection settings of the `mariadb` driver (and Prisma's MariaDB adapter) for a mysql:// URL; its database when it names one. */
-export function mariadbConfig(url: string): { host: string; port: number; user: string; password: string; database?: string } {
-  const u = new URL(url)
-  const database = u.pathname.slice(1)
-  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), ...(database ? { database } : {}) }
-}
+/** The library's own URL-to-settings rule (adapterFromUrl). */
+export { mariadbConfig }
 
 export interface TestDatabase {
   dialect: Dialect

@@ -13,20 +13,18 @@ export async function adapterFromUrl(url: string, options: { poolSize?: number }
   }
   if (/^(mysql|mariadb):\/\//.test(url)) {
     const { PrismaMariaDb } = await import('@prisma/adapter-mariadb')
-    const u = new URL(url)
-    return new PrismaMariaDb({
-      host: u.hostname,
-      port: Number(u.port || 3306),
-      user: decodeURIComponent(u.username || 'root'),
-      password: decodeURIComponent(u.password),
-      database: u.pathname.slice(1),
-      connectionLimit: options.poolSize ?? 10,
-      allowPublicKeyRetrieval: true,
-    })
+    return new PrismaMariaDb({ ...mariadbConfig(url), connectionLimit: options.poolSize ?? 10, allowPublicKeyRetrieval: true })
   }
   if (url.startsWith('file:') || url === ':memory:') {
     const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3')
     return new PrismaBetterSqlite3({ url })
   }
   throw new ConfigError(`Unsupported database URL ${redactUrl(url)}: use postgresql://, mysql:// (MariaDB too) or file: (SQLite)`)
+}
+
+/** Connection settings of the `mariadb` driver (and Prisma's MariaDB adapter) for a mysql:// URL; its database when it names one. */
+export function mariadbConfig(url: string): { host: string; port: number; user: string; password: string; database?: string } {
+  const u = new URL(url)
+  const database = u.pathname.slice(1)
+  return { host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), ...(database ? { database } : {}) }
 }
