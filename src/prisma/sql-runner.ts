@@ -203,7 +203,7 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     return {
       // The driver pipelines queries issued together on one connection (its default).
       run: (statements) => Promise.all(statements.map((sql) => conn.query(sql).then((r) => (Array.isArray(r) ? r : [])))),
-      release: (error) => void Promise.resolve(error ? conn.destroy() : conn.release()).catch(() => {}),
+      release: (error) => void endConnection(conn, !!error),
     }
   }
   /**
@@ -232,8 +232,7 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
       await conn.query('ROLLBACK').catch(() => (broken = true))
       throw e
     } finally {
-      // A connection that could not roll back is closed (which rolls back), not reused.
-      await Promise.resolve(broken ? conn.destroy() : conn.release()).catch(() => {})
+      await endConnection(conn, broken)
     }
   }
   close(): Promise<void> {
@@ -275,14 +274,19 @@ class MariadbTx implements SqlRunner {
 /**
  * A `mariadb` driver error as @prisma/adapter-mariadb throws it: the database's errno and message in
  * `cause` (`originalCode`, `originalMessage`), which the replica's error classification and the
- * dead-letter reason read; the message first, as {@link withDatabaseMessage} writes it. Other errors
+ * dead-letter reason read, and the message {@link withDatabaseMessage} gives an adapter's error. Other errors
  * (a socket's) pass as they are, as the adapter passes them.
  */
 function asAdapterError(e: unknown): never {
   const d = e as { errno?: unknown; sqlMessage?: unknown }
   if (typeof d?.errno !== 'number' || (typeof d.sqlMessage !== 'string' && d.sqlMessage !== null)) throw e
   const originalMessage = typeof d.sqlMessage === 'string' ? d.sqlMessage : 'N/A'
-  throw Object.assign(new Error(`${originalMessage} (errno ${d.errno})`), { name: 'DriverAdapterError', cause: { originalCode: String(d.errno), originalMessage } })
+  return withDatabaseMessage(Object.assign(new Error(`errno ${d.errno}`), { name: 'DriverAdapterError', cause: { originalCode: String(d.errno), originalMessage } }))
+}
+
+/** Back to the pool, or closed when it may be left mid-transaction (closing rolls back): never reused broken. */
+function endConnection(conn: MariadbConnection, broken: boolean): Promise<void> {
+  return Promise.resolve(broken ? conn.destroy() : conn.release()).catch(() => {})
 }
 
 /** A pg client's simple query with a types override: one result per statement (an array when several). */
