@@ -6,8 +6,7 @@
  * RabbitMQ meanwhile; each against plain Prisma 7 on the same database, at concurrency 1 and 16 with
  * a pool of 16 connections each. Latency p50/p99 and throughput.
  */
-import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.js'
-import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { cqrsMaster, installCaptureTriggers, rabbitmq } from './package.js'
 import { Latencies, rate } from './stats.js'
 import { AMQP_URL, amqpConnect, authorData, captureTag, createTestDatabase, declareSink, deleteQueues, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 

@@ -14,11 +14,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
-import { silentLogger } from '../src/core/logger.js'
-import { createRelay } from '../src/prisma/cqrs-master.js'
-import { cqrsReplica } from '../src/prisma/cqrs-replica.js'
-import { durablePlans, nats } from '../src/transport/nats/index.js'
-import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { cqrsReplica, createRelay, durablePlans, nats, rabbitmq, silentLogger } from './package.js'
 import type { Transport } from '../src/transport/types.js'
 import { authorBodies, fillOutbox } from './relay.js'
 import { truncateSql } from './replica.js'

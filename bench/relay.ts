@@ -5,9 +5,7 @@
  * confirm channel with at most 1000 unconfirmed. Both publish persistent messages to the cqrs
  * exchange, routed into one durable queue (so the broker stores them as in production).
  */
-import { silentLogger } from '../src/core/logger.js'
-import { createRelay } from '../src/prisma/cqrs-master.js'
-import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { createRelay, rabbitmq, silentLogger } from './package.js'
 import { rate } from './stats.js'
 import {
   AMQP_URL,

@@ -13,9 +13,7 @@
  *   `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE ... WHERE revision <`), then acked
  *   with multiple=true. No tombstones, no locks, no retries: the floor of the same work.
  */
-import { silentLogger } from '../src/core/logger.js'
-import { cqrsReplica } from '../src/prisma/cqrs-replica.js'
-import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { cqrsReplica, rabbitmq, silentLogger } from './package.js'
 import { rate } from './stats.js'
 import {
   AMQP_URL,

@@ -20,9 +20,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { silentLogger } from '../src/core/logger.js'
-import { cqrsMaster, installCaptureTriggers } from '../src/prisma/cqrs-master.js'
-import { rabbitmq } from '../src/transport/rabbitmq/index.js'
+import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from './package.js'
 import { AMQP_URL, amqpConnect, authorData, authorEventBody, createTestDatabase, deleteQueues, EXCHANGE, publishRaw, replicaQueues, startConsume, uniqueSuffix, until, type CliWorkers, type TestDatabase } from './support.js'
 
 const { values: args } = parseArgs({

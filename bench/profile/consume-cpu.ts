@@ -32,10 +32,10 @@ async function startRaw(): Promise<{ stop(): Promise<void> }> {
 }
 const consumer = raw ? await startRaw() : await startConsume(Number(who), { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: db.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
 
-/** CPU ms so far by process kind: the consumer's, the database server's, RabbitMQ's, this script's. */
+/** CPU ms so far by process kind (the consumer's, the database server's, RabbitMQ's, this script's), and of it the kernel's (`<kind> sys`). */
 function cpuByKind(): Record<string, number> {
   const out: Record<string, number> = {}
-  for (const { pid, comm, cmdline, cpuMs } of processCpu()) {
+  for (const { pid, comm, cmdline, cpuMs, sysMs } of processCpu()) {
     const kind =
       comm === 'beam.smp' ? 'rabbitmq'
       : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
@@ -43,7 +43,10 @@ function cpuByKind(): Record<string, number> {
       : cmdline.includes('consume') || cmdline.includes('raw-consumer') ? 'consumer'
       : pid === process.pid ? 'this script'
       : null
-    if (kind) out[kind] = (out[kind] ?? 0) + cpuMs
+    if (kind) {
+      out[kind] = (out[kind] ?? 0) + cpuMs
+      out[`${kind} sys`] = (out[`${kind} sys`] ?? 0) + sysMs
+    }
   }
   return out
 }

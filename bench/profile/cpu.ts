@@ -26,11 +26,12 @@ export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<{
 }
 
 /**
- * Every process with the CPU it has used so far (utime + stime from /proc/<pid>/stat, in ms; USER_HZ
+ * Every process with the CPU it has used so far (utime + stime from /proc/<pid>/stat, in ms, and stime
+ * alone: the kernel's share, socket writes and reads included; USER_HZ
  * is 100 on Linux), its name and its command line (arguments NUL-separated). Linux only: empty elsewhere.
  */
-export function processCpu(): Array<{ pid: number; comm: string; cmdline: string; cpuMs: number }> {
-  const out: Array<{ pid: number; comm: string; cmdline: string; cpuMs: number }> = []
+export function processCpu(): Array<{ pid: number; comm: string; cmdline: string; cpuMs: number; sysMs: number }> {
+  const out: Array<{ pid: number; comm: string; cmdline: string; cpuMs: number; sysMs: number }> = []
   let pids: string[]
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p))
@@ -43,7 +44,7 @@ export function processCpu(): Array<{ pid: number; comm: string; cmdline: string
       // The name may hold spaces and parentheses: the fields start after its last ')'.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      out.push({ pid: Number(pid), comm, cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8'), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 })
+      out.push({ pid: Number(pid), comm, cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8'), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, sysMs: Number(fields[12]) * 10 })
     } catch {
       // the process ended meanwhile
     }

@@ -8,9 +8,7 @@
  *   cqrs   the cqrsMaster() extension, relay disabled
  * Prints median throughput and the Node process's CPU time per write (user + system).
  */
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster } from '../../src/prisma/cqrs-master.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { cqrsMaster, rabbitmq, silentLogger } from '../package.js'
 import { spread } from '../stats.js'
 import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
 

@@ -8,9 +8,7 @@
  * CPU profile of each measured part; ONLY=1, 2 or 3 runs that setup alone.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
 import { AMQP_URL, authorData, createTestDatabase, steady, uniqueSuffix } from '../support.js'
 import { profiled } from './cpu.js'
 

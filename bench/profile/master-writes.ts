@@ -6,9 +6,7 @@
  * off), live (the default setup with its in-process relay publishing to RabbitMQ).
  * Prints throughput and where the JS time went.
  */
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
 import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
 import { profiled } from './cpu.js'
 import { execFileSync } from 'node:child_process'

@@ -4,9 +4,7 @@
  * Writes `rows` authors through the default setup with the relay stopped, reads their row images
  * from the outbox, and times the relay's renderer over them (5 passes, best pass).
  */
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsMaster, installCaptureTriggers } from '../../src/prisma/cqrs-master.js'
-import { memory } from '../../src/transport/memory/index.js'
+import { cqrsMaster, installCaptureTriggers, memory, silentLogger } from '../package.js'
 import { authorData, createTestDatabase, type Dialect } from '../support.js'
 
 const [nArg = '2000', dialect = 'postgresql'] = process.argv.slice(2)

@@ -4,9 +4,7 @@
  * PostgreSQL script) against a store whose session answers at once; the raw line does what the raw
  * consumer does with the same bodies (JSON.parse, one unnest upsert's parameters).
  */
-import { memory } from '../../src/transport/memory/index.js'
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
+import { cqrsReplica, memory, silentLogger } from '../package.js'
 import { authorEventBody, createTestDatabase, rawColumns } from '../support.js'
 import { profiled } from './cpu.js'
 

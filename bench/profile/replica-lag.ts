@@ -5,9 +5,7 @@
  * that stamp, the consumer's own lag sample) and how long each applyBatch took, with the batch sizes.
  * SERIAL=1 makes the store apply one batch after the other (ReplicaStore.concurrentBatches off), to compare.
  */
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { cqrsReplica, rabbitmq, silentLogger } from '../package.js'
 import { percentile } from '../stats.js'
 import { AMQP_URL, amqpConnect, authorEventBody, createTestDatabase, deleteQueues, type Dialect, replicaQueues, uniqueSuffix } from '../support.js'
 

@@ -6,9 +6,7 @@
  * transaction is timed too.
  */
 import { execFileSync } from 'node:child_process'
-import { silentLogger } from '../../src/core/logger.js'
-import { cqrsReplica } from '../../src/prisma/cqrs-replica.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
+import { cqrsReplica, rabbitmq, silentLogger } from '../package.js'
 import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, publishRaw, replicaQueues, uniqueSuffix } from '../support.js'
 import { processCpu, profiled } from './cpu.js'
 

@@ -32,7 +32,7 @@ function where(url: string, name: string): string {
   if (!url) return name.startsWith('(') ? name : '(native)'
   const nm = url.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/)
   if (nm) return nm[1]
-  const src = url.match(/\/work\/main\/(src|bench|integration|prisma)\/(.*)$/)
+  const src = url.match(/\/(src|dist|bench|integration|prisma)\/(.*)$/)
   if (src) return `${src[1]}/${src[2]}`
   if (url.startsWith('node:')) return 'node internals'
   return url
