@@ -149,7 +149,7 @@ describe.each(DIALECTS)('edge values on every replica path into %s', { timeout: 
     expect(await differences(db, rows, columns), seedNote).toEqual([])
   })
 
-  // The batch runs on the mariadb driver with the adapter's choice of protocol: its text protocol too.
+  // The batch runs on the mariadb driver's text protocol whatever the adapter was given: with useTextProtocol too.
   it.runIf(dialect === 'mysql')('consume: one batch statement, the MariaDB adapter on its text protocol (useTextProtocol)', async () => {
     await db.exec('DELETE FROM edge_ref; DELETE FROM cqrs_tombstone')
     const { PrismaClient } = await import(`../../prisma/generated/${dialect}/client.ts`)
