@@ -5,11 +5,13 @@
  * cqrsMaster() and its relay off, and the default setup (its in-process relay publishing to
  * RabbitMQ). Prints the process's CPU per write, its event loop delay, and the relay's batches: what
  * a relay in the writer's process costs at a rate that does not saturate it. PROFILE=1 also writes a
- * CPU profile of each measured part; ONLY=1, 2 or 3 runs that setup alone.
+ * CPU profile of each measured part; ONLY=1, 2 or 3 runs that setup alone. SINK=1 binds a durable
+ * queue to the events, so the broker confirms a message only once it has stored it, as in production
+ * (without a queue it confirms at once).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
-import { AMQP_URL, authorData, createTestDatabase, steady, uniqueSuffix } from '../support.js'
+import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, steady, uniqueSuffix } from '../support.js'
 import { profiled } from './cpu.js'
 
 const [rateArg = '1000', secondsArg = '5'] = process.argv.slice(2)
@@ -17,6 +19,9 @@ const RATE = Number(rateArg)
 const master = await createTestDatabase('postgresql', 'mlag')
 const cqrsId = `author_${uniqueSuffix()}`
 const models = { author: { cqrsId } }
+const sink = process.env.SINK === '1' ? `bench_mlag_${cqrsId}` : null
+const conn = sink ? await amqpConnect('mlag') : null
+if (conn && sink) await declareSink(conn, sink, [cqrsId])
 
 try {
   const setups = ['plain Prisma', 'cqrsMaster, relay off', 'default setup (in-process relay)'] as const
@@ -44,5 +49,7 @@ try {
     await master.exec('TRUNCATE author, cqrs_outbox CASCADE')
   }
 } finally {
+  if (sink) await deleteQueues([sink])
+  await conn?.close()
   await master.drop()
 }
