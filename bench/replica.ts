@@ -52,8 +52,10 @@ const unlockSql = (d: Dialect) => (d === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLE
 type Variant = 'in-process' | 'cli -w 1' | 'cli -w 2' | 'raw p100' | 'raw p1000'
 
 export async function replica(ctx: BenchContext): Promise<Measurement[]> {
-  const N = ctx.quick ? 1500 : 20_000
-  const WARM = ctx.quick ? 200 : 2000
+  // --quick still drains several times what the consumers take in before the unlock (-w 2: two
+  // prefetches of 1,000), or the drain would time their database work alone.
+  const N = ctx.quick ? 6000 : 20_000
+  const WARM = ctx.quick ? 500 : 2000
   const out: Measurement[] = []
   for (const dialect of ctx.dialects) {
     const db = await createTestDatabase(dialect, 'brp')
@@ -80,6 +82,20 @@ export async function replica(ctx: BenchContext): Promise<Measurement[]> {
       const appliers = { 'raw p100': await rawApplier(db), 'raw p1000': await rawApplier(db) }
       const done = (n: number) => async () => (await countRows(db, 'author_ref', `cqrs_revision = ${REVISION}`)) === n
       const inProcess = (q: string) => cqrsReplica({ prisma, transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), queue: q, handlers: { [cqrsId]: { model: 'authorRef' } }, retry: { delaysMs: RETRY_DELAYS }, logger: silentLogger })
+
+      /**
+       * Publish n events while the table is locked (the running consumers take their prefetch and wait
+       * on the lock), then unlock; returns the time of the unlock, where a drain's timing starts.
+       */
+      const publishLocked = async (q: string, n: number): Promise<number> => {
+        await db.exec(lockSql(dialect))
+        try {
+          await publish(q, n)
+        } finally {
+          await db.exec(unlockSql(dialect))
+        }
+        return performance.now()
+      }
 
       /** One timed drain of an n-event backlog; returns ms. Leaves author_ref empty. */
       const drain = async (v: Variant, n: number): Promise<{ ms: number; extra?: Record<string, number> }> => {
@@ -108,27 +124,13 @@ export async function replica(ctx: BenchContext): Promise<Measurement[]> {
           const rep = (running ??= inProcess(q))
           await rep.start()
           const before = rep.stats.applied + rep.stats.skipped
-          await db.exec(lockSql(dialect))
-          let t0: number
-          try {
-            await publish(q, n)
-          } finally {
-            await db.exec(unlockSql(dialect))
-            t0 = performance.now()
-          }
+          const t0 = await publishLocked(q, n)
           // Its own count, not the table's: a query every few ms would take this process's CPU from it.
           await until(() => rep.stats.applied + rep.stats.skipped >= before + n, `in-process replica to apply ${n}`, 300_000, 1)
           result = { ms: performance.now() - t0 }
           if (rep.stats.retried || rep.stats.deadLettered) throw new Error(`in-process replica retried ${rep.stats.retried} and dead-lettered ${rep.stats.deadLettered}`)
         } else {
-          await db.exec(lockSql(dialect))
-          let t0: number
-          try {
-            await publish(q, n)
-          } finally {
-            await db.exec(unlockSql(dialect))
-            t0 = performance.now()
-          }
+          const t0 = await publishLocked(q, n)
           await until(async () => (await messageCount(conn, q)) === 0, `${q} to empty`, 300_000, 10)
           const emptyMs = performance.now() - t0
           await until(done(n), `${n} rows in author_ref`, 300_000, 2)
