@@ -105,6 +105,57 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
       await replica.stop()
     }
   })
+
+  // MariaDB takes no statement bigger than its max_allowed_packet (16 MB here): a batch of big rows is
+  // split to fit, and a row that alone is bigger is dead-lettered saying what to raise, not retried
+  // forever as a lost connection (the server cuts the connection it came on).
+  it.runIf(dialect === 'mysql')('splits a batch bigger than max_allowed_packet, and dead-letters a row bigger than it with what to raise', async () => {
+    const bigQueue = `big${suffix}`
+    const limit = Number((await db.query<{ m: number }>('SELECT @@max_allowed_packet AS m'))[0].m)
+    const rowChars = Math.ceil((1.5 * limit) / 100) // 100 rows: one and a half times the limit in all
+    const ids = Array.from({ length: 100 }, (_, i) => 300 + i)
+    const tooBig = 350 // alone more than the limit
+    const profile = (id: number) => ({ blob: String(id % 10).repeat(id === tooBig ? limit + 1024 : rowChars) })
+    const options = async () => ({
+      prisma: await db.client(),
+      transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }),
+      queue: bigQueue,
+      logger: silentLogger,
+      prefetch: 100,
+      batchSize: 100,
+      retry: { maxRetries: 3, delaysMs: [30_000] },
+      handlers: { [cqrsId]: { model: 'authorRef' } },
+    })
+    // Declare the queue, then fill it, so the rows arrive in one batch.
+    const declare = cqrsReplica(await options())
+    await declare.start()
+    await declare.stop()
+    try {
+      const publisher = runtime(rabbitmq({ url: AMQP_URL, logger: silentLogger }))
+      await publisher.publish(ids.map((id) => ({ routingKey: cqrsId, body: encodeMessage(message(id, { profile: profile(id) })) })))
+      await publisher.close()
+      const again = cqrsReplica(await options())
+      await again.start()
+      try {
+        const good = ids.filter((id) => id !== tooBig)
+        await eventually(async () => {
+          const rows = await db.query<{ id: number; n: number }>(`SELECT id, LENGTH(JSON_VALUE(profile, '$.blob')) AS n FROM author_ref WHERE id BETWEEN 300 AND 399`)
+          const have = new Map(rows.map((r) => [Number(r.id), Number(r.n)]))
+          return good.filter((id) => have.get(id) !== rowChars).map((id) => `row ${id}: ${have.get(id) ?? 'missing'}`)
+        }, 45_000)
+        const [dead] = await deadLetters(bigQueue, 1)
+        expect(dead.pk).toBe(tooBig)
+        expect(dead.attempts).toBe(1)
+        expect(dead.reason).toMatch(/max_allowed_packet/)
+        expect(dead.reason).toMatch(/raise max_allowed_packet on the replica's server/)
+        expect(again.stats.snapshot()).toMatchObject({ retried: 0, deadLettered: 1 })
+      } finally {
+        await again.stop()
+      }
+    } finally {
+      await deleteQueues(bigQueue)
+    }
+  })
 })
 
 /** Reads (and acks) `n` dead letters of `queue`, awaiting them. */

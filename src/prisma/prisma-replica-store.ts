@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto'
+import { NonRetryableError } from '../core/errors.js'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
@@ -55,6 +56,7 @@ export class PrismaReplicaStore implements ReplicaStore {
 
   async applyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
     if (this.provider === 'postgresql') return this.pgApplyBatch(target, ops)
+    const packet = this.provider === 'mysql' ? await this.maxPacket() : Infinity
     return this.locked(this.fast, target.cqrsId, ops.map((o) => o.pkKey), async (tx, tombs) => {
       const results: ApplyResult[] = ops.map(() => 'skipped')
       const groups: Record<Gate, number[]> = { newer: [], notOlder: [], always: [] }
@@ -69,8 +71,10 @@ export class PrismaReplicaStore implements ReplicaStore {
         // Rows may carry different key sets (a partial serializer): one statement per key set.
         for (const group of byColumns(idx.map((i) => ops[i]))) {
           for (const part of withinParams(this.provider, group, columnsOf(target, group).length)) {
-            const n = await run(tx, upsertStatement(this.provider, target, part, gate))
-            if (n > 0) for (const op of part) results[ops.indexOf(op)] = 'applied'
+            for (const [sub, st] of withinPacket(part, (o) => upsertStatement(this.provider, target, o, gate), packet)) {
+              const n = await run(tx, st)
+              if (n > 0) for (const op of sub) results[ops.indexOf(op)] = 'applied'
+            }
           }
         }
       }
@@ -116,6 +120,20 @@ export class PrismaReplicaStore implements ReplicaStore {
     const skipped = new Set<string>()
     for (const rows of results.slice(1, 1 + upserts.length)) for (const r of rows) skipped.add(r.cqrs_pk_key as string)
     return ops.map((op) => (op.signal !== 'DELETE' && skipped.has(op.pkKey) ? 'skipped' : 'applied'))
+  }
+
+  private packet: Promise<number> | null = null
+
+  /**
+   * MySQL/MariaDB: the server's `max_allowed_packet`, read once: the largest statement it takes. A
+   * bigger one is refused (errno 1153) or the connection is cut while it is sent.
+   */
+  private maxPacket(): Promise<number> {
+    this.packet ??= this.fast.query<{ m: number | bigint | string }>('SELECT @@max_allowed_packet AS m').then(
+      (rows) => Number(rows[0]?.m) || DEFAULT_MAX_PACKET,
+      () => ((this.packet = null), DEFAULT_MAX_PACKET), // read again next time
+    )
+    return this.packet
   }
 
   /** Hooks get a Prisma transaction client as `tx`. */
@@ -217,6 +235,44 @@ export function withinParams<T>(provider: Provider, items: T[], perItem: number,
   const out: T[][] = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
+}
+
+/** MySQL's default `max_allowed_packet` before 8.0 (4 MB), where the server's cannot be read. */
+const DEFAULT_MAX_PACKET = 4 * 1024 * 1024
+
+/**
+ * `ops` as statements (`build`) that each fit in `limit` bytes, the server's `max_allowed_packet`:
+ * halves of the ops until a statement's size, counted high (every character of text as 3 bytes, the
+ * most UTF-8 and escaping make of it; bytes as 2), fits. A lone op whose values alone are more bytes
+ * than the limit can never be written: a NonRetryableError saying what to raise, so that op goes to
+ * the dead-letter queue and the rest of its batch applies.
+ */
+export function withinPacket(ops: ApplyOp[], build: (ops: ApplyOp[]) => Statement, limit: number): Array<[ApplyOp[], Statement]> {
+  const st = build(ops)
+  if (!Number.isFinite(limit) || statementBytes(st, 3, 2) <= limit) return [[ops, st]]
+  if (ops.length > 1) {
+    const half = Math.ceil(ops.length / 2)
+    return [...withinPacket(ops.slice(0, half), build, limit), ...withinPacket(ops.slice(half), build, limit)]
+  }
+  const least = statementBytes(st, 0, 1)
+  if (least > limit) {
+    throw new NonRetryableError(`the row of pk ${ops[0].pkKey} is at least ${least} bytes, more than the replica database's max_allowed_packet (${limit} bytes), so no statement can carry it: raise max_allowed_packet on the replica's server, then send the dead letter back (cqrs dead-letters retry)`, { pk: ops[0].pkKey, bytes: least, maxAllowedPacket: limit })
+  }
+  return [[ops, st]]
+}
+
+/**
+ * A statement's size in bytes with each text counted as `perChar` bytes a character (0: its UTF-8
+ * length exactly) and each byte value as `perByte`.
+ */
+function statementBytes(st: Statement, perChar: number, perByte: number): number {
+  let n = st.sql.length
+  for (const p of st.params) {
+    if (typeof p === 'string') n += perChar ? p.length * perChar : Buffer.byteLength(p)
+    else if (p instanceof Uint8Array) n += p.byteLength * perByte
+    else n += 24
+  }
+  return n
 }
 
 /** Ops grouped by the columns they carry (one statement each); usually one group. */

@@ -47,7 +47,7 @@ const MY_UNAVAILABLE = new Set([
   1053, // server shutdown in progress
   1081, // can't create IP socket
   1129, // host blocked
-  1152, 1153, 1158, 1159, 1160, 1161, // aborted connection, network read/write errors and timeouts
+  1152, 1158, 1159, 1160, 1161, // aborted connection, network read/write errors and timeouts
   1184, // aborted new connection
   1203, 1226, // user has more than max_user_connections / exceeded a resource limit
   1290, // running with --read-only
@@ -59,6 +59,7 @@ const MY_UNAVAILABLE = new Set([
 ])
 const MY_PERMANENT = new Set([
   1048, // column cannot be null
+  1153, // a statement bigger than max_allowed_packet: the message's row (a batch is split in halves first)
   1264, // out of range value for column
   1265, // data truncated for column
   1292, // incorrect date/time value
@@ -250,8 +251,9 @@ export function columnOfError(info: DbErrorInfo, values: OpValues): string | nul
  * value for it, e.g. `numeric field overflow (22003); column balance, value 123456789012345678.5`.
  */
 export function permanentReason(info: DbErrorInfo, values: OpValues | undefined): string {
-  const column = values ? columnOfError(info, values) : info.column
   const code = info.code ? ` (${info.code})` : ''
+  if (info.code === '1153') return `${info.message}${code}; this message's row is too big for one statement: raise max_allowed_packet on the replica's server, then send the dead letter back (cqrs dead-letters retry)`
+  const column = values ? columnOfError(info, values) : info.column
   if (!column) return `${info.message}${code}; the replica's column cannot hold this message's value`
   const value = values?.has(column) ? `, value ${show(values.get(column))}` : ''
   return `${info.message}${code}; column ${column}${value}`

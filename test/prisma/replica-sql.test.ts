@@ -4,7 +4,8 @@ import { RawJson } from '../../src/core/json.js'
 import { JSON_NULL } from '../../src/replica/decode-op.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
 import { columnsOf, deleteStatement, pgInline, pgLiteral, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
-import { withinParams } from '../../src/prisma/prisma-replica-store.js'
+import { withinPacket, withinParams } from '../../src/prisma/prisma-replica-store.js'
+import { NonRetryableError } from '../../src/core/errors.js'
 
 const c = (column: string, kind: TargetColumn['kind'] = 'String'): TargetColumn => ({ column, field: column, kind, required: false })
 const pk = c('id', 'Int')
@@ -50,6 +51,45 @@ describe('replica SQL plans', () => {
       for (const part of parts) expect(upsertStatement(provider, wide, part, 'newer').params.length, provider).toBeLessThanOrEqual(limit)
     }
     expect(withinParams('postgresql', ops, cols)).toEqual([ops])
+  })
+
+  it('MySQL: statements split to fit max_allowed_packet, counting text high; a lone row bigger than it is refused, naming what to raise', () => {
+    // Generated rows: text of random lengths (multi-byte characters among them), each seed printed on failure.
+    for (const seed of [1, 2, 3, 4, 5]) {
+      let x = seed
+      const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32)
+      const limit = 4096 + Math.floor(rnd() * 60_000)
+      const ops = Array.from({ length: 1 + Math.floor(rnd() * 300) }, (_, i) => {
+        const len = Math.floor(rnd() * (limit / (1 + Math.floor(rnd() * 40))))
+        return { ...op(i + 1, 1), values: new Map([['name', (rnd() < 0.3 ? 'é€' : 'ab').repeat(len)]]) }
+      })
+      const build = (o: ApplyOp[]) => upsertStatement('mysql', target, o, 'newer')
+      const note = `seed ${seed}, limit ${limit}, ${ops.length} rows`
+      let parts: Array<[ApplyOp[], { sql: string; params: unknown[] }]>
+      try {
+        parts = withinPacket(ops, build, limit)
+      } catch (e) {
+        // Only a row that alone is more bytes than the limit is refused.
+        expect(e, note).toBeInstanceOf(NonRetryableError)
+        expect((e as Error).message, note).toMatch(/max_allowed_packet \(\d+ bytes\).*raise max_allowed_packet/)
+        const pkOf = /row of pk (\d+)/.exec((e as Error).message)![1]
+        const lone = build([ops.find((o) => o.pkKey === pkOf)!])
+        expect(Buffer.byteLength(String(lone.params[1])) + lone.sql.length, note).toBeGreaterThan(limit)
+        continue
+      }
+      expect(parts.flatMap(([o]) => o), note).toEqual(ops)
+      for (const [o, st] of parts) {
+        expect(st, note).toEqual(build(o))
+        // What the driver sends: the SQL with each value quoted and escaped into it, in UTF-8.
+        const bytes = st.sql.length + st.params.reduce((n: number, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) + 2 : String(p).length), 0)
+        if (o.length > 1) expect(bytes, note).toBeLessThanOrEqual(limit)
+        // A row sent alone may be near the limit (the server then says so), never past it in its values alone.
+        else expect(bytes - 2 * st.params.filter((p) => typeof p === 'string').length, note).toBeLessThanOrEqual(limit)
+      }
+    }
+    // No limit (PostgreSQL, SQLite): one statement.
+    const few = [op(1, 1), op(2, 1)]
+    expect(withinPacket(few, (o) => upsertStatement('mysql', target, o, 'newer'), Infinity)).toHaveLength(1)
   })
 
   it('deletes only rows not newer than the DELETE, and keeps the highest tombstone', () => {

@@ -113,6 +113,13 @@ describe('errors the captures cannot produce on the shared servers', () => {
     expect(classifyDbError(Object.assign(new Error("Data too long for column 'name' at row 1"), { code: 'ER_DATA_TOO_LONG', errno: 1406, sqlState: '22001' })).class).toBe('permanent')
   })
 
+  it('MariaDB 1153, a statement bigger than max_allowed_packet, is the message\'s row: dead-lettered saying what to raise, not waited for', () => {
+    const e = my(1153, "Got a packet bigger than 'max_allowed_packet' bytes")
+    expect(classifyDbError(e).class).toBe('permanent')
+    expect(isConnectionError(e)).toBe(false)
+    expect(decideRetry(e, 0, 5, [100], new Map([['profile', '{}']]))).toMatchObject({ kind: 'deadLetter', reason: expect.stringContaining("raise max_allowed_packet on the replica's server") })
+  })
+
   it('anything unknown is transient: it keeps its retries', () => {
     expect(classifyDbError(new Error('a handler failed')).class).toBe('transient')
     expect(classifyDbError(Object.assign(new Error('x'), { code: 'P2025' })).class).toBe('transient')
