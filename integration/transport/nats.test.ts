@@ -53,6 +53,23 @@ describe('nats transport', { timeout: 20_000 }, () => {
     expect(box.bodies().sort()).toEqual(['e1', 'e2', 'end', 'sync'])
   })
 
+  it('a message over the server\'s max_payload is refused saying what to raise, and nothing of its batch is stored', async () => {
+    const t = await open()
+    const spec = makeSpec()
+    const [id] = spec.cqrsIds
+    const box = inbox()
+    await consume(t, spec, box.handler)
+    const max = 1024 * 1024 // nats-server's default max_payload, which the local server keeps
+    const big = 'x'.repeat(max + 1)
+    const error = await t.publish([{ routingKey: id, body: 'before', messageId: '1' }, { routingKey: id, body: big, messageId: '2' }]).catch((e) => e)
+    expect(error).toBeInstanceOf(TransportError)
+    expect(error.message).toMatch(new RegExp(`message 2 with key '${id}' is ${max + 1} bytes, more than the max_payload of NATS at .* \\(${max} bytes\\), so NATS refuses it every time; raise max_payload`))
+    // Checked before anything is sent: the relay keeps the whole batch, in order, for its next attempt.
+    await t.publish([{ routingKey: id, body: 'after', messageId: '3' }])
+    await box.until(1)
+    expect(box.bodies()).toEqual(['after'])
+  })
+
   it('from: a new queue starts at a time in the stream, and an existing queue refuses another start', async () => {
     const t = await open()
     const spec = makeSpec()

@@ -103,11 +103,24 @@ export class NatsTransport implements Transport {
 
   /** Publish in order with JetStream acks; each event's message id lets the server drop a second publish of it. */
   async publish(messages: OutgoingMessage[]): Promise<void> {
-    const { js } = this.#need('publish')
+    const { js, nc } = this.#need('publish')
     if (messages.length === 0) return
     // Fail fast: the client would hold the publishes until its request timeout.
     if (!this.#connected) {
       throw new TransportError(`publish(): not connected to NATS at ${this.options.safeServers} (the connection was lost and is being re-established); try again later`, { servers: this.options.safeServers })
+    }
+    // A message over the server's max_payload is refused every time: say so, not "try again".
+    const maxPayload = nc.info?.max_payload
+    if (maxPayload) {
+      for (const m of messages) {
+        const bytes = Buffer.byteLength(m.body)
+        if (bytes > maxPayload) {
+          throw new TransportError(
+            `publish(): message ${m.messageId ?? ''} with key '${m.routingKey}' is ${bytes} bytes, more than the max_payload of NATS at ${this.options.safeServers} (${maxPayload} bytes), so NATS refuses it every time; raise max_payload in the nats-server configuration (up to 64 MB). Until then it and the events behind it wait in the outbox`,
+            { servers: this.options.safeServers, messageId: m.messageId, bytes, maxPayload },
+          )
+        }
+      }
     }
     for (let i = 0; i < messages.length; i += this.options.publishWindow) {
       // Sent in order on one connection, so stored in order; the acks are awaited together.
