@@ -36,18 +36,21 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
   const message = (id: number, data: Record<string, unknown> = {}): CqrsMessage =>
     cqrsMessage('SAVE', cqrsId, { id, name: `n${id}`, external_id: `x${id}`, nickname: `nick${id}`, balance: 1.5, rating: id, cqrs_revision: 0, cqrs_updated: '2026-12-03 07:52:03.955000+00:00', ...data })
 
+  /** A replica of `q` (a fresh client and transport each call). */
+  const optionsFor = async (q: string, batchSize: number) => ({
+    prisma: await db.client(),
+    transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }),
+    queue: q,
+    logger: silentLogger,
+    prefetch: 100,
+    batchSize,
+    // A retry would wait half a minute in the broker: a dead letter that shows up now was not retried.
+    retry: { maxRetries: 3, delaysMs: [30_000] },
+    handlers: { [cqrsId]: { model: 'authorRef' } },
+  })
+
   it('dead-letters the value at first delivery, names column and value, and applies the rest of the batch', async () => {
-    const replicaOptions = async () => ({
-      prisma: await db.client(),
-      transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }),
-      queue,
-      logger: silentLogger,
-      prefetch: 100,
-      batchSize: 50,
-      // A retry would wait half a minute in the broker: a dead letter that shows up now was not retried.
-      retry: { maxRetries: 3, delaysMs: [30_000] },
-      handlers: { [cqrsId]: { model: 'authorRef' } },
-    })
+    const replicaOptions = () => optionsFor(queue, 50)
     // Declare the queue, then fill it, so the poison arrives in a batch with the good messages.
     const declare = cqrsReplica(await replicaOptions())
     await declare.start()
@@ -116,16 +119,7 @@ describe.each(dialects)('permanent database errors on %s', (dialect) => {
     const ids = Array.from({ length: 100 }, (_, i) => 300 + i)
     const tooBig = 350 // alone more than the limit
     const profile = (id: number) => ({ blob: String(id % 10).repeat(id === tooBig ? limit + 1024 : rowChars) })
-    const options = async () => ({
-      prisma: await db.client(),
-      transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }),
-      queue: bigQueue,
-      logger: silentLogger,
-      prefetch: 100,
-      batchSize: 100,
-      retry: { maxRetries: 3, delaysMs: [30_000] },
-      handlers: { [cqrsId]: { model: 'authorRef' } },
-    })
+    const options = () => optionsFor(bigQueue, 100)
     // Declare the queue, then fill it, so the rows arrive in one batch.
     const declare = cqrsReplica(await options())
     await declare.start()
