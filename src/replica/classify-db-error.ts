@@ -6,7 +6,8 @@
  *   or lost, too many connections, read-only, busy). The message is not at fault: hold the batch and
  *   wait with backoff, spending no retry.
  * - `permanent`: the replica's column can never hold the value (out of range, too long, NULL into
- *   NOT NULL, a check constraint, text the type cannot read). Retrying cannot help: dead-letter now.
+ *   NOT NULL, a check constraint, text the type cannot read, a row or index entry over the server's
+ *   limits). Retrying cannot help: dead-letter now.
  * - `transient`: a later attempt may succeed (a foreign key whose parent has not arrived, a
  *   deadlock, a lock timeout, a serialization failure), and anything not known: the retry schedule.
  *
@@ -39,7 +40,12 @@ const PG_UNAVAILABLE = new Set([
   '53300', // too_many_connections
   '25006', // read_only_sql_transaction (a standby, or default_transaction_read_only)
 ])
-const PG_PERMANENT = new Set(['23502' /* not_null_violation */, '23514' /* check_violation */])
+const PG_PERMANENT = new Set([
+  '23502', // not_null_violation
+  '23514', // check_violation
+  '54000', // program_limit_exceeded: e.g. a value too big for the btree index on its column
+  '54001', // statement_too_complex: e.g. JSON nested deeper than the server's stack allows
+])
 
 // MySQL / MariaDB errnos, and the MariaDB connector's own (45xxx).
 const MY_UNAVAILABLE = new Set([
@@ -67,6 +73,7 @@ const MY_PERMANENT = new Set([
   1366, // incorrect integer/decimal/string value
   1367, // illegal value
   1406, // data too long for column
+  1118, // row size too large for the table
   1690, // value is out of range (arithmetic)
   3140, // invalid JSON text (MySQL)
   3819, // check constraint violated (MySQL)

@@ -120,6 +120,15 @@ describe('errors the captures cannot produce on the shared servers', () => {
     expect(decideRetry(e, 0, 5, [100], new Map([['profile', '{}']]))).toMatchObject({ kind: 'deadLetter', reason: expect.stringContaining("raise max_allowed_packet on the replica's server") })
   })
 
+  it.each([
+    ['PostgreSQL 54000, a value too big for its index', pg('54000', 'index row size 3016 exceeds btree version 4 maximum 2704 for index "author_ref_nickname_idx"')],
+    ['PostgreSQL 54001, JSON nested too deep', pg('54001', 'stack depth limit exceeded')],
+    ['MariaDB 1118, a row too large', my(1118, 'Row size too large (> 8126)')],
+  ])('%s: permanent (no retry can help)', (_name, e) => {
+    expect(classifyDbError(e).class).toBe('permanent')
+    expect(decideRetry(e, 0, 5, [100]).kind).toBe('deadLetter')
+  })
+
   it('anything unknown is transient: it keeps its retries', () => {
     expect(classifyDbError(new Error('a handler failed')).class).toBe('transient')
     expect(classifyDbError(Object.assign(new Error('x'), { code: 'P2025' })).class).toBe('transient')
