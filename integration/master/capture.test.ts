@@ -67,6 +67,19 @@ describe.each(CASES)('capture on %s by %s', (dialect, capture) => {
     ])
   })
 
+  it('an upsert with nothing to update and a write that sets the revision itself still raise it by one', async () => {
+    const a = await prisma.author.create({ data: { name: 'Di', externalId: 'e-4' } })
+    const u1 = await prisma.author.upsert({ where: { id: a.id }, create: { name: 'never', externalId: 'never' }, update: {} })
+    const u2 = await prisma.author.update({ where: { id: a.id }, data: { name: 'Di 2', cqrsRevision: 40 } })
+    expect([u1.cqrsRevision, u2.cqrsRevision]).toEqual([1, 2])
+    const ms = await flush()
+    expect(ms.map((m) => [m.signal_type, m.instance_data.cqrs_revision, m.instance_data.name])).toEqual([
+      ['SAVE', 0, 'Di'],
+      ['SAVE', 1, 'Di'],
+      ['SAVE', 2, 'Di 2'],
+    ])
+  })
+
   it('update with select returns only what was asked and still sends the whole row', async () => {
     const a = await prisma.author.create({ data: { name: 'Cy', externalId: 'e-3' } })
     const r = await prisma.author.update({ where: { id: a.id }, data: { nickname: 'c' }, select: { nickname: true } })
