@@ -158,7 +158,7 @@ export class Capture {
    * Trigger capture: on PostgreSQL and MySQL the capture's `BEFORE UPDATE` trigger raises the revision
    * of every row whose statement did not, and the row Prisma returns carries it. So an update that
    * sets a column of the model is left as it is: Prisma spends about 30 µs less CPU on it than with an
-   * `increment` (`bench/profile/master-writes.ts`), and PostgreSQL no more (the trigger's bump costs
+   * `increment` (`bench/profile/master-update.ts`), and PostgreSQL no more (the trigger's bump costs
    * nothing measurable next to its outbox row). The increment stays where the statement might not
    * update the row at all (no column set: an empty upsert update, relation writes only), where the
    * write sets the revision itself (it is replaced, as before), and on SQLite, whose triggers cannot

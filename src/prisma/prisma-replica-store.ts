@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto'
 import { NonRetryableError } from '../core/errors.js'
 import type { ApplyOp, ApplyResult, TableTarget } from '../replica/apply-op.js'
+import { RAISE_MAX_PACKET } from '../replica/classify-db-error.js'
 import type { Line } from '../core/dump-format.js'
 import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-store.js'
 import { gateOf, type Gate } from '../replica/version-gate.js'
@@ -256,7 +257,7 @@ export function withinPacket(ops: ApplyOp[], build: (ops: ApplyOp[]) => Statemen
   }
   const least = statementBytes(st, 0, 1)
   if (least > limit) {
-    throw new NonRetryableError(`the row of pk ${ops[0].pkKey} is at least ${least} bytes, more than the replica database's max_allowed_packet (${limit} bytes), so no statement can carry it: raise max_allowed_packet on the replica's server, then send the dead letter back (cqrs dead-letters retry)`, { pk: ops[0].pkKey, bytes: least, maxAllowedPacket: limit })
+    throw new NonRetryableError(`the row of pk ${ops[0].pkKey} is at least ${least} bytes, more than the replica database's max_allowed_packet (${limit} bytes), so no statement can carry it: ${RAISE_MAX_PACKET}`, { pk: ops[0].pkKey, bytes: least, maxAllowedPacket: limit })
   }
   return [[ops, st]]
 }

@@ -178,6 +178,9 @@ function columnInMessage(message: string): string | null {
   return null
 }
 
+/** What to do about a row too big for one statement (errno 1153, or found before sending it). */
+export const RAISE_MAX_PACKET = "raise max_allowed_packet on the replica's server, then send the dead letter back (cqrs dead-letters retry)"
+
 /** Classify a database error (see the file's comment for the three classes). */
 export function classifyDbError(e: unknown): DbErrorInfo {
   const f = inspect(e)
@@ -259,7 +262,7 @@ export function columnOfError(info: DbErrorInfo, values: OpValues): string | nul
  */
 export function permanentReason(info: DbErrorInfo, values: OpValues | undefined): string {
   const code = info.code ? ` (${info.code})` : ''
-  if (info.code === '1153') return `${info.message}${code}; this message's row is too big for one statement: raise max_allowed_packet on the replica's server, then send the dead letter back (cqrs dead-letters retry)`
+  if (info.code === '1153') return `${info.message}${code}; this message's row is too big for one statement: ${RAISE_MAX_PACKET}`
   const column = values ? columnOfError(info, values) : info.column
   if (!column) return `${info.message}${code}; the replica's column cannot hold this message's value`
   const value = values?.has(column) ? `, value ${show(values.get(column))}` : ''

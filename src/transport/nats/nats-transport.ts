@@ -113,7 +113,8 @@ export class NatsTransport implements Transport {
     const maxPayload = nc.info?.max_payload
     if (maxPayload) {
       for (const m of messages) {
-        const bytes = Buffer.byteLength(m.body)
+        // A UTF-16 unit is at most 3 bytes of UTF-8: only a body that might be too big is measured.
+        const bytes = m.body.length * 3 > maxPayload ? Buffer.byteLength(m.body) : 0
         if (bytes > maxPayload) {
           throw new TransportError(
             `publish(): message ${m.messageId ?? ''} with key '${m.routingKey}' is ${bytes} bytes, more than the max_payload of NATS at ${this.options.safeServers} (${maxPayload} bytes), so NATS refuses it every time; raise max_payload in the nats-server configuration (up to 64 MB). Until then it and the events behind it wait in the outbox`,
