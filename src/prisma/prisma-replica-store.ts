@@ -7,7 +7,7 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { columnsOf, deleteStatement, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
 import { PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
@@ -96,6 +96,38 @@ export class PrismaReplicaStore implements ReplicaStore {
    * statement plus BEGIN and COMMIT.
    */
   private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
+    const layout = await this.layout(target)
+    try {
+      return await this.pgApplyScript(target, ops, layout)
+    } catch (e) {
+      // A migration may have changed the table's columns since they were read (the statement checks
+      // them): read them again, and if they changed, the batch goes once more with the new ones.
+      if (!layout) throw e
+      const now = await this.layout(target, true)
+      if (!now || (now.length === layout.length && now.every((n, i) => n === layout[i]))) throw e
+      return this.pgApplyScript(target, ops, now)
+    }
+  }
+
+  private readonly layouts = new Map<string, Promise<readonly string[] | undefined>>()
+
+  /**
+   * PostgreSQL: the table's columns in order, for {@link pgApplyStatement}'s row arrays; read once, or
+   * again when `fresh`. Undefined (the batch goes as JSON) while they cannot be read.
+   */
+  private layout(target: TableTarget, fresh = false): Promise<readonly string[] | undefined> {
+    let layout = fresh ? undefined : this.layouts.get(target.table)
+    if (!layout) {
+      layout = this.fast.query<{ n: string }>(PG_LAYOUT_SQL, [quoteIdent('postgresql', target.table)]).then(
+        (rows) => (rows.length ? rows.map((r) => r.n) : undefined),
+        () => void this.layouts.delete(target.table),
+      )
+      this.layouts.set(target.table, layout)
+    }
+    return layout
+  }
+
+  private async pgApplyScript(target: TableTarget, ops: ApplyOp[], layout: readonly string[] | undefined): Promise<ApplyResult[]> {
     const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
     const deletes: ApplyOp[] = []
     for (const op of ops) {
@@ -106,7 +138,7 @@ export class PrismaReplicaStore implements ReplicaStore {
     // Built before the transaction, so the locks are held for the statements alone.
     const upserts: Statement[] = []
     for (const [gate, group] of Object.entries(groups) as Array<[Gate, ApplyOp[]]>) {
-      if (group.length) for (const part of byColumns(group)) upserts.push(pgApplyStatement(target, part, gate))
+      if (group.length) for (const part of byColumns(group)) upserts.push(pgApplyStatement(target, part, gate, layout))
     }
     const removals = deletes.length ? [deleteStatement(this.provider, target, deletes), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
     // The lock statement first and on its own: the upserts' tombstone checks read after it (see pgApplyStatement).

@@ -3,7 +3,7 @@ import { ExactDateTime } from '../../src/core/datetime.js'
 import { RawJson } from '../../src/core/json.js'
 import { JSON_NULL } from '../../src/replica/decode-op.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
-import { columnsOf, deleteStatement, pgInline, pgLiteral, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
+import { columnsOf, deleteStatement, pgApplyStatement, pgInline, pgLiteral, pgRowArray, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
 import { withinPacket, withinParams } from '../../src/prisma/prisma-replica-store.js'
 import { NonRetryableError } from '../../src/core/errors.js'
 
@@ -114,18 +114,39 @@ describe('replica SQL plans', () => {
     expect(my.params).toEqual([1, '9999999999.99999999', '-0', 'null', '{"score":33.0}', '2026-11-23 00:00:00.123456', 0])
   })
 
+  it('PostgreSQL row arrays: a field per column of the table, in its order, quoted for the record and again for the array; JSON where a literal cannot carry a text', () => {
+    const layout = ['id', 'replica_only', 'name', 'cqrs_revision', 'cqrs_updated']
+    const o = (text: string): ApplyOp => ({ ...op(1, 2), values: new Map([['name', text]]) })
+    const cols = columnsOf(target, [o('')])
+    expect(pgRowArray(target, cols, [o('a "b" \\c'), o('')], layout)).toBe(String.raw`{"(1,,\"a \\\"b\\\" \\\\c\",2,\"2026-11-23T00:00:00.123456Z\")","(1,,\"\",2,\"2026-11-23T00:00:00.123456Z\")"}`)
+    // NUL and a lone surrogate: JSON escapes them, so PostgreSQL refuses them with its own error.
+    expect(pgRowArray(target, cols, [o('ok'), o('a\u0000b')], layout)).toBeNull()
+    expect(pgRowArray(target, cols, [o('a\ud800b')], layout)).toBeNull()
+    expect(pgRowArray(target, cols, [o('pair \ud83c\udf89')], layout)).not.toBeNull()
+    // A column the batch writes that the table lacks: the JSON path, and PostgreSQL's own error.
+    expect(pgRowArray(target, cols, [o('x')], ['id', 'cqrs_revision', 'cqrs_updated'])).toBeNull()
+    expect(pgApplyStatement(target, [o('a\u0000b')], 'newer', layout).sql).toContain('json_populate_recordset')
+    expect(pgApplyStatement(target, [o('ok')], 'newer', layout).sql).toContain('unnest($1::"author_ref"[])')
+    expect(pgApplyStatement(target, [o('ok')], 'newer').sql).toContain('json_populate_recordset')
+  })
+
   it('PostgreSQL scripts: parameters written in as literals, the same text whatever standard_conforming_strings says', () => {
     expect(pgLiteral(null)).toBe('NULL')
     expect(pgLiteral(12)).toBe("E'12'")
     expect(pgLiteral(-7n)).toBe("E'-7'")
     expect(pgLiteral(true)).toBe("E'true'")
-    expect(pgLiteral(`it's a \\ "q"`)).toBe(`E'it''s a \\\\ "q"'`)
-    expect(pgLiteral(['1', '-2', null, 'a"b\\c'])).toBe(`E'{"1","-2",NULL,"a\\\\"b\\\\\\\\c"}'`)
+    // A quote or a backslash: dollar-quoted, nothing escaped, with a tag the text cannot end early.
+    expect(pgLiteral(`it's a \\ "q"`)).toBe(`$cqrs$it's a \\ "q"$cqrs$`)
+    expect(pgLiteral(`'$cqrs$'`)).toBe(`$cqrs1$'$cqrs$'$cqrs1$`)
+    expect(pgLiteral(`'ends in $cqrs`)).toBe(`$cqrs1$'ends in $cqrs$cqrs1$`)
+    expect(pgLiteral(`'$cqrs$ $cqrs1`)).toBe(`$cqrs2$'$cqrs$ $cqrs1$cqrs2$`)
+    expect(pgLiteral(['1', '-2', null, 'a"b\\c'])).toBe('$cqrs${"1","-2",NULL,"a\\"b\\\\c"}$cqrs$')
     expect(() => pgLiteral({})).toThrow(/cannot write/)
     // Placeholders inside quoted identifiers and string literals stay; $10 is not $1 followed by 0.
     const params = Array.from({ length: 10 }, (_, i) => `v${i + 1}`)
     expect(pgInline({ sql: `SELECT $1::json, "a$1", 'b$2''$1', $10`, params })).toBe(`SELECT E'v1'::json, "a$1", 'b$2''$1', E'v10'`)
     expect(() => pgInline({ sql: 'SELECT $2', params: [1] })).toThrow(/no parameter for \$2/)
+    expect(pgInline({ sql: `SELECT $1`, params: ["a'b"] })).toBe(`SELECT $cqrs$a'b$cqrs$`)
     expect(pgScript([{ sql: 'SELECT $1', params: [1] }, { sql: 'SELECT 2', params: [] }])).toBe("BEGIN ISOLATION LEVEL READ COMMITTED;\nSELECT E'1';\nSELECT 2;\nCOMMIT")
   })
 })

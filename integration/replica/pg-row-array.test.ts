@@ -1,0 +1,156 @@
+/**
+ * PostgreSQL's batches go as arrays of the replica table's own row type, read by position
+ * (replica-sql.ts, pgRowArray): any text arrives as it was sent, whatever characters the record, array
+ * and string literals treat specially, under either standard_conforming_strings; a text no literal can
+ * carry still gets PostgreSQL's own refusal, dead-lettered with it. A migration that changes the
+ * table's columns between batches (even one that keeps their number, which would shift every value
+ * after a dropped column) changes nothing a batch stores, and a statement built for an older column
+ * order is refused, never applied.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
+import { pgApplyStatement, pgInline } from '../../src/prisma/replica-sql.js'
+import { decodeMessage } from '../../src/core/message.js'
+import { toApplyOp } from '../../src/replica/decode-op.js'
+import type { Delivery, Transport } from '../../src/transport/types.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { prng } from '../exact/replica-support.js'
+
+const SEED = Number(process.env.CQRS_SEED ?? Math.floor(Math.random() * 2 ** 31))
+const noTransport = { name: 'none', connect: async () => {}, publish: async () => {}, consume: async () => ({ stop: async () => {} }), close: async () => {} } as Transport
+const UPDATED = '2026-12-05 01:02:03.456789+00:00'
+
+const message = (cqrsId: string, pk: unknown, data: Record<string, unknown>, revision = 0): CqrsMessage => ({
+  signal_type: 'SAVE',
+  cqrs_id: cqrsId,
+  instance_data: { ...data, cqrs_revision: revision, cqrs_updated: UPDATED },
+  previous_data: null,
+  instance_pk: pk as string,
+  correlation_id: null,
+  retries: 0,
+  expires: null,
+  meta: {},
+})
+const delivery = (m: CqrsMessage): Delivery => ({ body: Buffer.from(encodeMessage(m)), routingKey: m.cqrs_id, headers: {}, redelivered: false })
+
+/** Pieces the literals treat specially (quotes, backslashes, separators, braces, dollar tags), and others. */
+const PIECES = ['"', '\\', ',', '(', ')', '{', '}', ' ', '\t', '\n', '\r\n', "'", "''", '$', '$$', '$cqrs$', '$cqrs', 'cqrs$', '$cqrs1$', 'NULL', 'null', '""', '\\"', 'E\'', 'é', '日本', '🎉', 'x', '0', '-1.5']
+function texts(seed: number, n: number): string[] {
+  const rnd = prng(seed)
+  const int = (k: number) => Math.floor(rnd() * k)
+  const out = new Set<string>(['', ' ', '$cqrs', 'ends in $cqrs', '"quoted"', '\\', 'NULL'])
+  while (out.size < n) out.add(Array.from({ length: int(12) }, () => PIECES[int(PIECES.length)]).join(''))
+  return [...out]
+}
+
+const PG = DIALECTS.includes('postgresql') ? ['on', 'off'] : []
+
+describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)', (conforming) => {
+  let db: TestDatabase
+  let prisma: any
+  let replica: Replica
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql', 'rowarr')
+    // Every connection opened from here on (the client's, the store's own) takes the setting.
+    await db.exec(`ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET standard_conforming_strings = ${conforming}`)
+    prisma = await db.client()
+    replica = cqrsReplica({
+      prisma,
+      transport: noTransport,
+      queue: 'replica',
+      logger: silentLogger,
+      retry: { maxRetries: 0 },
+      handlers: { author: { model: 'authorRef' }, setting: { model: 'settingRef' }, ledger: { model: 'ledgerRef' } },
+    })
+    expect(await prisma.$queryRawUnsafe(`SELECT current_setting('standard_conforming_strings') AS s`)).toEqual([{ s: conforming }])
+  })
+  afterAll(async () => {
+    await replica?.store.close()
+    await prisma?.$disconnect()
+    await db?.drop()
+  })
+
+  it('any text arrives as sent: an int key beside it, and as a text key (seeded)', async () => {
+    const all = texts(SEED, 240)
+    try {
+      for (let i = 0; i < all.length; i += 60) {
+        const part = all.slice(i, i + 60)
+        const out = await replica.consumer.handle([
+          ...part.map((s, k) => delivery(message('author', i + k + 1, { id: i + k + 1, name: s, nickname: `${s}|`, external_id: s, balance: 1.5 }))),
+          ...part.map((s) => delivery(message('setting', s, { key: s, value: s }))),
+        ])
+        expect(out.every((o) => o.kind === 'ack'), JSON.stringify(out.filter((o) => o.kind !== 'ack'))).toBe(true)
+      }
+      const authors = await db.query<{ id: number; name: string; nickname: string; external_id: string }>('SELECT id, name, nickname, external_id FROM author_ref ORDER BY id')
+      expect(authors.map((r) => [r.name, r.nickname, r.external_id])).toEqual(all.map((s) => [s, `${s}|`, s]))
+      const settings = await db.query<{ key: string; value: string }>('SELECT key, value FROM setting_ref')
+      expect(new Map(settings.map((r) => [r.key, r.value]))).toEqual(new Map(all.map((s) => [s, s])))
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n(repeat with CQRS_SEED=${SEED})`, { cause: e })
+    }
+  })
+
+  it('a text no literal can carry (NUL, a lone surrogate) is refused by PostgreSQL and dead-lettered; the rest of its batch applies', async () => {
+    const out = await replica.consumer.handle([
+      delivery(message('author', 9001, { id: 9001, name: 'ok before', external_id: 'a', balance: 1 })),
+      delivery(message('author', 9002, { id: 9002, name: 'nul \u0000 inside', external_id: 'b', balance: 1 })),
+      delivery(message('author', 9003, { id: 9003, name: 'lone \ud800 surrogate', external_id: 'c', balance: 1 })),
+      delivery(message('author', 9004, { id: 9004, name: 'ok after', external_id: 'd', balance: 1 })),
+    ])
+    expect(out.map((o) => o.kind)).toEqual(['ack', 'deadLetter', 'deadLetter', 'ack'])
+    expect(out[1]).toMatchObject({ headers: { 'x-cqrs-reason': expect.stringContaining('unsupported Unicode escape sequence (22P05)') } })
+    expect(out[2]).toMatchObject({ headers: { 'x-cqrs-reason': expect.stringContaining('(22P02)') } })
+    expect(await db.query('SELECT id, name FROM author_ref WHERE id > 9000 ORDER BY id')).toEqual([
+      { id: 9001, name: 'ok before' },
+      { id: 9004, name: 'ok after' },
+    ])
+  })
+
+  it('a migration between batches, adding, dropping and re-adding columns, changes nothing a batch stores', async () => {
+    const ledger = (id: number, note: string | null) => delivery(message('ledger', id, { id, amount: -id, note }))
+    const batch = async (ids: number[], note: (id: number) => string | null) => {
+      const out = await replica.consumer.handle(ids.map((id) => ledger(id, note(id))))
+      expect(out.map((o) => o.kind)).toEqual(ids.map(() => 'ack'))
+    }
+    const stored = (ids: number[]) => db.query<{ id: string; amount: string; note: string | null }>(`SELECT id::text, amount::text, note FROM ledger_ref WHERE id IN (${ids.join(',')}) ORDER BY id`)
+    const expected = (ids: number[], note: (id: number) => string | null) => ids.map((id) => ({ id: String(id), amount: String(-id), note: note(id) }))
+    const note = (id: number) => `note ${id}`
+
+    await batch([1, 2, 3], note) // the column order is read here
+    // One more column: a record of the old order is too short.
+    await db.exec('ALTER TABLE ledger_ref ADD COLUMN memo text')
+    await batch([4, 5, 6], note)
+    expect(await stored([1, 2, 3, 4, 5, 6])).toEqual(expected([1, 2, 3, 4, 5, 6], note))
+    // The same number of columns in another order: read by the old order, `note` would take memo's
+    // empty field and memo `note`'s text, both without an error.
+    await db.exec('ALTER TABLE ledger_ref DROP COLUMN note')
+    await db.exec('ALTER TABLE ledger_ref ADD COLUMN note text')
+    await batch([7, 8, 9], note)
+    expect(await stored([7, 8, 9])).toEqual(expected([7, 8, 9], note))
+    expect(await db.query('SELECT count(*)::int AS n FROM ledger_ref WHERE memo IS NOT NULL')).toEqual([{ n: 0 }])
+    // And the same again with no column of ours moved: a replica-only column swapped for another.
+    await db.exec('ALTER TABLE ledger_ref DROP COLUMN memo, ADD COLUMN memo2 text')
+    await batch([10, 11], (id) => (id === 10 ? null : note(id)))
+    expect(await stored([10, 11])).toEqual(expected([10, 11], (id) => (id === 10 ? null : note(id))))
+  })
+
+  it('a statement built for an older column order fails, naming the columns, and writes nothing', async () => {
+    const { target } = replica.routes.get('ledger') as { target: any }
+    const live = (await db.query<{ n: string }>(`SELECT attname::text AS n FROM pg_attribute WHERE attrelid = 'ledger_ref'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`)).map((r) => r.n)
+    // The same names, amount and cqrs_revision swapped (both integers): every field still reads as its
+    // column's type, so only the check can tell.
+    const [a, r] = [live.indexOf('amount'), live.indexOf('cqrs_revision')]
+    const stale = live.map((n, i) => (i === a ? live[r] : i === r ? live[a] : n))
+    const op = toApplyOp(target, decodeMessage(encodeMessage(message('ledger', 77, { id: 77, amount: 5, note: 'n' }))))
+    const st = pgApplyStatement(target, [op], 'newer', stale)
+    expect(st.sql).toContain('::"ledger_ref"[]') // the row-array path, not the JSON one
+    await expect(db.query(pgInline(st))).rejects.toThrow(/cqrs-sync: the columns of "ledger_ref" changed; now id, /)
+    expect(await db.query('SELECT id FROM ledger_ref WHERE id = 77')).toEqual([])
+    // The live order applies.
+    expect(await db.query(pgInline(pgApplyStatement(target, [op], 'newer', live)))).toEqual([])
+    expect(await db.query('SELECT amount::int AS amount, note FROM ledger_ref WHERE id = 77')).toEqual([{ amount: 5, note: 'n' }])
+  })
+})
