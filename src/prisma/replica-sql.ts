@@ -237,21 +237,30 @@ export function pgRowArray(target: TableTarget, cols: TargetColumn[], ops: Apply
   return `${out}}`
 }
 
-/** One field of a {@link pgRowArray} record: empty for NULL, a bare number or t/f, else quoted twice. */
+/**
+ * One field of a {@link pgRowArray} record: empty for NULL; texts and JSON quoted for the record and
+ * again for the array; numbers, decimals, datetimes and dates bare (digits, signs, points, letters and
+ * colons: nothing either literal reads specially, so no test and no quoting).
+ */
 function rowField(c: TargetColumn, v: unknown): string | null {
   if (v === null || v === undefined) return ''
-  if (c.kind === 'Json') return quotedField(jsonText(v))
-  const x = pgJsonValue(c, v)
-  switch (typeof x) {
-    case 'number':
-      return String(x)
-    case 'boolean':
-      return x ? 't' : 'f'
-    case 'string':
-      if ((c.kind === 'String' || c.kind === 'Enum') && (x.includes('\0') || !(x as unknown as { isWellFormed(): boolean }).isWellFormed())) return null
-      return quotedField(x)
-    default:
-      throw new Error(`pgRowArray: no text for a ${typeof x} in column '${c.column}'`)
+  switch (c.kind) {
+    case 'Json':
+      return quotedField(jsonText(v))
+    case 'String':
+    case 'Enum': {
+      const x = String(v)
+      return x.includes('\0') || !(x as unknown as { isWellFormed(): boolean }).isWellFormed() ? null : quotedField(x)
+    }
+    case 'Bytes':
+      // `\x<hex>`: its backslash escaped for the record, and both again for the array.
+      return `\\\\\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`
+    case 'Boolean':
+      return v ? 't' : 'f'
+    default: {
+      const x = pgJsonValue(c, v)
+      return typeof x === 'string' ? x : String(x)
+    }
   }
 }
 

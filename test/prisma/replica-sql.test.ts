@@ -118,7 +118,7 @@ describe('replica SQL plans', () => {
     const layout = ['id', 'replica_only', 'name', 'cqrs_revision', 'cqrs_updated']
     const o = (text: string): ApplyOp => ({ ...op(1, 2), values: new Map([['name', text]]) })
     const cols = columnsOf(target, [o('')])
-    expect(pgRowArray(target, cols, [o('a "b" \\c'), o('')], layout)).toBe(String.raw`{"(1,,\"a \\\"b\\\" \\\\c\",2,\"2026-11-23T00:00:00.123456Z\")","(1,,\"\",2,\"2026-11-23T00:00:00.123456Z\")"}`)
+    expect(pgRowArray(target, cols, [o('a "b" \\c'), o('')], layout)).toBe(String.raw`{"(1,,\"a \\\"b\\\" \\\\c\",2,2026-11-23T00:00:00.123456Z)","(1,,\"\",2,2026-11-23T00:00:00.123456Z)"}`)
     // NUL and a lone surrogate: JSON escapes them, so PostgreSQL refuses them with its own error.
     expect(pgRowArray(target, cols, [o('ok'), o('a\u0000b')], layout)).toBeNull()
     expect(pgRowArray(target, cols, [o('a\ud800b')], layout)).toBeNull()
