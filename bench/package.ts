@@ -37,8 +37,16 @@ type RabbitMq = typeof import('../src/transport/rabbitmq/index.js')
 type Memory = typeof import('../src/transport/memory/index.js')
 type Nats = typeof import('../src/transport/nats/index.js')
 
-export const { cqrsMaster, createRelay, cqrsReplica, silentLogger } = (await load('index.js')) as Root
+export const { cqrsMaster, createRelay, cqrsReplica, decodeMessage, silentLogger } = (await load('index.js')) as Root
 export const { installCaptureTriggers, outboxNotifyStatements } = (await load('prisma/cqrs-master.js')) as Master
 export const { rabbitmq } = (await load('transport/rabbitmq/index.js')) as RabbitMq
 export const { memory } = (await load('transport/memory/index.js')) as Memory
 export const { nats, durablePlans } = (await load('transport/nats/index.js')) as Nats
+
+// Internals, for the profile scripts that time one piece (bench/profile/pg-batch.ts).
+type ReplicaSql = typeof import('../src/prisma/replica-sql.js')
+type ReplicaStore = typeof import('../src/prisma/prisma-replica-store.js')
+type DecodeOp = typeof import('../src/replica/decode-op.js')
+export const { pgApplyStatement, pgScript, PG_LAYOUT_SQL, pgLayout } = (await load('prisma/replica-sql.js')) as ReplicaSql
+export const { pgLockStatement } = (await load('prisma/prisma-replica-store.js')) as ReplicaStore
+export const { toApplyOp } = (await load('replica/decode-op.js')) as DecodeOp

@@ -7,7 +7,7 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, sameLayout, type PgLayout, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
 import { PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
@@ -98,36 +98,33 @@ export class PrismaReplicaStore implements ReplicaStore {
   private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
     const layout = await this.layout(target)
     try {
-      return await this.pgApplyScript(target, ops, layout)
+      return await this.pgApplyScript(target, ops, layout ?? undefined)
     } catch (e) {
       // A migration may have changed the table's columns since they were read (the statement checks
       // them): read them again, and if they changed, the batch goes once more with the new ones.
       if (!layout) throw e
       const now = await this.layout(target, true)
-      if (!now || (now.length === layout.length && now.every((n, i) => n === layout[i]))) throw e
-      return this.pgApplyScript(target, ops, now)
+      if (now === undefined || (now !== null && sameLayout(now, layout))) throw e
+      return this.pgApplyScript(target, ops, now ?? undefined)
     }
   }
 
-  private readonly layouts = new Map<string, Promise<readonly string[] | undefined>>()
+  private readonly layouts = new Map<string, Promise<PgLayout | null | undefined>>()
 
   /**
-   * PostgreSQL: the table's columns in order, for {@link pgApplyStatement}'s row arrays; read once, or
-   * again when `fresh`. Undefined (the batch goes as JSON) while they cannot be read.
+   * PostgreSQL: the table's columns, for {@link pgApplyStatement}; read once, or again when `fresh`.
+   * Undefined (this batch goes as untyped JSON, the next reads again) while they cannot be read.
    */
-  private layout(target: TableTarget, fresh = false): Promise<readonly string[] | undefined> {
+  private layout(target: TableTarget, fresh = false): Promise<PgLayout | null | undefined> {
     let layout = fresh ? undefined : this.layouts.get(target.table)
     if (!layout) {
-      layout = this.fast.query<{ n: string }>(PG_LAYOUT_SQL, [quoteIdent('postgresql', target.table)]).then(
-        (rows) => (rows.length ? rows.map((r) => r.n) : undefined),
-        () => void this.layouts.delete(target.table),
-      )
+      layout = this.fast.query<{ n: string; t: string; domain: unknown }>(PG_LAYOUT_SQL, [quoteIdent('postgresql', target.table)]).then(pgLayout, () => void this.layouts.delete(target.table))
       this.layouts.set(target.table, layout)
     }
     return layout
   }
 
-  private async pgApplyScript(target: TableTarget, ops: ApplyOp[], layout: readonly string[] | undefined): Promise<ApplyResult[]> {
+  private async pgApplyScript(target: TableTarget, ops: ApplyOp[], layout: PgLayout | undefined): Promise<ApplyResult[]> {
     const groups: Record<Gate, ApplyOp[]> = { newer: [], notOlder: [], always: [] }
     const deletes: ApplyOp[] = []
     for (const op of ops) {
@@ -140,7 +137,7 @@ export class PrismaReplicaStore implements ReplicaStore {
     for (const [gate, group] of Object.entries(groups) as Array<[Gate, ApplyOp[]]>) {
       if (group.length) for (const part of byColumns(group)) upserts.push(pgApplyStatement(target, part, gate, layout))
     }
-    const removals = deletes.length ? [deleteStatement(this.provider, target, deletes), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
+    const removals = deletes.length ? [deleteStatement(this.provider, target, deletes, layout), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
     // The lock statement first and on its own: the upserts' tombstone checks read after it (see pgApplyStatement).
     const statements = [pgLockStatement(target.cqrsId, ops.map((o) => o.pkKey)), ...upserts, ...removals]
     // Rows of each statement; a script's first result is its BEGIN's.
@@ -176,7 +173,14 @@ export class PrismaReplicaStore implements ReplicaStore {
 
   /** Insert or replace an op's row inside a {@link withLocked} transaction (the caller gated it): row hooks' default writes. */
   async writeRow(tx: any, target: TableTarget, op: ApplyOp): Promise<void> {
-    await run(new PrismaRunner(tx), upsertStatement(this.provider, target, [op], 'always'))
+    const layout = this.provider === 'postgresql' ? await this.layout(target) : undefined
+    try {
+      await run(new PrismaRunner(tx), upsertStatement(this.provider, target, [op], 'always', layout ?? undefined))
+    } catch (e) {
+      // Its columns may have changed since they were read: the retry reads them again.
+      if (layout) this.layouts.delete(target.table)
+      throw e
+    }
   }
 
   async writeTombstones(tx: any, cqrsId: string, ops: ApplyOp[]): Promise<void> {

@@ -105,7 +105,7 @@ export function tableColumns(target: TableTarget, has: (c: TargetColumn) => bool
 
 
 /** Insert or update, where the stored revision is lower (SAVE), not higher (SYNC), or always (forced). */
-export function upsertStatement(provider: Provider, target: TableTarget, ops: ApplyOp[], gate: Gate): Statement {
+export function upsertStatement(provider: Provider, target: TableTarget, ops: ApplyOp[], gate: Gate, layout?: PgLayout): Statement {
   const q = (n: string) => quoteIdent(provider, n)
   const cols = columnsOf(target, ops)
   const t = q(target.table)
@@ -117,10 +117,10 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
     const rows = ops.map((op) => Object.fromEntries(cols.map((c) => [c.column, pgJsonValue(c, valueOf(op, c))])))
     const set = updatable.map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`).join(', ')
     const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
-    // json_populate_recordset reads a JSON null as SQL NULL: a NOT NULL Json column gets the JSON null back (JSON_NULL).
-    const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(${q(c.column)}, 'null') AS ${q(c.column)}` : q(c.column))).join(', ')
+    // The JSON reading gives a JSON null as SQL NULL: a NOT NULL Json column gets the JSON null back (JSON_NULL).
+    const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(v.${q(c.column)}, 'null') AS ${q(c.column)}` : `v.${q(c.column)}`)).join(', ')
     return {
-      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
+      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM ${pgJsonRows(target, cols, layout, '$1::json', false)} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
       params: [jsonText(rows)],
     }
   }
@@ -149,12 +149,13 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
  * statement would not: its snapshot predates the wait). `gate` 'always' (a forced SYNC) ignores
  * tombstones, as {@link gateOf} says.
  *
- * With `layout` (the table's columns in order, {@link PG_LAYOUT_SQL}) the batch goes as an array of the
- * table's row type ({@link pgRowArray}), else as JSON read by `json_populate_recordset`. Either way
- * each value reaches its column's own input function as the same text; the row type saves PostgreSQL
- * the JSON parse and a lookup by name per value.
+ * With `layout` (the table's columns, {@link PG_LAYOUT_SQL}) the batch goes as an array of the table's
+ * row type ({@link pgRowArray}), or, where that cannot be (a domain column, a text a literal cannot
+ * carry), as JSON read as the types of the columns it writes; without it, as JSON read by
+ * `json_populate_recordset`. Either way each value reaches its column's own input function as the same
+ * text; the row type saves PostgreSQL the JSON parse and a lookup by name per value.
  */
-export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate, layout?: readonly string[]): Statement {
+export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate, layout?: PgLayout): Statement {
   const q = (n: string) => quoteIdent('postgresql', n)
   const cols = columnsOf(target, ops)
   const t = q(target.table)
@@ -166,28 +167,33 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   const keyed = target.pk.kind !== 'Int' && target.pk.kind !== 'BigInt'
   const params: unknown[] = []
   const p = (v: unknown) => `$${params.push(v)}`
-  const rowArray = layout ? pgRowArray(target, cols, ops, layout) : null
+  const typeOf = new Map(layout?.names.map((n, i) => [n, layout.types[i]]))
+  const known = layout !== undefined && cols.every((c) => typeOf.has(c.column))
+  const rowArray = known && !layout.domains ? pgRowArray(target, cols, ops, layout.names) : null
+  // The statement checks, in its own snapshot and after its table lock, that the columns are still
+  // those of `layout` (a migration may have changed them since it was read), and fails with a cast
+  // error naming them if not; the store then reads them again.
+  const check = () => {
+    const now = `array_agg(attname::text || ' ' || format_type(atttypid, NULL) ORDER BY attnum)`
+    const was = layout!.names.map((n, i) => `${n} ${layout!.types[i]}`)
+    return `(SELECT CASE WHEN ${now} = ${p(was)}::text[] THEN true ELSE ('cqrs-sync: the columns of ' || ${p(t)}::text || ' changed; now ' || array_to_string(${now}, ', '))::int = 0 END FROM pg_attribute WHERE attrelid = ${p(t)}::regclass AND attnum > 0 AND NOT attisdropped)`
+  }
   let batch: string
   if (rowArray !== null) {
+    // Read by position: each value goes to its column's input function, with no per-row name lookup.
     const rowsOf = `unnest(${p(rowArray)}::${t}[])`
-    const source = keyed ? `ROWS FROM (${rowsOf}, unnest(${p(ops.map((op) => op.pkKey))}::text[])) AS v(${[...layout!.map(q), KEY].join(', ')})` : `${rowsOf} AS v`
-    // The array is read by position: the statement checks, in its own snapshot and after its table
-    // lock, that the columns are still those of `layout` (a migration may have changed them since it
-    // was read), and fails with a cast error naming them if not; the store then reads them again.
-    const names = `array_agg(attname::text ORDER BY attnum)`
-    const check = `(SELECT CASE WHEN ${names} = ${p(layout)}::text[] THEN true ELSE ('cqrs-sync: the columns of ' || ${p(t)}::text || ' changed; now ' || array_to_string(${names}, ', '))::int = 0 END FROM pg_attribute WHERE attrelid = ${p(t)}::regclass AND attnum > 0 AND NOT attisdropped)`
+    const source = keyed ? `ROWS FROM (${rowsOf}, unnest(${p(ops.map((op) => op.pkKey))}::text[])) AS v(${[...layout!.names.map(q), KEY].join(', ')})` : `${rowsOf} AS v`
     // Each array named once, in the FROM (no CTE around it: pgbench measured that 0.3 ms a batch slower).
-    batch = `a AS (SELECT v.* FROM ${source} WHERE ${check})`
+    batch = `a AS (SELECT v.* FROM ${source} WHERE ${check()})`
   } else {
     const rows = ops.map((op) => {
       const row: Record<string, unknown> = keyed ? { [KEY]: op.pkKey } : {}
       for (const c of cols) row[c.column] = pgJsonValue(c, columnValue(target, op, c))
       return row
     })
-    // The keys are read by a second pass over the same array (ROWS FROM zips the two in order).
-    const source = keyed ? `ROWS FROM (json_populate_recordset(NULL::${t}, p.j), json_to_recordset(p.j) AS (${KEY} text)) AS v` : `json_populate_recordset(NULL::${t}, p.j) AS v`
     // The batch named once (p): a script carries it as a literal, written as often as it is named.
-    batch = `p AS (SELECT ${p(jsonText(rows))}::json AS j), a AS (SELECT v.* FROM p, ${source})`
+    const json = `p AS (SELECT ${p(jsonText(rows))}::json AS j)`
+    batch = `${json}, a AS (SELECT v.* FROM p, ${pgJsonRows(target, cols, layout, 'p.j', keyed)}${known ? ` WHERE ${check()}` : ''})`
   }
   const key = (alias: string) => (keyed ? `${alias}.${KEY}` : `${alias}.${pk}::text`)
   const set = cols
@@ -206,8 +212,51 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   }
 }
 
-/** PostgreSQL: a table's live columns in order, the fields of its row type; `$1` is the table as the statements name it. */
-export const PG_LAYOUT_SQL = `SELECT attname::text AS n FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
+/**
+ * PostgreSQL: the rows of a JSON array (`json`, an expression) as a FROM item `v` of the columns `cols`,
+ * and with `keyed` the pk's key beside them (`cqrs_pk_key`). Where `layout` knows every column, each is
+ * read as its type without modifier (the INSERT applies that, as it does to a value of the row type),
+ * and only the columns named are read; else by `json_populate_recordset`, which runs every column of
+ * the table through its input function, so a `NOT NULL` domain column the JSON lacks refuses the lot.
+ */
+function pgJsonRows(target: TableTarget, cols: TargetColumn[], layout: PgLayout | undefined, json: string, keyed: boolean): string {
+  const q = (n: string) => quoteIdent('postgresql', n)
+  const typeOf = new Map(layout?.names.map((n, i) => [n, layout.types[i]]))
+  if (cols.every((c) => typeOf.has(c.column))) {
+    const defs = [...cols.map((c) => `${q(c.column)} ${typeOf.get(c.column)}`), ...(keyed ? [`${KEY} text`] : [])]
+    return `json_to_recordset(${json}) AS v(${defs.join(', ')})`
+  }
+  const t = q(target.table)
+  // The keys are read by a second pass over the same array (ROWS FROM zips the two in order).
+  return keyed ? `ROWS FROM (json_populate_recordset(NULL::${t}, ${json}), json_to_recordset(${json}) AS (${KEY} text)) AS v` : `json_populate_recordset(NULL::${t}, ${json}) AS v`
+}
+
+/**
+ * PostgreSQL: a table's live columns in order (the fields of its row type), each one's type without
+ * its modifier (`numeric`, not `numeric(18,2)`), and whether it is a domain; `$1` is the table as the
+ * statements name it.
+ */
+export const PG_LAYOUT_SQL = `SELECT a.attname::text AS n, format_type(a.atttypid, NULL) AS t, ty.typtype = 'd' AS domain FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`
+
+/** What {@link pgApplyStatement} knows of a table's columns ({@link PG_LAYOUT_SQL}). */
+export interface PgLayout {
+  names: string[]
+  types: string[]
+  /**
+   * Some column is of a domain type. A domain's input runs for a NULL field too, and a `NOT NULL`
+   * domain refuses it, where an INSERT that leaves the column out takes its default: such a table's
+   * batches name only the columns they write (typed JSON), never a whole record.
+   */
+  domains: boolean
+}
+
+export function pgLayout(rows: Array<{ n: string; t: string; domain: unknown }>): PgLayout | null {
+  return rows.length ? { names: rows.map((r) => r.n), types: rows.map((r) => r.t), domains: rows.some((r) => r.domain === true || r.domain === 't') } : null
+}
+
+export function sameLayout(a: PgLayout, b: PgLayout): boolean {
+  return a.names.length === b.names.length && a.names.every((n, i) => n === b.names[i] && a.types[i] === b.types[i]) && a.domains === b.domains
+}
 
 /**
  * A batch as a PostgreSQL array literal of the table's row type: `{"(1,\"a b\",)",...}`, one record
@@ -331,14 +380,15 @@ function arrayElement(v: unknown): string {
 const KEY = 'cqrs_pk_key'
 
 /** Delete rows whose stored revision is not higher than the DELETE's. */
-export function deleteStatement(provider: Provider, target: TableTarget, ops: ApplyOp[]): Statement {
+export function deleteStatement(provider: Provider, target: TableTarget, ops: ApplyOp[], layout?: PgLayout): Statement {
   const q = (n: string) => quoteIdent(provider, n)
   const t = q(target.table)
   const pk = q(target.pk.column)
   const rev = q(target.revision.column)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
-    return { sql: `DELETE FROM ${t} AS t USING json_populate_recordset(NULL::${t}, $1::json) v WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [jsonText(rows)] }
+    const source = pgJsonRows(target, [target.pk, target.revision], layout, '$1::json', false)
+    return { sql: `DELETE FROM ${t} AS t USING ${source} WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [jsonText(rows)] }
   }
   const params: unknown[] = []
   const conds = ops.map((op) => {

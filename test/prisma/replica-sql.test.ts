@@ -19,7 +19,7 @@ describe('replica SQL plans', () => {
   it('PostgreSQL: one statement for the batch, gated on a lower stored revision', () => {
     const s = upsertStatement('postgresql', target, [op(1, 2), op(2, 0)], 'newer')
     expect(s.sql).toBe(
-      'INSERT INTO "author_ref" AS t ("id", "name", "cqrs_updated", "cqrs_revision") SELECT "id", "name", "cqrs_updated", "cqrs_revision" FROM json_populate_recordset(NULL::"author_ref", $1::json) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "cqrs_updated" = EXCLUDED."cqrs_updated", "cqrs_revision" = EXCLUDED."cqrs_revision" WHERE t."cqrs_revision" < EXCLUDED."cqrs_revision"',
+      'INSERT INTO "author_ref" AS t ("id", "name", "cqrs_updated", "cqrs_revision") SELECT v."id", v."name", v."cqrs_updated", v."cqrs_revision" FROM json_populate_recordset(NULL::"author_ref", $1::json) AS v ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "cqrs_updated" = EXCLUDED."cqrs_updated", "cqrs_revision" = EXCLUDED."cqrs_revision" WHERE t."cqrs_revision" < EXCLUDED."cqrs_revision"',
     )
     expect(JSON.parse(s.params[0] as string)).toEqual([
       { id: 1, name: 'n1', cqrs_updated: '2026-11-23T00:00:00.123456Z', cqrs_revision: 2 },
@@ -108,7 +108,7 @@ describe('replica SQL plans', () => {
     const t: TableTarget = { ...target, byKey: new Map([...target.byKey, ['amount', dec], ['ratio', dbl], ['doc', doc], ['extra', opt]]) }
     const o: ApplyOp = { ...op(1, 0), values: new Map<string, unknown>([['amount', '9999999999.99999999'], ['ratio', -0], ['doc', JSON_NULL], ['extra', { score: new RawJson('33.0') }]]) }
     const pg = upsertStatement('postgresql', t, [o], 'newer')
-    expect(pg.sql).toContain(`COALESCE("doc", 'null') AS "doc"`)
+    expect(pg.sql).toContain(`COALESCE(v."doc", 'null') AS "doc"`)
     expect(pg.params[0]).toBe('[{"id":1,"amount":"9999999999.99999999","ratio":"-0","doc":null,"extra":{"score":33.0},"cqrs_updated":"2026-11-23T00:00:00.123456Z","cqrs_revision":0}]')
     const my = upsertStatement('mysql', t, [o], 'newer')
     expect(my.params).toEqual([1, '9999999999.99999999', '-0', 'null', '{"score":33.0}', '2026-11-23 00:00:00.123456', 0])
@@ -125,9 +125,17 @@ describe('replica SQL plans', () => {
     expect(pgRowArray(target, cols, [o('pair \ud83c\udf89')], layout)).not.toBeNull()
     // A column the batch writes that the table lacks: the JSON path, and PostgreSQL's own error.
     expect(pgRowArray(target, cols, [o('x')], ['id', 'cqrs_revision', 'cqrs_updated'])).toBeNull()
-    expect(pgApplyStatement(target, [o('a\u0000b')], 'newer', layout).sql).toContain('json_populate_recordset')
-    expect(pgApplyStatement(target, [o('ok')], 'newer', layout).sql).toContain('unnest($1::"author_ref"[])')
+    const pgLayout = { names: layout, types: ['integer', 'text', 'text', 'integer', 'timestamp with time zone'], domains: false }
+    expect(pgApplyStatement(target, [o('ok')], 'newer', pgLayout).sql).toContain('unnest($1::"author_ref"[])')
+    // Else JSON, read as the types of the columns it writes where they are known.
+    const typed = 'AS v("id" integer, "name" text, "cqrs_updated" timestamp with time zone, "cqrs_revision" integer)'
+    expect(pgApplyStatement(target, [o('a\u0000b')], 'newer', pgLayout).sql).toContain(typed)
+    expect(pgApplyStatement(target, [o('ok')], 'newer', { ...pgLayout, domains: true }).sql).toContain(typed)
     expect(pgApplyStatement(target, [o('ok')], 'newer').sql).toContain('json_populate_recordset')
+    // The other statements read their JSON the same way: typed where the columns are known.
+    expect(upsertStatement('postgresql', target, [o('ok')], 'always', pgLayout).sql).toContain(typed)
+    expect(deleteStatement('postgresql', target, [o('ok')], pgLayout).sql).toContain('json_to_recordset($1::json) AS v("id" integer, "cqrs_revision" integer)')
+    expect(deleteStatement('postgresql', target, [o('ok')]).sql).toContain('json_populate_recordset(NULL::"author_ref", $1::json) AS v')
   })
 
   it('PostgreSQL scripts: parameters written in as literals, the same text whatever standard_conforming_strings says', () => {
