@@ -120,7 +120,7 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
     // The JSON reading gives a JSON null as SQL NULL: a NOT NULL Json column gets the JSON null back (JSON_NULL).
     const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(v.${q(c.column)}, 'null') AS ${q(c.column)}` : `v.${q(c.column)}`)).join(', ')
     return {
-      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM ${pgJsonRows(target, cols, layout, '$1::json', false)} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
+      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM ${pgJsonRows(target, cols, columnTypes(layout, cols), '$1::json', false)} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
       params: [jsonText(rows)],
     }
   }
@@ -167,9 +167,8 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   const keyed = target.pk.kind !== 'Int' && target.pk.kind !== 'BigInt'
   const params: unknown[] = []
   const p = (v: unknown) => `$${params.push(v)}`
-  const typeOf = new Map(layout?.names.map((n, i) => [n, layout.types[i]]))
-  const known = layout !== undefined && cols.every((c) => typeOf.has(c.column))
-  const rowArray = known && !layout.domains ? pgRowArray(target, cols, ops, layout.names) : null
+  const types = columnTypes(layout, cols)
+  const rowArray = types && !layout!.domains ? pgRowArray(target, cols, ops, layout!.names) : null
   // The statement checks, in its own snapshot and after its table lock, that the columns are still
   // those of `layout` (a migration may have changed them since it was read), and fails with a cast
   // error naming them if not; the store then reads them again.
@@ -193,7 +192,7 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
     })
     // The batch named once (p): a script carries it as a literal, written as often as it is named.
     const json = `p AS (SELECT ${p(jsonText(rows))}::json AS j)`
-    batch = `${json}, a AS (SELECT v.* FROM p, ${pgJsonRows(target, cols, layout, 'p.j', keyed)}${known ? ` WHERE ${check()}` : ''})`
+    batch = `${json}, a AS (SELECT v.* FROM p, ${pgJsonRows(target, cols, types, 'p.j', keyed)}${types ? ` WHERE ${check()}` : ''})`
   }
   const key = (alias: string) => (keyed ? `${alias}.${KEY}` : `${alias}.${pk}::text`)
   const set = cols
@@ -212,18 +211,26 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   }
 }
 
+/** The type of each of `cols` in `layout`; null when there is no layout or it lacks one of them. */
+function columnTypes(layout: PgLayout | undefined, cols: TargetColumn[]): string[] | null {
+  if (!layout) return null
+  const typeOf = new Map(layout.names.map((n, i) => [n, layout.types[i]]))
+  const types = cols.map((c) => typeOf.get(c.column))
+  return types.every((t) => t !== undefined) ? (types as string[]) : null
+}
+
 /**
  * PostgreSQL: the rows of a JSON array (`json`, an expression) as a FROM item `v` of the columns `cols`,
- * and with `keyed` the pk's key beside them (`cqrs_pk_key`). Where `layout` knows every column, each is
- * read as its type without modifier (the INSERT applies that, as it does to a value of the row type),
- * and only the columns named are read; else by `json_populate_recordset`, which runs every column of
- * the table through its input function, so a `NOT NULL` domain column the JSON lacks refuses the lot.
+ * and with `keyed` the pk's key beside them (`cqrs_pk_key`). With their `types` ({@link columnTypes}),
+ * each is read as its type without modifier (the INSERT applies that, as it does to a value of the row
+ * type), and only the columns named are read; else by `json_populate_recordset`, which runs every
+ * column of the table through its input function, so a `NOT NULL` domain column the JSON lacks refuses
+ * the lot.
  */
-function pgJsonRows(target: TableTarget, cols: TargetColumn[], layout: PgLayout | undefined, json: string, keyed: boolean): string {
+function pgJsonRows(target: TableTarget, cols: TargetColumn[], types: string[] | null, json: string, keyed: boolean): string {
   const q = (n: string) => quoteIdent('postgresql', n)
-  const typeOf = new Map(layout?.names.map((n, i) => [n, layout.types[i]]))
-  if (cols.every((c) => typeOf.has(c.column))) {
-    const defs = [...cols.map((c) => `${q(c.column)} ${typeOf.get(c.column)}`), ...(keyed ? [`${KEY} text`] : [])]
+  if (types) {
+    const defs = [...cols.map((c, i) => `${q(c.column)} ${types[i]}`), ...(keyed ? [`${KEY} text`] : [])]
     return `json_to_recordset(${json}) AS v(${defs.join(', ')})`
   }
   const t = q(target.table)
@@ -387,7 +394,8 @@ export function deleteStatement(provider: Provider, target: TableTarget, ops: Ap
   const rev = q(target.revision.column)
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
-    const source = pgJsonRows(target, [target.pk, target.revision], layout, '$1::json', false)
+    const cols = [target.pk, target.revision]
+    const source = pgJsonRows(target, cols, columnTypes(layout, cols), '$1::json', false)
     return { sql: `DELETE FROM ${t} AS t USING ${source} WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [jsonText(rows)] }
   }
   const params: unknown[] = []
