@@ -219,7 +219,7 @@ export async function natsBench(ctx: BenchContext): Promise<Measurement[]> {
 }
 
 /** Delete the run's durables and purge its events from the shared stream. */
-async function cleanNats(queueNames: string[], cqrsId: string, subjects: string[]): Promise<void> {
+export async function cleanNats(queueNames: string[], cqrsId: string, subjects: string[]): Promise<void> {
   const nc = await connect({ servers: NATS_URL })
   const jsm = await jetstreamManager(nc)
   for (const queue of queueNames) for (const d of durablePlans(LAYOUT, { queue, cqrsIds: [cqrsId] })) await jsm.consumers.delete(d.stream, d.name).catch(() => {})
