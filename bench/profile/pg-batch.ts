@@ -24,7 +24,8 @@ const ops = Array.from({ length: N }, (_, k) => toApplyOp(target, decodeMessage(
 const client = new pg.Client({ connectionString: db.url })
 await client.connect()
 const layout = pgLayout((await client.query(PG_LAYOUT_SQL, ['"author_ref"'])).rows)!
-const script = (l: typeof layout | undefined) => pgScript([pgLockStatement(cqrsId, ops.map((o) => o.pkKey)), pgApplyStatement(target, ops, 'newer', l)]).replace(/COMMIT$/, 'ROLLBACK')
+// Row arrays whatever the batch's size (the store takes them from ROW_ARRAY_MIN ops).
+const script = (l: typeof layout | undefined) => pgScript([pgLockStatement(cqrsId, ops.map((o) => o.pkKey)), pgApplyStatement(target, ops, 'newer', l, 1)]).replace(/COMMIT$/, 'ROLLBACK')
 const forms = { 'row array': script(layout), 'typed JSON': script({ ...layout, domains: true }), 'json_populate_recordset': script(undefined) }
 const pid = (await client.query('SELECT pg_backend_pid() AS p')).rows[0].p
 const cpuMs = () => {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeMessage, type CqrsMessage } from '../../src/core/message.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { cqrsReplica, type Replica } from '../../src/prisma/cqrs-replica.js'
-import { PG_LAYOUT_SQL, pgApplyStatement, pgInline, pgLayout } from '../../src/prisma/replica-sql.js'
+import { PG_LAYOUT_SQL, pgApplyStatement, pgInline, pgLayout, ROW_ARRAY_MIN } from '../../src/prisma/replica-sql.js'
 import { decodeMessage } from '../../src/core/message.js'
 import { toApplyOp } from '../../src/replica/decode-op.js'
 import type { Delivery, Transport } from '../../src/transport/types.js'
@@ -76,8 +76,9 @@ describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)
   it('any text arrives as sent: an int key beside it, and as a text key (seeded)', async () => {
     const all = texts(SEED, 240)
     try {
-      for (let i = 0; i < all.length; i += 60) {
-        const part = all.slice(i, i + 60)
+      // Batches big enough to go as row arrays (and a smaller last one, as JSON).
+      for (let i = 0; i < all.length; i += ROW_ARRAY_MIN + 10) {
+        const part = all.slice(i, i + ROW_ARRAY_MIN + 10)
         const out = await replica.consumer.handle([
           ...part.map((s, k) => delivery(message('author', i + k + 1, { id: i + k + 1, name: s, nickname: `${s}|`, external_id: s, balance: 1.5 }))),
           ...part.map((s) => delivery(message('setting', s, { key: s, value: s }))),
@@ -88,6 +89,17 @@ describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)
       expect(authors.map((r) => [r.name, r.nickname, r.external_id])).toEqual(all.map((s) => [s, `${s}|`, s]))
       const settings = await db.query<{ key: string; value: string }>('SELECT key, value FROM setting_ref')
       expect(new Map(settings.map((r) => [r.key, r.value]))).toEqual(new Map(all.map((s) => [s, s])))
+      // The same texts as one row-array statement of their own, run on a connection of the replica's
+      // client (so with its standard_conforming_strings): the consumer would take a batch that fails
+      // as a row array apart into smaller ones, which go as JSON, and hide the failure.
+      const { target } = replica.routes.get('setting') as { target: any }
+      const layout = pgLayout(await prisma.$queryRawUnsafe(PG_LAYOUT_SQL.replace('$1', `'"setting_ref"'`)))!
+      const ops = all.map((t) => toApplyOp(target, decodeMessage(encodeMessage(message('setting', t, { key: t, value: `again ${t}` }, 5)))))
+      const st = pgApplyStatement(target, ops, 'always', layout)
+      expect(st.sql).toContain('::"setting_ref"[]')
+      await prisma.$queryRawUnsafe(pgInline(st))
+      const again = await db.query<{ key: string; value: string }>('SELECT key, value FROM setting_ref WHERE cqrs_revision = 5')
+      expect(new Map(again.map((r) => [r.key, r.value]))).toEqual(new Map(all.map((t) => [t, `again ${t}`])))
     } catch (e) {
       throw new Error(`${(e as Error).message}\n(repeat with CQRS_SEED=${SEED})`, { cause: e })
     }
@@ -111,34 +123,48 @@ describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)
 
   it('a migration between batches, adding, dropping and re-adding columns, changes nothing a batch stores', async () => {
     const ledger = (id: number, note: string | null) => delivery(message('ledger', id, { id, amount: -id, note }))
+    // Batches big enough to go as row arrays.
+    const ids = (k: number) => Array.from({ length: ROW_ARRAY_MIN }, (_, i) => k * 1000 + i)
+    // Each batch must apply whole: the consumer would take a failed one apart into smaller batches,
+    // which go as JSON (below ROW_ARRAY_MIN) and would hide the failure.
+    const calls: Array<{ size: number; ok: boolean }> = []
+    const apply = replica.store.applyBatch.bind(replica.store)
+    replica.store.applyBatch = (target, ops) => apply(target, ops).then((r) => (calls.push({ size: ops.length, ok: true }), r), (e) => (calls.push({ size: ops.length, ok: false }), Promise.reject(e)))
     const batch = async (ids: number[], note: (id: number) => string | null) => {
+      calls.length = 0
       const out = await replica.consumer.handle(ids.map((id) => ledger(id, note(id))))
       expect(out.map((o) => o.kind)).toEqual(ids.map(() => 'ack'))
+      expect(calls).toEqual([{ size: ids.length, ok: true }])
     }
     const stored = (ids: number[]) => db.query<{ id: string; amount: string; note: string | null }>(`SELECT id::text, amount::text, note FROM ledger_ref WHERE id IN (${ids.join(',')}) ORDER BY id`)
     const expected = (ids: number[], note: (id: number) => string | null) => ids.map((id) => ({ id: String(id), amount: String(-id), note: note(id) }))
     const note = (id: number) => `note ${id}`
 
-    await batch([1, 2, 3], note) // the column order is read here
-    // One more column: a record of the old order is too short.
-    await db.exec('ALTER TABLE ledger_ref ADD COLUMN memo text')
-    await batch([4, 5, 6], note)
-    expect(await stored([1, 2, 3, 4, 5, 6])).toEqual(expected([1, 2, 3, 4, 5, 6], note))
-    // The same number of columns in another order: read by the old order, `note` would take memo's
-    // empty field and memo `note`'s text, both without an error.
-    await db.exec('ALTER TABLE ledger_ref DROP COLUMN note')
-    await db.exec('ALTER TABLE ledger_ref ADD COLUMN note text')
-    await batch([7, 8, 9], note)
-    expect(await stored([7, 8, 9])).toEqual(expected([7, 8, 9], note))
-    expect(await db.query('SELECT count(*)::int AS n FROM ledger_ref WHERE memo IS NOT NULL')).toEqual([{ n: 0 }])
-    // A column's type changed: the same names, read by the new type.
-    await db.exec('ALTER TABLE ledger_ref ALTER COLUMN note TYPE varchar(40)')
-    await batch([12, 13], note)
-    expect(await stored([12, 13])).toEqual(expected([12, 13], note))
-    // And the same again with no column of ours moved: a replica-only column swapped for another.
-    await db.exec('ALTER TABLE ledger_ref DROP COLUMN memo, ADD COLUMN memo2 text')
-    await batch([10, 11], (id) => (id === 10 ? null : note(id)))
-    expect(await stored([10, 11])).toEqual(expected([10, 11], (id) => (id === 10 ? null : note(id))))
+    try {
+      await batch(ids(1), note) // the columns are read here
+      // One more column: a record of the old order is too short.
+      await db.exec('ALTER TABLE ledger_ref ADD COLUMN memo text')
+      await batch(ids(2), note)
+      expect(await stored([...ids(1), ...ids(2)])).toEqual(expected([...ids(1), ...ids(2)], note))
+      // The same number of columns in another order: read by the old order, `note` would take memo's
+      // empty field and memo `note`'s text, both without an error.
+      await db.exec('ALTER TABLE ledger_ref DROP COLUMN note')
+      await db.exec('ALTER TABLE ledger_ref ADD COLUMN note text')
+      await batch(ids(3), note)
+      expect(await stored(ids(3))).toEqual(expected(ids(3), note))
+      expect(await db.query('SELECT count(*)::int AS n FROM ledger_ref WHERE memo IS NOT NULL')).toEqual([{ n: 0 }])
+      // A column's type changed: the same names, read by the new type.
+      await db.exec('ALTER TABLE ledger_ref ALTER COLUMN note TYPE varchar(40)')
+      await batch(ids(4), note)
+      expect(await stored(ids(4))).toEqual(expected(ids(4), note))
+      // And the same again with no column of ours moved: a replica-only column swapped for another.
+      const someNull = (id: number) => (id % 2 ? null : note(id))
+      await db.exec('ALTER TABLE ledger_ref DROP COLUMN memo, ADD COLUMN memo2 text')
+      await batch(ids(5), someNull)
+      expect(await stored(ids(5))).toEqual(expected(ids(5), someNull))
+    } finally {
+      replica.store.applyBatch = apply
+    }
   })
 
   it('a table with a NOT NULL domain column the master does not feed takes saves, deletes and the writes of row hooks (as JSON of the columns written: a record would hand the domain a NULL)', async () => {
@@ -167,12 +193,12 @@ describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)
     const swap = <T,>(xs: T[]) => xs.map((x, i) => (i === a ? xs[r] : i === r ? xs[a] : x))
     const stale = { ...live, names: swap(live.names), types: swap(live.types) }
     const op = toApplyOp(target, decodeMessage(encodeMessage(message('ledger', 77, { id: 77, amount: 5, note: 'n' }))))
-    const st = pgApplyStatement(target, [op], 'newer', stale)
+    const st = pgApplyStatement(target, [op], 'newer', stale, 1)
     expect(st.sql).toContain('::"ledger_ref"[]') // the row-array path, not the JSON one
     await expect(db.query(pgInline(st))).rejects.toThrow(/cqrs-sync: the columns of "ledger_ref" changed; now id bigint, amount bigint, /)
     expect(await db.query('SELECT id FROM ledger_ref WHERE id = 77')).toEqual([])
     // The live order applies.
-    expect(await db.query(pgInline(pgApplyStatement(target, [op], 'newer', live)))).toEqual([])
+    expect(await db.query(pgInline(pgApplyStatement(target, [op], 'newer', live, 1)))).toEqual([])
     expect(await db.query('SELECT amount::int AS amount, note FROM ledger_ref WHERE id = 77')).toEqual([{ amount: 5, note: 'n' }])
   })
 })

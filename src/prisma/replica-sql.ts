@@ -120,7 +120,7 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
     // The JSON reading gives a JSON null as SQL NULL: a NOT NULL Json column gets the JSON null back (JSON_NULL).
     const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(v.${q(c.column)}, 'null') AS ${q(c.column)}` : `v.${q(c.column)}`)).join(', ')
     return {
-      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM ${pgJsonRows(target, cols, columnTypes(layout, cols), '$1::json', false)} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
+      sql: `INSERT INTO ${t} AS t (${list}) SELECT ${select} FROM ${pgJsonRows(target, cols, jsonTypes(layout, cols), '$1::json', false)} ON CONFLICT (${q(target.pk.column)}) DO UPDATE SET ${set}${where}`,
       params: [jsonText(rows)],
     }
   }
@@ -149,13 +149,14 @@ export function upsertStatement(provider: Provider, target: TableTarget, ops: Ap
  * statement would not: its snapshot predates the wait). `gate` 'always' (a forced SYNC) ignores
  * tombstones, as {@link gateOf} says.
  *
- * With `layout` (the table's columns, {@link PG_LAYOUT_SQL}) the batch goes as an array of the table's
- * row type ({@link pgRowArray}), or, where that cannot be (a domain column, a text a literal cannot
- * carry), as JSON read as the types of the columns it writes; without it, as JSON read by
- * `json_populate_recordset`. Either way each value reaches its column's own input function as the same
- * text; the row type saves PostgreSQL the JSON parse and a lookup by name per value.
+ * With `layout` (the table's columns, {@link PG_LAYOUT_SQL}) a batch of at least `rowArrayMin` ops goes
+ * as an array of the table's row type ({@link pgRowArray}); a table with a domain column takes JSON
+ * read as the types of the columns it writes ({@link jsonTypes}); any other batch (a few ops, no
+ * layout, a text a literal cannot carry) JSON read by `json_populate_recordset`. Either way each value
+ * reaches its column's own input function as the same text; the row type saves PostgreSQL the JSON
+ * parse and a lookup by name per value.
  */
-export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate, layout?: PgLayout): Statement {
+export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate, layout?: PgLayout, rowArrayMin = ROW_ARRAY_MIN): Statement {
   const q = (n: string) => quoteIdent('postgresql', n)
   const cols = columnsOf(target, ops)
   const t = q(target.table)
@@ -167,8 +168,8 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   const keyed = target.pk.kind !== 'Int' && target.pk.kind !== 'BigInt'
   const params: unknown[] = []
   const p = (v: unknown) => `$${params.push(v)}`
-  const types = columnTypes(layout, cols)
-  const rowArray = types && !layout!.domains ? pgRowArray(target, cols, ops, layout!.names) : null
+  const rowArray = layout && !layout.domains && ops.length >= rowArrayMin ? pgRowArray(target, cols, ops, layout.names) : null
+  const types = jsonTypes(layout, cols)
   // The statement checks, in its own snapshot and after its table lock, that the columns are still
   // those of `layout` (a migration may have changed them since it was read), and fails with a cast
   // error naming them if not; the store then reads them again.
@@ -211,9 +212,22 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   }
 }
 
-/** The type of each of `cols` in `layout`; null when there is no layout or it lacks one of them. */
-function columnTypes(layout: PgLayout | undefined, cols: TargetColumn[]): string[] | null {
-  if (!layout) return null
+/**
+ * The fewest ops a batch goes as a row array with. Its statement checks the table's columns, a cost
+ * of its own, so a small batch costs PostgreSQL more as a row array than as JSON, which needs no
+ * check: `bench/profile/pg-batch.ts N 200` measured 1.2x at 1 op, 1.1-1.2x at 32 and 64, 0.91x at 128
+ * and 0.79-0.85x at 200 (the default batch, which a backlog fills). A replica keeping up at a steady
+ * rate applies batches of a few ops, as JSON.
+ */
+export const ROW_ARRAY_MIN = 100
+
+/**
+ * The types to read a JSON batch's `cols` as: only for a table with a domain column, which
+ * `json_populate_recordset` cannot take (it hands each column the JSON lacks to its input function as
+ * a NULL, and a `NOT NULL` domain refuses that); null elsewhere, or when `layout` lacks a column.
+ */
+function jsonTypes(layout: PgLayout | undefined, cols: TargetColumn[]): string[] | null {
+  if (!layout?.domains) return null
   const typeOf = new Map(layout.names.map((n, i) => [n, layout.types[i]]))
   const types = cols.map((c) => typeOf.get(c.column))
   return types.every((t) => t !== undefined) ? (types as string[]) : null
@@ -221,7 +235,7 @@ function columnTypes(layout: PgLayout | undefined, cols: TargetColumn[]): string
 
 /**
  * PostgreSQL: the rows of a JSON array (`json`, an expression) as a FROM item `v` of the columns `cols`,
- * and with `keyed` the pk's key beside them (`cqrs_pk_key`). With their `types` ({@link columnTypes}),
+ * and with `keyed` the pk's key beside them (`cqrs_pk_key`). With their `types` ({@link jsonTypes}),
  * each is read as its type without modifier (the INSERT applies that, as it does to a value of the row
  * type), and only the columns named are read; else by `json_populate_recordset`, which runs every
  * column of the table through its input function, so a `NOT NULL` domain column the JSON lacks refuses
@@ -395,7 +409,7 @@ export function deleteStatement(provider: Provider, target: TableTarget, ops: Ap
   if (provider === 'postgresql') {
     const rows = ops.map((op) => ({ [target.pk.column]: pgJsonValue(target.pk, op.pk), [target.revision.column]: op.revision }))
     const cols = [target.pk, target.revision]
-    const source = pgJsonRows(target, cols, columnTypes(layout, cols), '$1::json', false)
+    const source = pgJsonRows(target, cols, jsonTypes(layout, cols), '$1::json', false)
     return { sql: `DELETE FROM ${t} AS t USING ${source} WHERE t.${pk} = v.${pk} AND t.${rev} ${storedMayBeReplaced('notOlder')} v.${rev}`, params: [jsonText(rows)] }
   }
   const params: unknown[] = []
