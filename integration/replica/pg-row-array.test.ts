@@ -105,6 +105,30 @@ describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)
     }
   })
 
+  it("names each op's result in a row-array batch, applied or skipped (older, tombstoned), for int and text keys", async () => {
+    const cases = [
+      { cqrsId: 'author', id: (i: number) => 50_000 + i, data: (id: unknown) => ({ name: `n${id}`, external_id: `x${id}`, balance: 2.5 }) },
+      // A text key: it goes beside the row array, as the tombstones and the results key it.
+      { cqrsId: 'setting', id: (i: number) => `K-${String(i).padStart(4, '0')}`, data: (id: unknown) => ({ value: `v${id}` }) },
+    ]
+    for (const { cqrsId, id, data } of cases) {
+      const { target } = replica.routes.get(cqrsId) as { target: any }
+      const op = (signal: CqrsMessage['signal_type'], i: number, revision: number) => {
+        const pk = id(i)
+        return toApplyOp(target, decodeMessage(encodeMessage({ ...message(cqrsId, pk, { ...(cqrsId === 'setting' ? { key: pk } : { id: pk }), ...data(pk) }, revision), signal_type: signal })))
+      }
+      const n = ROW_ARRAY_MIN + 20
+      const all = Array.from({ length: n }, (_, i) => i)
+      expect(await replica.store.applyBatch(target, all.map((i) => op('SAVE', i, 2)))).toEqual(all.map(() => 'applied'))
+      // Tombstones for the first ten.
+      expect(await replica.store.applyBatch(target, all.slice(0, 10).map((i) => op('DELETE', i, 3)))).toEqual(all.slice(0, 10).map(() => 'applied'))
+      // Then: 0-9 behind their tombstones, 10-19 older than stored, 20-29 the same revision, the rest newer.
+      const revisionOf = (i: number) => (i < 10 ? 3 : i < 20 ? 1 : i < 30 ? 2 : 4)
+      const results = await replica.store.applyBatch(target, all.map((i) => op('SAVE', i, revisionOf(i))))
+      expect(results, cqrsId).toEqual(all.map((i) => (i < 30 ? 'skipped' : 'applied')))
+    }
+  })
+
   it('a text no literal can carry (NUL, a lone surrogate) is refused by PostgreSQL and dead-lettered; the rest of its batch applies', async () => {
     const out = await replica.consumer.handle([
       delivery(message('author', 9001, { id: 9001, name: 'ok before', external_id: 'a', balance: 1 })),
@@ -115,7 +139,7 @@ describe.each(PG)('PostgreSQL row-array batches (standard_conforming_strings %s)
     expect(out.map((o) => o.kind)).toEqual(['ack', 'deadLetter', 'deadLetter', 'ack'])
     expect(out[1]).toMatchObject({ headers: { 'x-cqrs-reason': expect.stringContaining('unsupported Unicode escape sequence (22P05)') } })
     expect(out[2]).toMatchObject({ headers: { 'x-cqrs-reason': expect.stringContaining('(22P02)') } })
-    expect(await db.query('SELECT id, name FROM author_ref WHERE id > 9000 ORDER BY id')).toEqual([
+    expect(await db.query('SELECT id, name FROM author_ref WHERE id BETWEEN 9001 AND 9004 ORDER BY id')).toEqual([
       { id: 9001, name: 'ok before' },
       { id: 9004, name: 'ok after' },
     ])
