@@ -46,8 +46,8 @@ const RETRY_DELAYS = [1000]
 const CLI_RETRY_DELAYS = [200, 400] // the test config's default
 
 export const truncateSql = (d: Dialect, table: string) => (d === 'sqlite' ? `DELETE FROM ${table}` : `TRUNCATE TABLE ${table}`)
-const lockSql = (d: Dialect) => (d === 'postgresql' ? 'BEGIN; LOCK TABLE author_ref IN EXCLUSIVE MODE' : 'LOCK TABLES author_ref WRITE')
-const unlockSql = (d: Dialect) => (d === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLES')
+export const lockSql = (d: Dialect) => (d === 'postgresql' ? 'BEGIN; LOCK TABLE author_ref IN EXCLUSIVE MODE' : 'LOCK TABLES author_ref WRITE')
+export const unlockSql = (d: Dialect) => (d === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLES')
 
 type Variant = 'in-process' | 'cli -w 1' | 'cli -w 2' | 'raw p100' | 'raw p1000'
 
