@@ -98,24 +98,24 @@ export class PrismaReplicaStore implements ReplicaStore {
   private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
     const layout = await this.layout(target)
     try {
-      return await this.pgApplyScript(target, ops, layout ?? undefined)
+      return await this.pgApplyScript(target, ops, layout)
     } catch (e) {
       // A migration may have changed the table's columns since they were read (the statement checks
       // them): read them again, and if they changed, the batch goes once more with the new ones.
       if (!layout) throw e
       const now = await this.layout(target, true)
-      if (now === undefined || (now !== null && sameLayout(now, layout))) throw e
-      return this.pgApplyScript(target, ops, now ?? undefined)
+      if (!now || sameLayout(now, layout)) throw e
+      return this.pgApplyScript(target, ops, now)
     }
   }
 
-  private readonly layouts = new Map<string, Promise<PgLayout | null | undefined>>()
+  private readonly layouts = new Map<string, Promise<PgLayout | undefined>>()
 
   /**
    * PostgreSQL: the table's columns, for {@link pgApplyStatement}; read once, or again when `fresh`.
    * Undefined (this batch goes as untyped JSON, the next reads again) while they cannot be read.
    */
-  private layout(target: TableTarget, fresh = false): Promise<PgLayout | null | undefined> {
+  private layout(target: TableTarget, fresh = false): Promise<PgLayout | undefined> {
     let layout = fresh ? undefined : this.layouts.get(target.table)
     if (!layout) {
       layout = this.fast.query<{ n: string; t: string; domain: unknown }>(PG_LAYOUT_SQL, [quoteIdent('postgresql', target.table)]).then(pgLayout, () => void this.layouts.delete(target.table))
@@ -175,7 +175,7 @@ export class PrismaReplicaStore implements ReplicaStore {
   async writeRow(tx: any, target: TableTarget, op: ApplyOp): Promise<void> {
     const layout = this.provider === 'postgresql' ? await this.layout(target) : undefined
     try {
-      await run(new PrismaRunner(tx), upsertStatement(this.provider, target, [op], 'always', layout ?? undefined))
+      await run(new PrismaRunner(tx), upsertStatement(this.provider, target, [op], 'always', layout))
     } catch (e) {
       // Its columns may have changed since they were read: the retry reads them again.
       if (layout) this.layouts.delete(target.table)

@@ -174,9 +174,9 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   // those of `layout` (a migration may have changed them since it was read), and fails with a cast
   // error naming them if not; the store then reads them again.
   const check = () => {
-    const now = `array_agg(attname::text || ' ' || format_type(atttypid, NULL) ORDER BY attnum)`
+    const now = `array_agg(attname::text || ' ' || ${COLUMN_TYPE} ORDER BY attnum)`
     const was = layout!.names.map((n, i) => `${n} ${layout!.types[i]}`)
-    return `(SELECT CASE WHEN ${now} = ${p(was)}::text[] THEN true ELSE ('cqrs-sync: the columns of ' || ${p(t)}::text || ' changed; now ' || array_to_string(${now}, ', '))::int = 0 END FROM pg_attribute WHERE attrelid = ${p(t)}::regclass AND attnum > 0 AND NOT attisdropped)`
+    return `(SELECT CASE WHEN ${now} = ${p(was)}::text[] THEN true ELSE ('cqrs-sync: the columns of ' || ${p(t)}::text || ' changed; now ' || array_to_string(${now}, ', '))::int = 0 END ${liveColumns(`${p(t)}::regclass`)})`
   }
   let batch: string
   if (rowArray !== null) {
@@ -252,12 +252,17 @@ function pgJsonRows(target: TableTarget, cols: TargetColumn[], types: string[] |
   return keyed ? `ROWS FROM (json_populate_recordset(NULL::${t}, ${json}), json_to_recordset(${json}) AS (${KEY} text)) AS v` : `json_populate_recordset(NULL::${t}, ${json}) AS v`
 }
 
+/** The live columns of the table `rel` (an expression of type regclass), as a FROM and WHERE of pg_attribute. */
+const liveColumns = (rel: string) => `FROM pg_attribute WHERE attrelid = ${rel} AND attnum > 0 AND NOT attisdropped`
+/** A column's type as the layout keeps it: without its modifier. */
+const COLUMN_TYPE = 'format_type(atttypid, NULL)'
+
 /**
  * PostgreSQL: a table's live columns in order (the fields of its row type), each one's type without
  * its modifier (`numeric`, not `numeric(18,2)`), and whether it is a domain; `$1` is the table as the
  * statements name it.
  */
-export const PG_LAYOUT_SQL = `SELECT a.attname::text AS n, format_type(a.atttypid, NULL) AS t, ty.typtype = 'd' AS domain FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`
+export const PG_LAYOUT_SQL = `SELECT attname::text AS n, ${COLUMN_TYPE} AS t, (SELECT typtype = 'd' FROM pg_type WHERE oid = atttypid) AS domain ${liveColumns('$1::regclass')} ORDER BY attnum`
 
 /** What {@link pgApplyStatement} knows of a table's columns ({@link PG_LAYOUT_SQL}). */
 export interface PgLayout {
@@ -271,8 +276,8 @@ export interface PgLayout {
   domains: boolean
 }
 
-export function pgLayout(rows: Array<{ n: string; t: string; domain: unknown }>): PgLayout | null {
-  return rows.length ? { names: rows.map((r) => r.n), types: rows.map((r) => r.t), domains: rows.some((r) => r.domain === true || r.domain === 't') } : null
+export function pgLayout(rows: Array<{ n: string; t: string; domain: unknown }>): PgLayout | undefined {
+  return rows.length ? { names: rows.map((r) => r.n), types: rows.map((r) => r.t), domains: rows.some((r) => r.domain === true || r.domain === 't') } : undefined
 }
 
 export function sameLayout(a: PgLayout, b: PgLayout): boolean {
