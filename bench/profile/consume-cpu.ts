@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process'
 import { ROOT } from '../../integration/support/databases.js'
-import { processCpu } from './cpu.js'
+import { cpuByKind, cpuPerEvent } from './cpu.js'
 import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, messageCount, publishRaw, replicaQueues, startConsume, uniqueSuffix, until } from '../support.js'
 
 const [who = '2', nArg = '20000', dialect = 'postgresql'] = process.argv.slice(2)
@@ -32,24 +32,16 @@ async function startRaw(): Promise<{ stop(): Promise<void> }> {
 }
 const consumer = raw ? await startRaw() : await startConsume(Number(who), { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: db.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
 
-/** CPU ms so far by process kind (the consumer's, the database server's, RabbitMQ's, this script's), and of it the kernel's (`<kind> sys`). */
-function cpuByKind(): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const { pid, comm, cmdline, cpuMs, sysMs } of processCpu()) {
-    const kind =
-      comm === 'beam.smp' ? 'rabbitmq'
-      : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
-      : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
-      : cmdline.includes('consume') || cmdline.includes('raw-consumer') ? 'consumer'
-      : pid === process.pid ? 'this script'
-      : null
-    if (kind) {
-      out[kind] = (out[kind] ?? 0) + cpuMs
-      out[`${kind} sys`] = (out[`${kind} sys`] ?? 0) + sysMs
-    }
-  }
-  return out
-}
+/** CPU ms so far by process kind: the consumer's, the database server's, RabbitMQ's, this script's. */
+const kinds = () =>
+  cpuByKind(({ pid, comm, cmdline }) =>
+    comm === 'beam.smp' ? 'rabbitmq'
+    : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
+    : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
+    : cmdline.includes('consume') || cmdline.includes('raw-consumer') ? 'consumer'
+    : pid === process.pid ? 'this script'
+    : null,
+  )
 
 const lock = dialect === 'postgresql' ? 'BEGIN; LOCK TABLE author_ref IN EXCLUSIVE MODE' : 'LOCK TABLES author_ref WRITE'
 const unlock = dialect === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLES'
@@ -59,7 +51,7 @@ try {
     const n = run === 0 ? Math.min(2000, N) : N // the first run warms up
     await db.exec(lock)
     await publishRaw(ch, bodies.slice(0, n).map((body, k) => ({ routingKey: queue, body, messageId: String(k + 1) })), 1000, '')
-    const before = cpuByKind()
+    const before = kinds()
     await db.exec(unlock)
     const t0 = performance.now()
     // The queue first (a passive declare), then the table: a count of the table every few ms would
@@ -67,10 +59,9 @@ try {
     await until(async () => (await messageCount(conn, queue)) === 0, `${queue} to empty`, 300_000, 10)
     await until(async () => (await countRows(db, 'author_ref', 'cqrs_revision = 1')) === n, `${n} rows`, 300_000, 2)
     const ms = performance.now() - t0
-    const after = cpuByKind()
+    const after = kinds()
     if (run > 0) {
-      const per = Object.keys(after).map((k) => `${k} ${(((after[k] - (before[k] ?? 0)) * 1000) / n).toFixed(1)}`)
-      console.log(`${raw ? 'raw consumer' : `cqrs consume -w ${who}`} (${dialect}): ${n} events in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)}/s; CPU µs per event: ${per.join(', ')}`)
+      console.log(`${raw ? 'raw consumer' : `cqrs consume -w ${who}`} (${dialect}): ${n} events in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)}/s; CPU µs per event: ${cpuPerEvent(before, after, n)}`)
     }
     await db.exec(dialect === 'postgresql' ? 'TRUNCATE author_ref' : 'TRUNCATE TABLE author_ref')
   }

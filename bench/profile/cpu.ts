@@ -30,8 +30,8 @@ export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<{
  * alone: the kernel's share, socket writes and reads included; USER_HZ
  * is 100 on Linux), its name and its command line (arguments NUL-separated). Linux only: empty elsewhere.
  */
-export function processCpu(): Array<{ pid: number; comm: string; cmdline: string; cpuMs: number; sysMs: number }> {
-  const out: Array<{ pid: number; comm: string; cmdline: string; cpuMs: number; sysMs: number }> = []
+export function processCpu(): ProcessCpu[] {
+  const out: ProcessCpu[] = []
   let pids: string[]
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p))
@@ -40,14 +40,49 @@ export function processCpu(): Array<{ pid: number; comm: string; cmdline: string
   }
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      // The name may hold spaces and parentheses: the fields start after its last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      out.push({ pid: Number(pid), comm, cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8'), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, sysMs: Number(fields[12]) * 10 })
+      out.push({ ...statOf(Number(pid)), cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8') })
     } catch {
       // the process ended meanwhile
     }
   }
   return out
+}
+
+export interface ProcessCpu {
+  pid: number
+  comm: string
+  cmdline: string
+  cpuMs: number
+  sysMs: number
+}
+
+/** One process's name and CPU so far (ms), from /proc/<pid>/stat. */
+export function statOf(pid: number): Omit<ProcessCpu, 'cmdline'> {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // The name may hold spaces and parentheses: the fields start after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+  return { pid, comm, cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, sysMs: Number(fields[12]) * 10 }
+}
+
+/**
+ * CPU ms so far summed by kind of process (`kindOf` names it, or null to leave the process out), and
+ * of it the kernel's, as `<kind> sys`.
+ */
+export function cpuByKind(kindOf: (p: ProcessCpu) => string | null): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const p of processCpu()) {
+    const kind = kindOf(p)
+    if (!kind) continue
+    out[kind] = (out[kind] ?? 0) + p.cpuMs
+    out[`${kind} sys`] = (out[`${kind} sys`] ?? 0) + p.sysMs
+  }
+  return out
+}
+
+/** `kind µs, ...`: the CPU each kind spent between two {@link cpuByKind} readings, per one of `n` events. */
+export function cpuPerEvent(before: Record<string, number>, after: Record<string, number>, n: number): string {
+  return Object.keys(after)
+    .map((k) => `${k} ${(((after[k] - (before[k] ?? 0)) * 1000) / n).toFixed(1)}`)
+    .join(', ')
 }

@@ -8,7 +8,7 @@
  */
 import { cqrsReplica, nats, silentLogger } from '../package.js'
 import { authorEventBody, countRows, createTestDatabase, until, uniqueSuffix } from '../support.js'
-import { processCpu, profiled } from './cpu.js'
+import { cpuByKind, cpuPerEvent, profiled } from './cpu.js'
 import { cleanNats } from '../nats.js'
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -23,14 +23,7 @@ await publisher.connect()
 const rep = cqrsReplica({ prisma, transport: nats({ servers: NATS_URL, logger: silentLogger }), queue, handlers: { [cqrsId]: { model: 'authorRef' } }, logger: silentLogger })
 await rep.start()
 
-const cpuByKind = () => {
-  const out: Record<string, number> = {}
-  for (const { pid, comm, cmdline, cpuMs } of processCpu()) {
-    const kind = pid === process.pid ? 'replica' : comm.startsWith('nats-server') ? 'nats-server' : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres' : null
-    if (kind) out[kind] = (out[kind] ?? 0) + cpuMs
-  }
-  return out
-}
+const kinds = () => cpuByKind(({ pid, comm, cmdline }) => (pid === process.pid ? 'replica' : comm.startsWith('nats-server') ? 'nats-server' : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres' : null))
 const bodies = Array.from({ length: N }, (_, k) => authorEventBody(cqrsId, k + 1, 1))
 const profile = process.argv.includes('--profile')
 try {
@@ -39,15 +32,15 @@ try {
     const before0 = rep.stats.applied + rep.stats.skipped
     await db.exec('BEGIN; LOCK TABLE author_ref IN EXCLUSIVE MODE')
     await publisher.publish(bodies.slice(0, n).map((body, k) => ({ routingKey: cqrsId, body, messageId: `${run}-${k}` })))
-    const before = cpuByKind()
+    const before = kinds()
     await db.exec('COMMIT')
     const t0 = performance.now()
     const drain = () => until(() => rep.stats.applied + rep.stats.skipped >= before0 + n, `${n} applied`, 300_000, 1)
     if (profile && run === 3) console.log((await profiled('nats-replica', drain)).file)
     else await drain()
     const ms = performance.now() - t0
-    const after = cpuByKind()
-    if (run > 0) console.log(`NATS replica: ${n} events in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)}/s; CPU µs per event: ${Object.keys(after).map((k) => `${k} ${(((after[k] - (before[k] ?? 0)) * 1000) / n).toFixed(1)}`).join(', ')}`)
+    const after = kinds()
+    if (run > 0) console.log(`NATS replica: ${n} events in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)}/s; CPU µs per event: ${cpuPerEvent(before, after, n)}`)
     if ((await countRows(db, 'author_ref', 'cqrs_revision = 1')) !== n) throw new Error('rows missing')
     await db.exec('TRUNCATE author_ref')
   }

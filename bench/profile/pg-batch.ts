@@ -7,10 +7,10 @@
  * json_populate_recordset (columns not known). Each runs `runs` times on one connection, alternated;
  * the server process's CPU is read from /proc before and after. Linux only.
  */
-import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { cqrsReplica, decodeMessage, memory, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgLockStatement, pgScript, silentLogger, toApplyOp } from '../package.js'
 import { authorEventBody, createTestDatabase } from '../support.js'
+import { statOf } from './cpu.js'
 
 const [nArg = '200', runsArg = '300'] = process.argv.slice(2)
 const N = Number(nArg)
@@ -28,10 +28,7 @@ const layout = pgLayout((await client.query(PG_LAYOUT_SQL, ['"author_ref"'])).ro
 const script = (l: typeof layout | undefined) => pgScript([pgLockStatement(cqrsId, ops.map((o) => o.pkKey)), pgApplyStatement(target, ops, 'newer', l, 1)]).replace(/COMMIT$/, 'ROLLBACK')
 const forms = { 'row array': script(layout), 'typed JSON': script({ ...layout, domains: true }), 'json_populate_recordset': script(undefined) }
 const pid = (await client.query('SELECT pg_backend_pid() AS p')).rows[0].p
-const cpuMs = () => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime, in clock ticks of 10 ms
-}
+const cpuMs = () => statOf(pid).cpuMs
 const spent = new Map<string, number>(Object.keys(forms).map((k) => [k, 0]))
 for (const sql of Object.values(forms)) for (let i = 0; i < 20; i++) await client.query(sql) // warm
 for (let r = 0; r < RUNS; r++) {
