@@ -7,7 +7,7 @@
  * a relay in the writer's process costs at a rate that does not saturate it. PROFILE=1 also writes a
  * CPU profile of each measured part; ONLY=1, 2 or 3 runs that setup alone. SINK=1 binds a durable
  * queue to the events, so the broker confirms a message only once it has stored it, as in production
- * (without a queue it confirms at once).
+ * (without a queue it confirms at once). CQRS_RELAY_GATHER_MS sets the in-process relay's gatherMs.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
@@ -16,6 +16,8 @@ import { profiled } from './cpu.js'
 
 const [rateArg = '1000', secondsArg = '5'] = process.argv.slice(2)
 const RATE = Number(rateArg)
+// The in-process relay's gathering (relay.gatherMs), e.g. 0 to compare with the default.
+const GATHER_MS = process.env.CQRS_RELAY_GATHER_MS ? Number(process.env.CQRS_RELAY_GATHER_MS) : undefined
 const master = await createTestDatabase('postgresql', 'mlag')
 const cqrsId = `author_${uniqueSuffix()}`
 const models = { author: { cqrsId } }
@@ -29,7 +31,7 @@ try {
   for (const setup of process.env.ONLY ? [setups[Number(process.env.ONLY) - 1]] : setups) {
     const base = await master.client({ poolSize: 16 })
     await installCaptureTriggers(base, { models })
-    const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, ...(setup === 'cqrsMaster, relay off' ? { relay: { enabled: false } } : {}) }))
+    const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, relay: { enabled: setup !== 'cqrsMaster, relay off', gatherMs: GATHER_MS } }))
     const write = async (i: number) => void (await client.author.create({ data: authorData(i) }))
     await steady(RATE, 2000, 16, write) // warm up
     const relay = client.$cqrs?.relay

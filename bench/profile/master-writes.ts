@@ -4,11 +4,11 @@
  * hand-made outbox row through tx.cqrsOutbox.create, what the extension does without the extension),
  * raw2 (the same with the outbox row through tx.$executeRawUnsafe), cqrs (the default setup, relay
  * off), live (the default setup with its in-process relay publishing to RabbitMQ).
- * Prints throughput and where the JS time went.
+ * Prints throughput, the CPU per op of this process, PostgreSQL (or MariaDB) and RabbitMQ, and where the JS time went.
  */
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
 import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
-import { profiled } from './cpu.js'
+import { cpuByKind, cpuPerEvent, profiled } from './cpu.js'
 import { execFileSync } from 'node:child_process'
 
 const [who = 'cqrs', op = 'create', concArg = '16', nArg = '3000', dialect = 'postgresql', noprof] = process.argv.slice(2)
@@ -55,13 +55,28 @@ const seed = op === 'update' ? n : 300
 await base.author.createMany({ data: Array.from({ length: seed }, (_, i) => authorData(i)) })
 ids.push(...(await base.author.findMany({ select: { id: true } })).map((a: { id: number }) => a.id))
 await run(300, 0)
+/** CPU ms so far by process kind: the database server's, RabbitMQ's, this process's. */
+const kinds = () =>
+  cpuByKind(({ pid, comm, cmdline }) =>
+    comm === 'beam.smp' ? 'rabbitmq'
+    : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
+    : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
+    : pid === process.pid ? 'node'
+    : null,
+  )
+const k0 = kinds()
 const t0 = performance.now()
 const cpu0 = process.cpuUsage()
 const { file } = noprof ? { file: '' } : await profiled(`master-${who}-${op}-c${conc}-${dialect}`, () => run(n, 1000))
 if (noprof) await run(n, 1000)
 const ms = performance.now() - t0
 const cpu = process.cpuUsage(cpu0)
-console.log(`${who} ${op} c${conc} ${dialect}: ${n} ops in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)} ops/s; node CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/op`)
+// With a relay publishing, what it left in the outbox is part of the writes' cost.
+if (who === 'live') await (c as any).$cqrs.flush()
+const k1 = kinds()
+const relayStats = who === 'live' ? (c as any).$cqrs.relay.stats : null
+if (relayStats) console.log(`relay: ${relayStats.published} events in ${relayStats.batches} batches (${(relayStats.published / relayStats.batches).toFixed(1)} a batch)`)
+console.log(`${who} ${op} c${conc} ${dialect}: ${n} ops in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)} ops/s; node CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/op; CPU µs per op by process (flush included): ${cpuPerEvent(k0, k1, n)}`)
 if (who === 'cqrs' || who === 'live') await (c as any).$cqrs.close()
 await db.drop()
 if (file) console.log(execFileSync(process.execPath, ['--import', 'tsx', 'bench/profile/summarize.ts', file, '22'], { encoding: 'utf8' }))

@@ -11,6 +11,12 @@ export const DEFAULTS = {
      * by its own commits; `cqrs relay` only polls, so this bounds its added latency.
      */
     pollIntervalMs: 200,
+    /**
+     * When commits arrive while a batch is out, the next batch starts at least this long after it
+     * started, and takes them all: at a steady moderate rate a relay otherwise sends batches of one or
+     * two events, each with its claim, publish and confirm wait (see Relay's gatherMs).
+     */
+    gatherMs: 5,
   },
   replica: {
     /** Unacked messages per worker. */

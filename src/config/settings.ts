@@ -24,3 +24,9 @@ export const positiveInt = (name: string) => (raw: string): number => {
   if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive whole number; got '${raw}'`)
   return n
 }
+
+export const nonNegativeInt = (name: string) => (raw: string): number => {
+  const n = raw.trim() === '' ? NaN : Number(raw)
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a whole number, 0 or more; got '${raw}'`)
+  return n
+}

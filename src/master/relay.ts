@@ -19,6 +19,13 @@ export interface RelayOptions {
    */
   render?: (row: OutboxRow) => Promise<{ routingKey: string; body: string } | null>
   /**
+   * When commits arrived while a batch was out, the next batch starts no sooner than this long after
+   * that one started, so that it takes more events at once: fewer claims, publishes and confirm waits
+   * per event at a steady moderate rate, where a batch would otherwise carry one or two. No wait for
+   * the first commit after an idle spell, nor while batches come back full, nor in `drain()`. 0: none.
+   */
+  gatherMs?: number
+  /**
    * Longest wait for the broker's confirms of one batch. The claim holds row locks (and on SQLite the
    * only write lock) meanwhile, so a broker that hangs instead of refusing must not hold them long.
    */
@@ -43,14 +50,18 @@ const PIPELINE_DEPTH = 2
 /**
  * Moves events from the outbox to the broker: claim the oldest rows, publish them with confirms,
  * delete them, repeat. Woken by `kick()` after a commit it saw, by the store's `watch` for rows
- * other processes committed (PostgreSQL NOTIFY), and by a poll, the safety net. The loop never throws: errors are logged and retried with backoff, and the events
- * wait in the outbox meanwhile.
+ * other processes committed (PostgreSQL NOTIFY), and by a poll, the safety net. Under steady traffic it
+ * gathers (`gatherMs`): commits that came while a batch was out leave together in the next one. The
+ * loop never throws: errors are logged and retried with backoff, and the events wait in the outbox
+ * meanwhile.
  */
 export class Relay {
   readonly stats: RelayStats = { published: 0, batches: 0, errors: 0, lastError: null }
   private running = false
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
+  /** Ends a gathering wait early (stop()); a kick does not, since gathering commits is its point. */
+  private endGather: (() => void) | null = null
   private kicked = false
   private unregister: (() => void) | null = null
   private unwatch: Promise<(() => Promise<void>) | null> | null = null
@@ -184,6 +195,7 @@ export class Relay {
   async stop(): Promise<void> {
     this.running = false
     this.wake?.()
+    this.endGather?.()
     await this.loop
     this.loop = null
     const unwatch = await this.unwatch
@@ -237,9 +249,15 @@ export class Relay {
     while (this.running) {
       try {
         this.kicked = false
+        const started = performance.now()
         const n = await this.publishOnce()
         backoff = 100
-        if (n >= this.opts.batchSize || this.kicked) continue
+        if (n >= this.opts.batchSize) continue
+        if (this.kicked) {
+          // Commits came while this batch was out: gather them (and those still coming) into the next.
+          if (n > 0) await this.gather(started + (this.opts.gatherMs ?? 0) - performance.now())
+          continue
+        }
         await this.idle(this.opts.pollIntervalMs)
       } catch (e) {
         this.stats.errors++
@@ -251,6 +269,19 @@ export class Relay {
         backoff = Math.min(backoff * 2, Math.max(this.opts.pollIntervalMs, 100))
       }
     }
+  }
+
+  /** Wait `ms` (nothing below 1 ms), unless the relay stops meanwhile. */
+  private gather(ms: number): Promise<void> {
+    if (ms < 1 || !this.running) return Promise.resolve()
+    return new Promise((resolve) => {
+      const t = setTimeout(() => this.endGather?.(), ms)
+      this.endGather = () => {
+        this.endGather = null
+        clearTimeout(t)
+        resolve()
+      }
+    })
   }
 
   private idle(ms: number): Promise<void> {

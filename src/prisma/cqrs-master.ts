@@ -57,12 +57,13 @@ function setup(client: any, opts: ResolvedMasterOptions): MasterSetup {
   return { opts, metas, provider, plans, outboxMeta, outbox: outboxTargetOf(outboxMeta), triggerTargets }
 }
 
-function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number; listen?: boolean } = {}): Relay {
+function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number; gatherMs?: number; listen?: boolean } = {}): Relay {
   return new Relay({
     store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen }),
     transport: runtime(transport),
     batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
     pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,
+    gatherMs: overrides.gatherMs ?? s.opts.relay.gatherMs,
     logger,
     render: rowImageRenderer(client, s.metas, s.plans, s.opts),
   })
@@ -200,7 +201,7 @@ export function cqrsMaster(options: MasterOptions) {
 export function createRelay(
   prisma: any,
   transport: Transport,
-  options: { batchSize?: number; pollIntervalMs?: number; listen?: boolean; logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
+  options: { batchSize?: number; pollIntervalMs?: number; gatherMs?: number; listen?: boolean; logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
 ): Relay {
   // Without master models the relay still publishes ready messages; row images need the models.
   const opts = options.master

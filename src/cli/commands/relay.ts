@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { DEFAULTS } from '../../config/defaults.js'
-import { positiveInt, setting } from '../../config/settings.js'
+import { nonNegativeInt, positiveInt, setting } from '../../config/settings.js'
 import { createRelay } from '../../prisma/cqrs-master.js'
 import { metricsPortFlag, startCliMetrics } from '../metrics-option.js'
 import { runCommand, waitForSignal } from '../run-command.js'
@@ -12,6 +12,7 @@ export function registerRelay(program: Command): void {
     .option('--once', 'publish what is in the outbox now, then exit')
     .option('--batch <n>', `rows per publish batch (env CQRS_RELAY_BATCH; default ${DEFAULTS.relay.batchSize})`)
     .option('--poll-ms <n>', `how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default ${DEFAULTS.relay.pollIntervalMs}); on PostgreSQL with the NOTIFY trigger of \`cqrs triggers\` a commit wakes it at once and the poll is only a safety net`)
+    .option('--gather-ms <n>', `when commits arrive while a batch is out, start the next batch at least this long after it started, so it takes them all (env CQRS_RELAY_GATHER_MS; default ${DEFAULTS.relay.gatherMs}; 0: at once)`)
     .option('--no-listen', "PostgreSQL: poll only, do not LISTEN for the outbox trigger's NOTIFY")
     .option(...metricsPortFlag(' while it runs (not with --once)'))
     .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
@@ -20,9 +21,10 @@ export function registerRelay(program: Command): void {
         const master = await ctx.master()
         const batchSize = setting({ name: 'batch', env: 'CQRS_RELAY_BATCH', default: DEFAULTS.relay.batchSize, parse: positiveInt('--batch') }, opts.batch, master.relay?.batchSize)
         const pollIntervalMs = setting({ name: 'poll-ms', env: 'CQRS_RELAY_POLL_MS', default: DEFAULTS.relay.pollIntervalMs, parse: positiveInt('--poll-ms') }, opts.pollMs, master.relay?.pollIntervalMs)
+        const gatherMs = setting({ name: 'gather-ms', env: 'CQRS_RELAY_GATHER_MS', default: DEFAULTS.relay.gatherMs, parse: nonNegativeInt('--gather-ms') }, opts.gatherMs, master.relay?.gatherMs)
         const transport = master.transport ?? (await ctx.transport())
         const { prisma, transport: _t, ...masterOptions } = master
-        const relay = createRelay(prisma, transport, { batchSize, pollIntervalMs, listen: opts.listen !== false, logger: ctx.logger, master: masterOptions })
+        const relay = createRelay(prisma, transport, { batchSize, pollIntervalMs, gatherMs, listen: opts.listen !== false, logger: ctx.logger, master: masterOptions })
         ctx.onClose(() => transport.close())
         if (opts.once) {
           const n = await relay.drain(10 * 60_000)
@@ -31,7 +33,7 @@ export function registerRelay(program: Command): void {
         }
         await startCliMetrics(ctx, opts.metricsPort, 'process', 'cqrs relay')
         relay.start()
-        process.stderr.write(`cqrs relay: running (batch ${batchSize}, poll ${pollIntervalMs} ms); SIGTERM to stop\n`)
+        process.stderr.write(`cqrs relay: running (batch ${batchSize}, poll ${pollIntervalMs} ms, gather ${gatherMs} ms); SIGTERM to stop\n`)
         await waitForSignal()
         await relay.stop()
         process.stderr.write(`cqrs relay: stopped after publishing ${relay.stats.published} event(s)\n`)
