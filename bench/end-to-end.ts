@@ -25,6 +25,7 @@ import { authorBodies, fillOutbox } from './relay.js'
 import { percentile, rate } from './stats.js'
 import {
   AMQP_URL,
+  RELAY_GATHER_MS,
   amqpConnect,
   authorData,
   authorEventBody,
@@ -196,7 +197,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     closers.push(listener.close)
     const lagBase = await master.client({ poolSize: 16 })
     await installCaptureTriggers(lagBase, { models: { author: { cqrsId } } })
-    const live = lagBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models: { author: { cqrsId } } }))
+    const live = lagBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { gatherMs: RELAY_GATHER_MS }, logger: silentLogger, models: { author: { cqrsId } } }))
     closers.push(() => live.$cqrs.close())
     const skipTriggers = '-c session_replication_role=replica'
     const pool = new pg.Pool({ connectionString: master.url, max: 16, options: skipTriggers })

@@ -8,7 +8,7 @@
  */
 import { cqrsMaster, installCaptureTriggers, rabbitmq } from './package.js'
 import { Latencies, rate } from './stats.js'
-import { AMQP_URL, amqpConnect, authorData, captureTag, createTestDatabase, declareSink, deleteQueues, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
+import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, captureTag, createTestDatabase, declareSink, deleteQueues, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
 interface OpResult {
   ops: number
@@ -90,7 +90,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         }
         if (variant === 'live') {
           await declareSink(conn, sink, [models.author.cqrsId])
-          clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', models }))
+          clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { gatherMs: RELAY_GATHER_MS }, models }))
           await runOps(warm, 16, (i) => clients.live.author.create({ data: authorData(800_000 + i) }))
           await clients.live.$cqrs.flush()
         }

@@ -13,6 +13,12 @@ import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/supp
 import { cqrsMessage } from '../integration/support/messages.js'
 
 export { AMQP_URL, createTestDatabase, type Dialect, type TestDatabase }
+
+/**
+ * The in-process relay's `relay.gatherMs` for the benchmarks that run one, from CQRS_RELAY_GATHER_MS
+ * (the variable `cqrs relay` reads), to compare a setting with the default; undefined: the default.
+ */
+export const RELAY_GATHER_MS = process.env.CQRS_RELAY_GATHER_MS ? Number(process.env.CQRS_RELAY_GATHER_MS) : undefined
 export const EXCHANGE = 'cqrs'
 
 export interface BenchContext {

@@ -11,13 +11,11 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
-import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, steady, uniqueSuffix } from '../support.js'
+import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, createTestDatabase, declareSink, deleteQueues, steady, uniqueSuffix } from '../support.js'
 import { profiled } from './cpu.js'
 
 const [rateArg = '1000', secondsArg = '5'] = process.argv.slice(2)
 const RATE = Number(rateArg)
-// The in-process relay's gathering (relay.gatherMs), e.g. 0 to compare with the default.
-const GATHER_MS = process.env.CQRS_RELAY_GATHER_MS ? Number(process.env.CQRS_RELAY_GATHER_MS) : undefined
 const master = await createTestDatabase('postgresql', 'mlag')
 const cqrsId = `author_${uniqueSuffix()}`
 const models = { author: { cqrsId } }
@@ -31,7 +29,7 @@ try {
   for (const setup of process.env.ONLY ? [setups[Number(process.env.ONLY) - 1]] : setups) {
     const base = await master.client({ poolSize: 16 })
     await installCaptureTriggers(base, { models })
-    const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, relay: { enabled: setup !== 'cqrsMaster, relay off', gatherMs: GATHER_MS } }))
+    const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, relay: { enabled: setup !== 'cqrsMaster, relay off', gatherMs: RELAY_GATHER_MS } }))
     const write = async (i: number) => void (await client.author.create({ data: authorData(i) }))
     await steady(RATE, 2000, 16, write) // warm up
     const relay = client.$cqrs?.relay
