@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process'
 import { ROOT } from '../../integration/support/databases.js'
-import { cpuByKind, cpuPerEvent } from './cpu.js'
+import { cpuByKind, cpuPerEvent, serviceOf } from './cpu.js'
 import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, messageCount, publishRaw, replicaQueues, startConsume, uniqueSuffix, until } from '../support.js'
 
 const [who = '2', nArg = '20000', dialect = 'postgresql'] = process.argv.slice(2)
@@ -34,14 +34,7 @@ const consumer = raw ? await startRaw() : await startConsume(Number(who), { CQRS
 
 /** CPU ms so far by process kind: the consumer's, the database server's, RabbitMQ's, this script's. */
 const kinds = () =>
-  cpuByKind(({ pid, comm, cmdline }) =>
-    comm === 'beam.smp' ? 'rabbitmq'
-    : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
-    : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
-    : cmdline.includes('consume') || cmdline.includes('raw-consumer') ? 'consumer'
-    : pid === process.pid ? 'this script'
-    : null,
-  )
+  cpuByKind((p) => serviceOf(p) ?? (p.cmdline.includes('consume') || p.cmdline.includes('raw-consumer') ? 'consumer' : p.pid === process.pid ? 'this script' : null))
 
 const lock = dialect === 'postgresql' ? 'BEGIN; LOCK TABLE author_ref IN EXCLUSIVE MODE' : 'LOCK TABLES author_ref WRITE'
 const unlock = dialect === 'postgresql' ? 'COMMIT' : 'UNLOCK TABLES'

@@ -80,6 +80,15 @@ export function cpuByKind(kindOf: (p: ProcessCpu) => string | null): Record<stri
   return out
 }
 
+/** The service a process is, by its name: 'rabbitmq', 'postgres', 'mariadb', 'nats-server', or null. */
+export function serviceOf({ comm, cmdline }: Pick<ProcessCpu, 'comm' | 'cmdline'>): string | null {
+  if (comm === 'beam.smp') return 'rabbitmq'
+  if (comm === 'postgres' || cmdline.startsWith('postgres')) return 'postgres'
+  if (comm.startsWith('mariadb') || comm.startsWith('mysqld')) return 'mariadb'
+  if (comm.startsWith('nats-server')) return 'nats-server'
+  return null
+}
+
 /** `kind µs, ...`: the CPU each kind spent between two {@link cpuByKind} readings, per one of `n` events. */
 export function cpuPerEvent(before: Record<string, number>, after: Record<string, number>, n: number): string {
   return Object.keys(after)

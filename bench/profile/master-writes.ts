@@ -8,7 +8,7 @@
  */
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
 import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
-import { cpuByKind, cpuPerEvent, profiled } from './cpu.js'
+import { cpuByKind, cpuPerEvent, profiled, serviceOf } from './cpu.js'
 import { execFileSync } from 'node:child_process'
 
 const [who = 'cqrs', op = 'create', concArg = '16', nArg = '3000', dialect = 'postgresql', noprof] = process.argv.slice(2)
@@ -57,13 +57,7 @@ ids.push(...(await base.author.findMany({ select: { id: true } })).map((a: { id:
 await run(300, 0)
 /** CPU ms so far by process kind: the database server's, RabbitMQ's, this process's. */
 const kinds = () =>
-  cpuByKind(({ pid, comm, cmdline }) =>
-    comm === 'beam.smp' ? 'rabbitmq'
-    : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres'
-    : comm.startsWith('mariadb') || comm.startsWith('mysqld') ? 'mariadb'
-    : pid === process.pid ? 'node'
-    : null,
-  )
+  cpuByKind((p) => (p.pid === process.pid ? 'node' : serviceOf(p) === 'nats-server' ? null : serviceOf(p)))
 const k0 = kinds()
 const t0 = performance.now()
 const cpu0 = process.cpuUsage()

@@ -8,7 +8,7 @@
  */
 import { cqrsReplica, nats, silentLogger } from '../package.js'
 import { authorEventBody, countRows, createTestDatabase, until, uniqueSuffix } from '../support.js'
-import { cpuByKind, cpuPerEvent, profiled } from './cpu.js'
+import { cpuByKind, cpuPerEvent, profiled, serviceOf } from './cpu.js'
 import { cleanNats } from '../nats.js'
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -23,7 +23,7 @@ await publisher.connect()
 const rep = cqrsReplica({ prisma, transport: nats({ servers: NATS_URL, logger: silentLogger }), queue, handlers: { [cqrsId]: { model: 'authorRef' } }, logger: silentLogger })
 await rep.start()
 
-const kinds = () => cpuByKind(({ pid, comm, cmdline }) => (pid === process.pid ? 'replica' : comm.startsWith('nats-server') ? 'nats-server' : comm === 'postgres' || cmdline.startsWith('postgres') ? 'postgres' : null))
+const kinds = () => cpuByKind((p) => (p.pid === process.pid ? 'replica' : ['nats-server', 'postgres'].includes(serviceOf(p)!) ? serviceOf(p) : null))
 const bodies = Array.from({ length: N }, (_, k) => authorEventBody(cqrsId, k + 1, 1))
 const profile = process.argv.includes('--profile')
 try {
