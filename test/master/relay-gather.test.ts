@@ -62,23 +62,31 @@ describe('the relay gathers commits that arrive while a batch is out', () => {
   /** Let the relay's loop run as far as it can without time passing. */
   const settle = () => vi.advanceTimersByTimeAsync(0)
 
-  it('starts the next batch gatherMs after the last one started, with every commit of the meantime in it', async () => {
-    const { store, claims, commit, duringNextBatch } = outbox()
-    const relay = new Relay({ store, transport, batchSize: 100, pollIntervalMs: 60_000, gatherMs: 50, logger: silentLogger })
+  /** A started relay over an empty in-memory outbox, past its first (empty) claim. */
+  async function startRelay(gatherMs: number, batchSize = 100) {
+    const box = outbox()
+    const relay = new Relay({ store: box.store, transport, batchSize, pollIntervalMs: 60_000, gatherMs, logger: silentLogger })
     relay.start()
-    try {
-      await settle()
-      const first = claims.length // the empty claim at start
-      // A commit wakes the idle relay: claimed at once.
-      commit()
-      const t0 = performance.now()
-      // Two more commits land while that batch is out, and wake it again.
-      duringNextBatch(() => {
-        commit(2)
+    await settle()
+    /** One commit wakes the relay, and `during` more land (and kick it) while that batch is out. */
+    const busyBatch = async (during: number) => {
+      box.commit()
+      box.duringNextBatch(() => {
+        box.commit(during)
         relay.kick()
       })
       relay.kick()
       await settle()
+    }
+    return { ...box, relay, busyBatch, first: box.claims.length }
+  }
+
+  it('starts the next batch gatherMs after the last one started, with every commit of the meantime in it', async () => {
+    const { relay, claims, commit, busyBatch, first } = await startRelay(50)
+    try {
+      // A commit wakes the idle relay: claimed at once; two more land while that batch is out.
+      const t0 = performance.now()
+      await busyBatch(2)
       expect(claims.slice(first)).toEqual([{ at: t0, ids: [1] }])
       // Not before gatherMs has passed since the batch started...
       await vi.advanceTimersByTimeAsync(49)
@@ -96,11 +104,8 @@ describe('the relay gathers commits that arrive while a batch is out', () => {
   })
 
   it('claims at once after an idle spell, and while batches come back full', async () => {
-    const { store, claims, commit, rows } = outbox()
-    const relay = new Relay({ store, transport, batchSize: 2, pollIntervalMs: 60_000, gatherMs: 1000, logger: silentLogger })
-    relay.start()
+    const { relay, claims, commit, rows } = await startRelay(1000, 2)
     try {
-      await settle()
       // Idle: each commit is claimed without any time passing, however long gatherMs is.
       for (let id = 1; id <= 3; id++) {
         await vi.advanceTimersByTimeAsync(5000)
@@ -129,17 +134,8 @@ describe('the relay gathers commits that arrive while a batch is out', () => {
   })
 
   it('stops at once while it waits to gather', async () => {
-    const { store, claims, commit, duringNextBatch } = outbox()
-    const relay = new Relay({ store, transport, batchSize: 100, pollIntervalMs: 60_000, gatherMs: 60_000, logger: silentLogger })
-    relay.start()
-    await settle()
-    commit()
-    duringNextBatch(() => {
-      commit()
-      relay.kick()
-    })
-    relay.kick()
-    await settle()
+    const { relay, claims, busyBatch } = await startRelay(60_000)
+    await busyBatch(1)
     const claimed = claims.length
     // Waiting to gather the second commit: stop() ends the loop without that wait, and without a claim.
     let stopped = false
@@ -151,19 +147,9 @@ describe('the relay gathers commits that arrive while a batch is out', () => {
   })
 
   it('does not wait with gatherMs 0', async () => {
-    const { store, claims, commit, duringNextBatch } = outbox()
-    const relay = new Relay({ store, transport, batchSize: 100, pollIntervalMs: 60_000, gatherMs: 0, logger: silentLogger })
-    relay.start()
+    const { relay, claims, busyBatch, first } = await startRelay(0)
     try {
-      await settle()
-      const first = claims.length
-      commit()
-      duringNextBatch(() => {
-        commit()
-        relay.kick()
-      })
-      relay.kick()
-      await settle()
+      await busyBatch(1)
       expect(claims.slice(first).map((c) => c.ids)).toEqual([[1], [2]])
     } finally {
       await relay.stop()
