@@ -59,9 +59,8 @@ export class Relay {
   readonly stats: RelayStats = { published: 0, batches: 0, errors: 0, lastError: null }
   private running = false
   private loop: Promise<void> | null = null
-  private wake: (() => void) | null = null
-  /** Ends a gathering wait early (stop()); a kick does not, since gathering commits is its point. */
-  private endGather: (() => void) | null = null
+  /** The loop's wait in progress: stop() ends it, and a kick too when `byKick` (not while gathering). */
+  private pause: { end: () => void; byKick: boolean } | null = null
   private kicked = false
   private unregister: (() => void) | null = null
   private unwatch: Promise<(() => Promise<void>) | null> | null = null
@@ -87,7 +86,7 @@ export class Relay {
   /** Wake the loop now: a commit just added rows. */
   kick(): void {
     this.kicked = true
-    this.wake?.()
+    if (this.pause?.byKick) this.pause.end()
   }
 
   /**
@@ -194,8 +193,7 @@ export class Relay {
   /** Stop the loop after the batch in flight. */
   async stop(): Promise<void> {
     this.running = false
-    this.wake?.()
-    this.endGather?.()
+    this.pause?.end()
     await this.loop
     this.loop = null
     const unwatch = await this.unwatch
@@ -255,47 +253,39 @@ export class Relay {
         if (n >= this.opts.batchSize) continue
         if (this.kicked) {
           // Commits came while this batch was out: gather them (and those still coming) into the next.
-          if (n > 0) await this.gather(started + (this.opts.gatherMs ?? 0) - performance.now())
+          if (n > 0) await this.wait(started + (this.opts.gatherMs ?? 0) - performance.now(), false)
           continue
         }
-        await this.idle(this.opts.pollIntervalMs)
+        await this.wait(this.opts.pollIntervalMs, true)
       } catch (e) {
         this.stats.errors++
         metricsHub.inc('relayErrors')
         this.stats.lastError = (e as Error).message
         this.opts.logger.warn('cqrs relay: publish failed; events stay in the outbox and will be retried', { error: e as Error, retryInMs: backoff })
-        await this.idle(backoff)
+        await this.wait(backoff, true)
         // Capped at the poll interval: once the broker is back, the backlog leaves within one interval.
         backoff = Math.min(backoff * 2, Math.max(this.opts.pollIntervalMs, 100))
       }
     }
   }
 
-  /** Wait `ms` (nothing below 1 ms), unless the relay stops meanwhile. */
-  private gather(ms: number): Promise<void> {
-    if (ms < 1 || !this.running) return Promise.resolve()
+  /**
+   * Wait `ms` (nothing below 1 ms), unless the relay stops meanwhile, or with `byKick` a commit wakes it
+   * (an idle or backoff wait; not a gathering one, which waits for commits). An idle wait does not keep
+   * the process alive; a gathering one, a few ms with events to publish, does.
+   */
+  private wait(ms: number, byKick: boolean): Promise<void> {
+    if (ms < 1 || !this.running || (byKick && this.kicked)) return Promise.resolve()
     return new Promise((resolve) => {
-      const t = setTimeout(() => this.endGather?.(), ms)
-      this.endGather = () => {
-        this.endGather = null
-        clearTimeout(t)
-        resolve()
-      }
-    })
-  }
-
-  private idle(ms: number): Promise<void> {
-    if (this.kicked || !this.running) return Promise.resolve()
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms)
-      t.unref?.()
-      function done() {
-        clearTimeout(t)
-        resolve()
-      }
-      this.wake = () => {
-        this.wake = null
-        done()
+      const t = setTimeout(() => this.pause?.end(), ms)
+      if (byKick) t.unref?.()
+      this.pause = {
+        byKick,
+        end: () => {
+          this.pause = null
+          clearTimeout(t)
+          resolve()
+        },
       }
     })
   }
