@@ -19,14 +19,12 @@ export function setting<T>(spec: SettingSpec<T>, flag: T | string | undefined, f
   return spec.default
 }
 
-export const positiveInt = (name: string) => (raw: string): number => {
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${name} must be a positive whole number; got '${raw}'`)
+/** A parser of whole numbers of at least `min` (0 or 1) for the setting `name`, saying what it got otherwise. */
+const wholeNumber = (min: 0 | 1) => (name: string) => (raw: string): number => {
+  const n = raw.trim() === '' ? NaN : Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be ${min ? 'a positive whole number' : 'a whole number, 0 or more'}; got '${raw}'`)
   return n
 }
 
-export const nonNegativeInt = (name: string) => (raw: string): number => {
-  const n = raw.trim() === '' ? NaN : Number(raw)
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a whole number, 0 or more; got '${raw}'`)
-  return n
-}
+export const positiveInt = wholeNumber(1)
+export const nonNegativeInt = wholeNumber(0)
