@@ -57,7 +57,15 @@ function setup(client: any, opts: ResolvedMasterOptions): MasterSetup {
   return { opts, metas, provider, plans, outboxMeta, outbox: outboxTargetOf(outboxMeta), triggerTargets }
 }
 
-function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: { batchSize?: number; pollIntervalMs?: number; gatherMs?: number; listen?: boolean } = {}): Relay {
+/** What `cqrs relay` (createRelay) may set apart from the master options' `relay`. */
+interface RelayOverrides {
+  batchSize?: number
+  pollIntervalMs?: number
+  gatherMs?: number
+  listen?: boolean
+}
+
+function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: RelayOverrides = {}): Relay {
   return new Relay({
     store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen }),
     transport: runtime(transport),
@@ -201,7 +209,7 @@ export function cqrsMaster(options: MasterOptions) {
 export function createRelay(
   prisma: any,
   transport: Transport,
-  options: { batchSize?: number; pollIntervalMs?: number; gatherMs?: number; listen?: boolean; logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
+  options: RelayOverrides & { logger?: Logger; master?: Omit<MasterOptions, 'transport'> } = {},
 ): Relay {
   // Without master models the relay still publishes ready messages; row images need the models.
   const opts = options.master
