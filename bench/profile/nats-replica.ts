@@ -23,7 +23,7 @@ await publisher.connect()
 const rep = cqrsReplica({ prisma, transport: nats({ servers: NATS_URL, logger: silentLogger }), queue, handlers: { [cqrsId]: { model: 'authorRef' } }, logger: silentLogger })
 await rep.start()
 
-const kinds = () => cpuByKind((p) => (p.pid === process.pid ? 'replica' : ['nats-server', 'postgres'].includes(serviceOf(p)!) ? serviceOf(p) : null))
+const kinds = () => cpuByKind((p) => (p.pid === process.pid ? 'replica' : serviceOf(p)))
 const bodies = Array.from({ length: N }, (_, k) => authorEventBody(cqrsId, k + 1, 1))
 const profile = process.argv.includes('--profile')
 try {
