@@ -12,6 +12,8 @@
  * replica's commit minus the master's commit, both taken from NOTIFYs that AFTER triggers send on
  * each side (a NOTIFY is delivered when its transaction commits), received by this process.
  * Baseline: INSERT with pg, then publish the event with a confirm (no outbox), raw consumer.
+ * Each lag run also logs the CPU per write of every process taking part (from /proc) and the
+ * in-process relay's cycle (bench/relay-timing.ts), to tell load from latency.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -22,6 +24,8 @@ import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq, s
 import { ROOT } from '../integration/support/databases.js'
 import { stop as stopChild, waitForStderr } from '../integration/support/cli.js'
 import { authorBodies, fillOutbox } from './relay.js'
+import { processCpu, type ProcessCpu, serviceOf } from './profile/cpu.js'
+import { timeRelay } from './relay-timing.js'
 import { percentile, rate } from './stats.js'
 import {
   AMQP_URL,
@@ -97,7 +101,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
   const LAG_MS = ctx.quick ? 800 : 10_000
   // The issue's rate; BENCH_LAG_RATE sets another, to see where lag starts to come from saturation.
   const PER_SEC = Number(process.env.BENCH_LAG_RATE ?? 1000)
-  // BENCH_LAG_ONLY=1: the lag part alone, default setup against raw (to iterate on lag).
+  // BENCH_LAG_ONLY=1: the lag part alone, default setup against raw and plain Prisma (to iterate on lag).
   const LAG_ONLY = process.env.BENCH_LAG_ONLY === '1'
   const [master, replicaDb] = await Promise.all([createTestDatabase('postgresql', 'bem'), createTestDatabase('postgresql', 'ber')])
   const suffix = uniqueSuffix()
@@ -199,6 +203,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     await installCaptureTriggers(lagBase, { models: { author: { cqrsId } } })
     const live = lagBase.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { gatherMs: RELAY_GATHER_MS }, logger: silentLogger, models: { author: { cqrsId } } }))
     closers.push(() => live.$cqrs.close())
+    const relayTiming = timeRelay(live.$cqrs.relay)
     const skipTriggers = '-c session_replication_role=replica'
     const pool = new pg.Pool({ connectionString: master.url, max: 16, options: skipTriggers })
     pool.on('error', () => {})
@@ -233,6 +238,20 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       },
     }
     type Who = keyof typeof lagOps
+    // Which part of the setup a process is, for the CPU each variant costs per write.
+    const masterDb = new URL(master.url).pathname.slice(1)
+    const replicaDbName = new URL(replicaDb.url).pathname.slice(1)
+    const kindOf = (p: ProcessCpu): string | null => {
+      if (p.pid === process.pid) return 'writer'
+      const service = serviceOf(p)
+      if (service === 'postgres') return p.cmdline.includes(masterDb) ? 'master pg' : p.cmdline.includes(replicaDbName) ? 'replica pg' : 'pg other'
+      if (service) return service
+      if (p.cmdline.includes('raw-consumer')) return 'raw consumer'
+      if (p.cmdline.includes('main.js\0consume') || p.cmdline.includes('main.js consume')) return 'cqrs consume'
+      if (p.cmdline.includes('main.js\0relay')) return 'cqrs relay'
+      if (p.cmdline.includes('lag-listener')) return 'bench listener'
+      return null
+    }
     const measureLag = async (who: Who, ms: number) => {
       const ids: number[] = []
       let relayProcess: CliWorkers | undefined
@@ -248,8 +267,16 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       const loop = monitorEventLoopDelay({ resolution: 5 })
       loop.enable()
       const relay0 = { ...live.$cqrs.relay.stats }
+      relayTiming.reset()
+      const cpu0 = new Map(processCpu().map((p) => [p.pid, p.cpuMs]))
       const s = await steady(PER_SEC, ms, 16, async (i) => void ids.push(await lagOps[who](i)))
       loop.disable()
+      // Per process, so that one that ended meanwhile (an idle pool connection) does not subtract.
+      const cpu: Record<string, number> = {}
+      for (const p of processCpu()) {
+        const kind = kindOf(p)
+        if (kind) cpu[kind] = (cpu[kind] ?? 0) + p.cpuMs - (cpu0.get(p.pid) ?? 0)
+      }
       const relayBatches = live.$cqrs.relay.stats.batches - relay0.batches
       const relayPublished = live.$cqrs.relay.stats.published - relay0.published
       const { lags, toBroker, toReplica, missing } = await listener.wait(ids, 60_000)
@@ -272,25 +299,27 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
         toBroker: { p50: percentile(toBroker, 0.5), p99: percentile(toBroker, 0.99) },
         toReplica: { p50: percentile(toReplica, 0.5), p99: percentile(toReplica, 0.99) },
         masterEventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 },
-        relay: who === 'cqrs' ? { batches: relayBatches, published: relayPublished, meanBatch: relayPublished / Math.max(1, relayBatches) } : null,
+        // CPU µs per write by process while writing (consumers and relays include what they did of it then).
+        cpuPerWrite: Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, Math.round((ms * 1000) / Math.max(1, s.issued))])),
+        relay: who === 'cqrs' ? { batches: relayBatches, published: relayPublished, meanBatch: relayPublished / Math.max(1, relayBatches), cycle: relayTiming.summary() } : null,
       }
     }
     await measureLag('cqrs', ctx.quick ? 100 : 500)
     await measureLag('baseline', ctx.quick ? 100 : 500)
     type LagRun = Awaited<ReturnType<typeof measureLag>>
     const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], prisma: [], baseline: [] }
-    const whos: Who[] = LAG_ONLY ? ['cqrs', 'baseline'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
+    const whos: Who[] = LAG_ONLY ? ['cqrs', 'baseline', 'prisma'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
     for (let run = 0; run < ctx.runs; run++) {
       const order = whos.map((_, i) => whos[(i + run) % whos.length])
       for (const who of order) lag[who].push(await measureLag(who, LAG_MS))
       const c = lag.cqrs.at(-1)!
       const b = lag.baseline.at(-1)!
-      const split = (x: typeof c) => `(to broker p50 ${x.toBroker.p50.toFixed(1)}/p99 ${x.toBroker.p99.toFixed(1)}, to replica p50 ${x.toReplica.p50.toFixed(1)}/p99 ${x.toReplica.p99.toFixed(1)})`
+      const split = (x: typeof c) => `(to broker p50 ${x.toBroker.p50.toFixed(1)}/p99 ${x.toBroker.p99.toFixed(1)}, to replica p50 ${x.toReplica.p50.toFixed(1)}/p99 ${x.toReplica.p99.toFixed(1)}; CPU µs/write ${Object.entries(x.cpuPerWrite).map(([k, v]) => `${k} ${v}`).join(', ')})`
       const r = lag.relayProcess.at(-1)
       const p = lag.prisma.at(-1)
       if (p) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: plain Prisma create + confirmed publish p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms ${split(p)} at ${p.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${p.masterEventLoopDelayMs.p99.toFixed(1)} ms`)
       if (r) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync with cqrs relay in its own process p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms ${split(r)} at ${r.achievedPerSec.toFixed(0)}/s`)
-      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)}; raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
+      ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)} (${c.relay!.cycle}); raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
     }
     const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], prisma: lag.prisma[i], relayProcess: lag.relayProcess[i] ?? null }))
     const sepRows: Measurement[] = lag.relayProcess.length

@@ -4,12 +4,12 @@
  * most) on PostgreSQL through the default setup, its events published into a durable queue that a
  * consumer in another process drains (it acks each message after ACK_DELAY ms, 0 by default), so the
  * broker confirms as it would in production. Prints, per batch, how long the relay took from the last
- * kick (a commit it saw) to its claim, the claim's round trip, writing the messages to the channel, and
- * the broker's confirms. CQRS_RELAY_GATHER_MS sets the relay's gatherMs.
+ * kick (a commit it saw) to its claim, the claim's round trip, writing the messages to the channel,
+ * the broker's confirms, and the claim's DELETE and COMMIT (bench/relay-timing.ts). CQRS_RELAY_GATHER_MS sets the relay's gatherMs.
  */
 import { fork } from 'node:child_process'
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
-import { percentile } from '../stats.js'
+import { timeRelay } from '../relay-timing.js'
 import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, RELAY_GATHER_MS, steady, uniqueSuffix } from '../support.js'
 
 if (process.argv[2] === 'consumer') {
@@ -35,42 +35,15 @@ if (process.argv[2] === 'consumer') {
     const client: any = base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { gatherMs: RELAY_GATHER_MS }, logger: silentLogger, models }))
     // The relay's internals, timed from outside: its kick, its store's claim and its transport's send.
     const relay = client.$cqrs.relay
-    const { store, transport } = relay.opts
-    const times = { sinceKick: [] as number[], claim: [] as number[], send: [] as number[], confirm: [] as number[] }
-    let lastKick = 0
-    const kick = relay.kick.bind(relay)
-    relay.kick = () => {
-      lastKick = performance.now()
-      kick()
-    }
-    const claim = store.claim.bind(store)
-    store.claim = (limit: number, publish: (rows: unknown[]) => Promise<void>, o: unknown) => {
-      const t = performance.now()
-      if (lastKick) times.sinceKick.push(t - lastKick)
-      return claim(limit, (rows: unknown[]) => (times.claim.push(performance.now() - t), publish(rows)), o)
-    }
-    const send = transport.send.bind(transport)
-    transport.send = async (messages: unknown[]) => {
-      const t = performance.now()
-      const r = await send(messages)
-      const w = performance.now()
-      times.send.push(w - t)
-      r.confirmed.then(() => times.confirm.push(performance.now() - w))
-      return r
-    }
+    const timing = timeRelay(relay)
     const write = async (i: number) => void (await client.author.create({ data: authorData(i) }))
     await steady(Number(rateArg), 2000, 16, write) // warm up
-    for (const a of Object.values(times)) a.length = 0
+    timing.reset()
     const b0 = { ...relay.stats }
     await steady(Number(rateArg), Number(secondsArg) * 1000, 16, write)
     await client.$cqrs.flush()
-    const f = (a: number[]) => `p50 ${percentile(a, 0.5).toFixed(2)} p90 ${percentile(a, 0.9).toFixed(2)} p99 ${percentile(a, 0.99).toFixed(2)} ms`
     const batches = relay.stats.batches - b0.batches
-    console.log(`relay at ${rateArg} writes/s: ${batches} batches of ${((relay.stats.published - b0.published) / batches).toFixed(1)} events
-  last kick -> claim  ${f(times.sinceKick)}
-  claim round trip    ${f(times.claim)}
-  send (written)      ${f(times.send)}
-  broker's confirms   ${f(times.confirm)}`)
+    console.log(`relay at ${rateArg} writes/s: ${batches} batches of ${((relay.stats.published - b0.published) / batches).toFixed(1)} events; ${timing.summary()}`)
     await client.$cqrs.close()
     await base.$disconnect()
   } finally {
