@@ -201,7 +201,16 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
     .map((c) => `${q(c.column)} = EXCLUDED.${q(c.column)}`)
     .join(', ')
   const select = cols.map((c) => (c.kind === 'Json' && c.required ? `COALESCE(v.${q(c.column)}, 'null')` : `v.${q(c.column)}`)).join(', ')
-  const blocked = gate === 'always' ? '' : ` WHERE NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = ${p(target.cqrsId)} AND tb.pk = ${key('v')} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
+  // Each row looks up its own pk's tombstone by the tombstones' primary key (under OR, PostgreSQL
+  // cannot turn that look-up into a join), and only when the table has a tombstone of this cqrs_id at
+  // all: one probe of the same index (a scalar subquery, whose ORDER BY and LIMIT make the index the
+  // cheapest way; an EXISTS may be planned as a scan that stops at the first match, which can read
+  // every other cqrs_id's tombstones first). A NOT EXISTS alone had PostgreSQL hash every tombstone
+  // of the cqrs_id for each batch (integration/replica/tombstone-scale.test.ts counts the rows read).
+  const id = gate === 'always' ? '' : p(target.cqrsId)
+  const anyTombstone = `(SELECT tb0.pk FROM ${TOMBSTONES} tb0 WHERE tb0.cqrs_id = ${id} ORDER BY tb0.cqrs_id, tb0.pk LIMIT 1) IS NULL`
+  const blocked =
+    gate === 'always' ? '' : ` WHERE ${anyTombstone} OR NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = ${id} AND tb.pk = ${key('v')} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
   const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
   return {
     sql:
