@@ -6,6 +6,8 @@
  * JSON read as the written columns' types (a table with a domain column), and as JSON read by
  * json_populate_recordset (columns not known). Each runs `runs` times on one connection, alternated;
  * the server process's CPU is read from /proc before and after. Linux only.
+ * TOMBSTONES=n first stores n tombstones of other pks of the same cqrs_id, with the table's statistics
+ * taken before them (autovacuum off for it), as on a replica whose deletes outran its last ANALYZE.
  */
 import pg from 'pg'
 import { cqrsReplica, decodeMessage, memory, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgLockStatement, pgScript, silentLogger, toApplyOp } from '../package.js'
@@ -24,6 +26,11 @@ const ops = Array.from({ length: N }, (_, k) => toApplyOp(target, decodeMessage(
 const client = new pg.Client({ connectionString: db.url })
 await client.connect()
 const layout = pgLayout((await client.query(PG_LAYOUT_SQL, ['"author_ref"'])).rows)!
+if (process.env.TOMBSTONES) {
+  await client.query('ALTER TABLE cqrs_tombstone SET (autovacuum_enabled = false)')
+  await client.query('ANALYZE cqrs_tombstone')
+  await client.query(`INSERT INTO cqrs_tombstone (cqrs_id, pk, revision, updated) SELECT $1, (1000000 + g)::text, 1, now() FROM generate_series(1, $2::int) g`, [cqrsId, Number(process.env.TOMBSTONES)])
+}
 // Row arrays whatever the batch's size (the store takes them from ROW_ARRAY_MIN ops).
 const script = (l: typeof layout | undefined) => pgScript([pgLockStatement(cqrsId, ops.map((o) => o.pkKey)), pgApplyStatement(target, ops, 'newer', l, 1)]).replace(/COMMIT$/, 'ROLLBACK')
 const forms = { 'row array': script(layout), 'typed JSON': script({ ...layout, domains: true }), 'json_populate_recordset': script(undefined) }
