@@ -5,9 +5,11 @@
  * consumer in another process drains (it acks each message after ACK_DELAY ms, 0 by default), so the
  * broker confirms as it would in production. Prints, per batch, how long the relay took from the last
  * kick (a commit it saw) to its claim, the claim's round trip, writing the messages to the channel,
- * the broker's confirms, and the claim's DELETE and COMMIT (bench/relay-timing.ts). CQRS_RELAY_GATHER_MS sets the relay's gatherMs.
+ * the broker's confirms, and the claim's DELETE and COMMIT (bench/relay-timing.ts). HOLD=1 keeps a
+ * snapshot open meanwhile, WINDOWS=n times n windows of that many seconds. CQRS_RELAY_GATHER_MS sets the relay's gatherMs.
  */
 import { fork } from 'node:child_process'
+import pg from 'pg'
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
 import { timeRelay } from '../relay-timing.js'
 import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, RELAY_GATHER_MS, steady, uniqueSuffix } from '../support.js'
@@ -38,12 +40,24 @@ if (process.argv[2] === 'consumer') {
     const timing = timeRelay(relay)
     const write = async (i: number) => void (await client.author.create({ data: authorData(i) }))
     await steady(Number(rateArg), 2000, 16, write) // warm up
-    timing.reset()
-    const b0 = { ...relay.stats }
-    await steady(Number(rateArg), Number(secondsArg) * 1000, 16, write)
+    // HOLD=1: a session holds a REPEATABLE READ snapshot meanwhile (a report, a dump), so the rows the
+    // relay deletes stay in the outbox's index; WINDOWS=n prints the cycle for each of n windows.
+    const holder = process.env.HOLD === '1' ? new pg.Client({ connectionString: master.url }) : null
+    if (holder) {
+      await holder.connect()
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+      await holder.query('SELECT count(*) FROM cqrs_outbox')
+    }
+    const windows = Number(process.env.WINDOWS ?? 1)
+    for (let w = 1; w <= windows; w++) {
+      timing.reset()
+      const b0 = { ...relay.stats }
+      await steady(Number(rateArg), Number(secondsArg) * 1000, 16, write)
+      const batches = relay.stats.batches - b0.batches
+      console.log(`relay at ${rateArg} writes/s${windows > 1 ? `, window ${w}/${windows}` : ''}${holder ? ', a snapshot held' : ''}: ${batches} batches of ${((relay.stats.published - b0.published) / batches).toFixed(1)} events; ${timing.summary()}`)
+    }
+    await holder?.end()
     await client.$cqrs.flush()
-    const batches = relay.stats.batches - b0.batches
-    console.log(`relay at ${rateArg} writes/s: ${batches} batches of ${((relay.stats.published - b0.published) / batches).toFixed(1)} events; ${timing.summary()}`)
     await client.$cqrs.close()
     await base.$disconnect()
   } finally {

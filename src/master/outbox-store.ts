@@ -12,6 +12,19 @@ export interface OutboxRow {
   traceContext?: string | null
 }
 
+/** A session holding an old snapshot (see {@link OutboxStore.oldestSnapshot}). */
+export interface SnapshotHolder {
+  pid: number
+  /** How long its transaction has been open. */
+  ageMs: number
+  /** `active`, `idle in transaction`, ... */
+  state: string
+  user: string | null
+  application: string | null
+  /** Its current or last statement, shortened. */
+  query: string
+}
+
 export interface ClaimOptions {
   /**
    * Ids of rows this relay claimed in transactions still open: skipped instead of waited for. Rows
@@ -44,6 +57,12 @@ export interface OutboxStore {
    * polling; with it the relay still polls, as a safety net.
    */
   watch?(wake: () => void, logger: Logger): Promise<() => Promise<void>>
+  /**
+   * The oldest session whose transaction has held its snapshot for at least `minAgeMs` (PostgreSQL),
+   * or null. While it runs, the database keeps every outbox row deleted since it began, and each claim
+   * walks past them in the outbox's index: the relay names it when claims turn slow.
+   */
+  oldestSnapshot?(minAgeMs: number): Promise<SnapshotHolder | null>
   /** Release connections the store opened (the relay calls it on stop). */
   close?(): Promise<void>
 }

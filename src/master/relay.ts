@@ -4,7 +4,7 @@ import { metricsHub } from '../metrics/metrics-hub.js'
 import { tracePublish } from '../tracing/tracing.js'
 import type { RuntimeTransport } from '../transport/runtime-transport.js'
 import type { OutgoingMessage } from '../transport/types.js'
-import type { OutboxRow, OutboxStore } from './outbox-store.js'
+import type { ClaimOptions, OutboxRow, OutboxStore } from './outbox-store.js'
 
 export interface RelayOptions {
   store: OutboxStore
@@ -30,6 +30,14 @@ export interface RelayOptions {
    * only write lock) meanwhile, so a broker that hangs instead of refusing must not hold them long.
    */
   publishTimeoutMs?: number
+  /**
+   * A claim slower than this (ms; default 100, about a hundred times the usual) makes the relay ask the
+   * store for a transaction that has held its snapshot for `snapshotAgeMs` (default 30 s) and, if there
+   * is one, name it in a warning (at most once a minute): while it runs, the database keeps every
+   * outbox row deleted since, and each claim walks past them.
+   */
+  slowClaimMs?: number
+  snapshotAgeMs?: number
 }
 
 export interface DrainOptions {
@@ -64,6 +72,9 @@ export class Relay {
   private kicked = false
   private unregister: (() => void) | null = null
   private unwatch: Promise<(() => Promise<void>) | null> | null = null
+  /** A slow claim's explanation under way (stop() waits for it), and when the last warning went out. */
+  private explaining: Promise<void> | null = null
+  private explainedAt = -Infinity
 
   constructor(private readonly opts: RelayOptions) {}
 
@@ -97,8 +108,45 @@ export class Relay {
    */
   publishOnce(limit = this.opts.batchSize): Promise<number> {
     const { store, transport } = this.opts
-    if (!store.pipelines || !transport.send) return store.claim(limit, (rows) => this.publish(rows))
+    if (!store.pipelines || !transport.send) return this.claim(limit, (rows) => this.publish(rows))
     return this.pipeline(limit)
+  }
+
+  /** The store's claim, timed to the moment its rows arrive (see slowClaimMs). */
+  private claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options?: ClaimOptions): Promise<number> {
+    const started = performance.now()
+    return this.opts.store.claim(
+      limit,
+      (rows) => {
+        const ms = performance.now() - started
+        if (ms >= (this.opts.slowClaimMs ?? 100)) this.explainSlowClaim(ms)
+        return publish(rows)
+      },
+      options,
+    )
+  }
+
+  /**
+   * A claim took `ms`: if a transaction has held its snapshot for long, name it in a warning, at most
+   * once a minute. Claims walk past every row deleted since that snapshot began, which the database
+   * must keep for it, so they slow down the longer it stays open. In the background; never throws.
+   */
+  private explainSlowClaim(ms: number): void {
+    const { store, logger } = this.opts
+    if (!store.oldestSnapshot || this.explaining || performance.now() - this.explainedAt < 60_000) return
+    this.explaining = store
+      .oldestSnapshot(this.opts.snapshotAgeMs ?? 30_000)
+      .then((h) => {
+        if (!h) return
+        this.explainedAt = performance.now()
+        const who = [`pid ${h.pid}`, h.state, h.user && `user ${h.user}`, h.application && `application '${h.application}'`].filter(Boolean).join(', ')
+        logger.warn(
+          `cqrs relay: claiming outbox rows took ${Math.round(ms)} ms: a transaction open for ${duration(h.ageMs)} (${who}) makes the database keep every outbox row deleted since it began, and each claim walks past them, more of them the longer it stays open. End it (run long reports and dumps on a standby); events keep flowing meanwhile, more slowly`,
+          { claimMs: Math.round(ms), pid: h.pid, transactionAgeMs: h.ageMs, state: h.state, query: h.query },
+        )
+      })
+      .catch(() => {})
+      .finally(() => (this.explaining = null))
   }
 
   /**
@@ -119,15 +167,15 @@ export class Relay {
       const entry = { ids: [] as Array<bigint | number> }
       let written!: (n: number) => void
       const sent = new Promise<number>((resolve) => (written = resolve))
-      const batch: Promise<void> = this.opts.store
-        .claim(
-          limit,
-          (rows) => {
-            entry.ids = rows.map((r) => r.id)
-            return this.publish(rows, () => written(rows.length))
-          },
-          { exclude },
-        )
+      const claimed = this.claim(
+        limit,
+        (rows) => {
+          entry.ids = rows.map((r) => r.id)
+          return this.publish(rows, () => written(rows.length))
+        },
+        { exclude },
+      )
+      const batch: Promise<void> = claimed
         .then(
           (n) => {
             total += n
@@ -196,6 +244,7 @@ export class Relay {
     this.pause?.end()
     await this.loop
     this.loop = null
+    await this.explaining
     const unwatch = await this.unwatch
     this.unwatch = null
     await unwatch?.()
@@ -289,6 +338,14 @@ export class Relay {
       }
     })
   }
+}
+
+/** `90 s`, `14 min`, `2.5 h`. */
+function duration(ms: number): string {
+  const s = ms / 1000
+  if (s < 120) return `${Math.round(s)} s`
+  if (s < 7200) return `${Math.round(s / 60)} min`
+  return `${(s / 3600).toFixed(1)} h`
 }
 
 const DEADLINE = Symbol('deadline')

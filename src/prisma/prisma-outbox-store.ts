@@ -1,5 +1,5 @@
 import type { Logger } from '../core/logger.js'
-import type { ClaimOptions, OutboxRow, OutboxStore } from '../master/outbox-store.js'
+import type { ClaimOptions, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
 import { listenForOutbox } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
@@ -131,6 +131,21 @@ export class PrismaOutboxStore implements OutboxStore {
 
   close(): Promise<void> {
     return this.sql.close()
+  }
+
+  /**
+   * PostgreSQL: the client session of this database with the oldest transaction that holds a snapshot
+   * (`backend_xmin`; sessions of other databases do not hold back this one's deleted rows); elsewhere null.
+   */
+  async oldestSnapshot(minAgeMs: number): Promise<SnapshotHolder | null> {
+    if (this.provider !== 'postgresql') return null
+    const rows = await this.sql.query<{ pid: number; age_ms: string | number; state: string | null; usename: string | null; application_name: string | null; query: string | null }>(
+      `SELECT pid, (extract(epoch FROM clock_timestamp() - xact_start) * 1000)::bigint AS age_ms, state, usename, application_name, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xmin IS NOT NULL AND pid <> pg_backend_pid() AND xact_start <= clock_timestamp() - make_interval(secs => $1::float8 / 1000) ORDER BY xact_start LIMIT 1`,
+      [minAgeMs],
+    )
+    const r = rows[0]
+    if (!r) return null
+    return { pid: Number(r.pid), ageMs: Number(r.age_ms), state: r.state ?? 'unknown', user: r.usename, application: r.application_name || null, query: r.query ?? '' }
   }
 
   async backlog(): Promise<{ count: number; oldestAt: Date | null }> {
