@@ -31,6 +31,11 @@ export interface ClaimOptions {
    * other relays hold are still waited for, so one row's events never leave out of order.
    */
   exclude?: ReadonlyArray<bigint | number>
+  /**
+   * Look from the oldest row, past any floor the store keeps to skip the rows it deleted (PostgreSQL):
+   * for a drain that found rows left after a claim that took none.
+   */
+  fromStart?: boolean
 }
 
 /**

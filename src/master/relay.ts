@@ -106,10 +106,10 @@ export class Relay {
    * transport can pipeline (PostgreSQL, RabbitMQ): then, while batches come back full, the next is
    * claimed and sent while the previous one's confirms are outstanding.
    */
-  publishOnce(limit = this.opts.batchSize): Promise<number> {
+  publishOnce(limit = this.opts.batchSize, options: Pick<ClaimOptions, 'fromStart'> = {}): Promise<number> {
     const { store, transport } = this.opts
-    if (!store.pipelines || !transport.send) return this.claim(limit, (rows) => this.publish(rows))
-    return this.pipeline(limit)
+    if (!store.pipelines || !transport.send) return this.claim(limit, (rows) => this.publish(rows), options)
+    return this.pipeline(limit, options)
   }
 
   /** The store's claim, timed to the moment its rows arrive (see slowClaimMs). */
@@ -155,7 +155,7 @@ export class Relay {
    * relay's open batches, so an older row committed late leaves in this claim, before any younger
    * one. G1 holds as for one batch: each batch deletes its rows only after its own confirms.
    */
-  private async pipeline(limit: number): Promise<number> {
+  private async pipeline(limit: number, first: Pick<ClaimOptions, 'fromStart'> = {}): Promise<number> {
     const open = new Map<Promise<void>, { ids: Array<bigint | number> }>()
     let total = 0
     let failed = false
@@ -173,7 +173,8 @@ export class Relay {
           entry.ids = rows.map((r) => r.id)
           return this.publish(rows, () => written(rows.length))
         },
-        { exclude },
+        // Only the first claim looks from the start: the ones after it continue from where it got.
+        { exclude, fromStart: first.fromStart && open.size === 0 && total === 0 },
       )
       const batch: Promise<void> = claimed
         .then(
@@ -207,16 +208,20 @@ export class Relay {
     let total = 0
     let backoff = 100
     let lastError: unknown = null
+    let fromStart = false
     for (;;) {
       try {
-        const n = await beforeDeadline(this.publishOnce(), until)
+        const n = await beforeDeadline(this.publishOnce(undefined, { fromStart }), until)
         total += n
         backoff = 100
         lastError = null
+        fromStart = false
         if (n === 0) {
           const { count } = await beforeDeadline(this.opts.store.backlog(), until)
           if (count === 0) return total
-          // Rows held by another relay's transaction: wait for it to commit.
+          // Rows held by another relay's transaction (wait for it to commit), or left below the
+          // store's floor: the next claim looks from the start.
+          fromStart = true
         }
       } catch (e) {
         if (e !== DEADLINE) {

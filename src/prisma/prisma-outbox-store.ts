@@ -1,6 +1,7 @@
 import type { Logger } from '../core/logger.js'
 import type { ClaimOptions, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
+import { ClaimFloor } from './claim-floor.js'
 import { listenForOutbox } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
@@ -19,6 +20,8 @@ export class PrismaOutboxStore implements OutboxStore {
   private readonly sql: SqlRunner
   /** Outboxes migrated before the trace column existed still work, without trace context. */
   private readonly traced: boolean
+  /** PostgreSQL: where claims start looking (see claim-floor.ts). */
+  private readonly floor = new ClaimFloor()
 
   constructor(
     private readonly client: any,
@@ -52,7 +55,7 @@ export class PrismaOutboxStore implements OutboxStore {
     const claimed = await this.sql.transaction(
       async (tx) => {
         if (this.provider === 'sqlite') await tx.execute(`UPDATE ${table} SET ${col('pk')} = ${col('pk')} WHERE ${col('id')} = -1`)
-        const rows = (await tx.query<ClaimedRow>(this.claimSql(limit, options))).map(outboxRow)
+        const rows = (await tx.query<ClaimedRow>(this.claimSql(limit, options, null))).map(outboxRow)
         if (rows.length === 0) return 0
         try {
           await publish(rows)
@@ -82,14 +85,22 @@ export class PrismaOutboxStore implements OutboxStore {
    * the user's own writes keep their setting, so G1 holds.
    */
   private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
-    const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    const pg = this.provider === 'postgresql'
+    const begin = pg ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    // PostgreSQL: the claim starts above the floor, and the xids around it let the floor move (claim-floor.ts).
+    const { floor, ticket } = this.floor.start(performance.now(), options.fromStart)
+    const statements = pg ? [...begin, XMIN_SQL, this.claimSql(limit, options, floor), XMAX_SQL] : [...begin, this.claimSql(limit, options, null)]
     let clean = false
+    let failed = true
     try {
-      const selected = (await session.run([...begin, this.claimSql(limit, options)]))[begin.length]
-      const rows = (selected as unknown as ClaimedRow[]).map(outboxRow)
+      const results = await session.run(statements)
+      const rows = (results[pg ? begin.length + 1 : begin.length] as unknown as ClaimedRow[]).map(outboxRow)
+      const done = () => pg && this.floor.done(ticket, xid(results[begin.length]), xid(results[begin.length + 2]), rows.map((r) => r.id), rows.length < limit)
       if (rows.length === 0) {
         await session.run(['COMMIT'])
         clean = true
+        failed = false
+        done()
         return 0
       }
       try {
@@ -101,21 +112,31 @@ export class PrismaOutboxStore implements OutboxStore {
       }
       await session.run([this.deleteSql(rows), 'COMMIT'])
       clean = true
+      failed = false
+      done()
       return rows.length
     } finally {
+      // Its rows are back in the outbox, perhaps below the floor.
+      if (failed) this.floor.reset()
       // A connection left inside the transaction is closed, which rolls it back.
       session.release(clean ? undefined : new Error('outbox claim did not finish its transaction'))
     }
   }
 
-  /** The oldest `limit` rows, locked (but on SQLite, whose single writer the claim holds already). */
-  private claimSql(limit: number, options: ClaimOptions): string {
+  /**
+   * The oldest `limit` rows (above `floor`), locked (but on SQLite, whose single writer the claim
+   * holds already).
+   */
+  private claimSql(limit: number, options: ClaimOptions, floor: bigint | null): string {
     const { table, col } = this
     const lock = this.provider === 'sqlite' ? '' : ' FOR UPDATE'
     // Ids come from the database (integers), so they are inlined as they are.
-    const skip = options.exclude?.length ? ` WHERE ${col('id')} NOT IN (${options.exclude.map((id) => BigInt(id).toString()).join(',')})` : ''
+    const where = [
+      ...(floor === null ? [] : [`${col('id')} > ${floor.toString()}`]),
+      ...(options.exclude?.length ? [`${col('id')} NOT IN (${options.exclude.map((id) => BigInt(id).toString()).join(',')})`] : []),
+    ]
     const trace = this.traced ? `, ${col('traceContext')} AS trace_context` : ''
-    return `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${skip} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`
+    return `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`
   }
 
   private deleteSql(rows: OutboxRow[]): string {
@@ -155,6 +176,11 @@ export class PrismaOutboxStore implements OutboxStore {
     return { count: Number(r?.n ?? 0), oldestAt: oldest }
   }
 }
+
+/** The oldest xid still running, and the next xid to be given out: read just before and just after a claim. */
+const XMIN_SQL = 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x'
+const XMAX_SQL = 'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x'
+const xid = (rows: unknown): bigint => BigInt((rows as Array<{ x: string }>)[0].x)
 
 /** A claimed row as a driver returns it: ids may come as text (int8), the format as text or a bigint. */
 interface ClaimedRow {
