@@ -85,8 +85,8 @@ export class PrismaOutboxStore implements OutboxStore {
    * the user's own writes keep their setting, so G1 holds.
    */
   private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
-    const pg = this.provider === 'postgresql'
-    const begin = pg ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    const pg = this.provider === 'postgresql' && (await this.snapshotsReadable())
+    const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
     // PostgreSQL: the claim starts above the floor, and the xids around it let the floor move (claim-floor.ts).
     const { floor, ticket } = this.floor.start(performance.now(), options.fromStart)
     const statements = pg ? [...begin, XMIN_SQL, this.claimSql(limit, options, floor), XMAX_SQL] : [...begin, this.claimSql(limit, options, null)]
@@ -121,6 +121,17 @@ export class PrismaOutboxStore implements OutboxStore {
       // A connection left inside the transaction is closed, which rolls it back.
       session.release(clean ? undefined : new Error('outbox claim did not finish its transaction'))
     }
+  }
+
+  private snapshots: Promise<boolean> | null = null
+
+  /** PostgreSQL 13 or newer has `pg_current_snapshot()`; on an older one claims keep no floor. Read once. */
+  private snapshotsReadable(): Promise<boolean> {
+    this.snapshots ??= this.sql.query<{ ok: boolean }>(`SELECT current_setting('server_version_num')::int >= 130000 AS ok`).then(
+      (rows) => rows[0]?.ok === true,
+      () => ((this.snapshots = null), false), // asked again next time
+    )
+    return this.snapshots
   }
 
   /**
