@@ -9,6 +9,11 @@ import { ClaimFloor } from '../../src/prisma/claim-floor.js'
 
 const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => BigInt(from + i))
 
+/** One claim started at `at` and committed 1 ms later: the oldest running xid before it, the next xid after it, what it took. */
+function claim(f: ClaimFloor, at: number, xminBefore: bigint, xmaxAfter: bigint, taken: bigint[], complete = true): void {
+  f.done(f.start(at).ticket, xminBefore, xmaxAfter, taken, complete, at + 1)
+}
+
 describe('ClaimFloor', () => {
   /** A floor whose full scan is not due for a long while after the first claim. */
   const fresh = () => new ClaimFloor(60_000)
@@ -32,35 +37,26 @@ describe('ClaimFloor', () => {
 
   it('takes the next claim that has ids as the next reach, and rises again', () => {
     const f = fresh()
-    const a = f.start(0)
-    f.done(a.ticket, 1n, 10n, ids(1, 3), true, 1)
-    const b = f.start(2)
-    f.done(b.ticket, 10n, 20n, ids(4, 9), true, 3) // resolves 3, starts reach 9
+    claim(f, 0, 1n, 10n, ids(1, 3))
+    claim(f, 2, 10n, 20n, ids(4, 9)) // resolves 3, starts reach 9
     expect(f.start(4).floor).toBe(3n)
-    const c = f.start(4)
-    expect(c.floor).toBe(3n)
-    f.done(c.ticket, 20n, 30n, ids(10, 12), true, 5) // from 3, below which nothing is left: resolves 9
+    claim(f, 4, 20n, 30n, ids(10, 12)) // from 3, below which nothing is left: resolves 9
     expect(f.start(6).floor).toBe(9n)
   })
 
   it('a full batch resolves a reach only if its highest id reaches it', () => {
     const f = fresh()
-    const a = f.start(0)
-    f.done(a.ticket, 1n, 10n, ids(1, 50), true, 1)
-    const b = f.start(2)
-    f.done(b.ticket, 10n, 20n, ids(3, 40), false, 3) // saw up to 40 only: rows 41..50 may be back
+    claim(f, 0, 1n, 10n, ids(1, 50))
+    claim(f, 2, 10n, 20n, ids(3, 40), false) // saw up to 40 only: rows 41..50 may be back
     expect(f.start(4).floor).toBeNull()
-    const c = f.start(4)
-    f.done(c.ticket, 10n, 20n, ids(3, 60), false, 5)
+    claim(f, 4, 10n, 20n, ids(3, 60), false)
     expect(f.start(6).floor).toBe(50n)
   })
 
   it('a failure drops the floor, and a claim that started before it cannot raise it again', () => {
     const f = fresh()
-    let t = f.start(0)
-    f.done(t.ticket, 1n, 10n, ids(1, 5), true, 1)
-    t = f.start(2)
-    f.done(t.ticket, 10n, 20n, ids(6, 9), true, 3)
+    claim(f, 0, 1n, 10n, ids(1, 5))
+    claim(f, 2, 10n, 20n, ids(6, 9))
     expect(f.start(4).floor).toBe(5n)
     const before = f.start(4) // in flight while another batch fails
     f.reset()
@@ -73,13 +69,11 @@ describe('ClaimFloor', () => {
 
   it('claims from the start at least every fullScanMs, and a slow one pushes the next one off', () => {
     const f = new ClaimFloor(1000)
-    let t = f.start(0)
-    f.done(t.ticket, 1n, 10n, ids(1, 5), true, 1)
-    t = f.start(2)
-    f.done(t.ticket, 10n, 20n, ids(6, 9), true, 3)
+    claim(f, 0, 1n, 10n, ids(1, 5))
+    claim(f, 2, 10n, 20n, ids(6, 9))
     // The last full scan ended at 3 and took 1: the next is due at 1003.
     expect(f.start(1002).floor).toBe(5n)
-    t = f.start(1003)
+    const t = f.start(1003)
     expect(t.floor).toBeNull()
     // This one took 100 ms: the next no sooner than 20 times that after its end.
     f.done(t.ticket, 20n, 30n, [], true, 1103)
