@@ -79,7 +79,7 @@ describe.skipIf(!DIALECTS.includes('postgresql'))('PostgreSQL: the relay names a
       await h.end()
     }
     expect(warnings).toHaveLength(1)
-    expect(warnings[0].msg).toMatch(new RegExp(`^cqrs relay: claiming outbox rows took \\d+ ms: a transaction open for \\d+ s \\(pid ${h.pid}, idle in transaction, user \\w+, application 'nightly-report'\\) makes the database keep every outbox row deleted since it began`))
+    expect(warnings[0].msg).toMatch(new RegExp(`^cqrs relay: claiming outbox rows took \\d+ ms: a transaction open for \\d+\\.\\d s \\(pid ${h.pid}, idle in transaction, user \\w+, application 'nightly-report'\\) makes the database keep every outbox row deleted since it began`))
     expect(warnings[0].msg).toContain('End it (run long reports and dumps on a standby)')
     expect(warnings[0].fields).toMatchObject({ pid: h.pid, state: 'idle in transaction', query: 'SELECT count(*) FROM cqrs_outbox' })
     expect(await db.query('SELECT count(*)::int AS n FROM cqrs_outbox')).toEqual([{ n: 0 }])

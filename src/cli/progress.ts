@@ -3,6 +3,8 @@
  * only when stderr is a terminal or `--progress` was given, with rows done, rate and time left when it
  * can be told. The summary line at the end is always written.
  */
+import { duration } from '../core/duration.js'
+
 export interface ProgressOptions {
   /** `cqrs bulk-dump`: the prefix of every line. */
   label: string
@@ -24,11 +26,6 @@ export function shortNumber(n: number): string {
   return String(Math.round(n))
 }
 
-export function duration(ms: number): string {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
-  const s = Math.round(ms / 1000)
-  return s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
-}
 
 export class Progress {
   done = 0

@@ -1,4 +1,5 @@
 import { CqrsError } from '../core/errors.js'
+import { duration } from '../core/duration.js'
 import type { Logger } from '../core/logger.js'
 import { metricsHub } from '../metrics/metrics-hub.js'
 import { tracePublish } from '../tracing/tracing.js'
@@ -343,14 +344,6 @@ export class Relay {
       }
     })
   }
-}
-
-/** `90 s`, `14 min`, `2.5 h`. */
-function duration(ms: number): string {
-  const s = ms / 1000
-  if (s < 120) return `${Math.round(s)} s`
-  if (s < 7200) return `${Math.round(s / 60)} min`
-  return `${(s / 3600).toFixed(1)} h`
 }
 
 const DEADLINE = Symbol('deadline')

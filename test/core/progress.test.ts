@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { duration, Progress, shortNumber } from '../../src/cli/progress.js'
+import { duration } from '../../src/core/duration.js'
+import { Progress, shortNumber } from '../../src/cli/progress.js'
 
 describe('progress', () => {
   it('prints at most once per interval, with rate and time left', () => {

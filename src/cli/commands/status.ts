@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { ConfigError } from '../../core/errors.js'
 import { cqrsStatus } from '../../prisma/cqrs-status.js'
 import { runtime } from '../../transport/runtime-transport.js'
-import { duration } from '../progress.js'
+import { duration } from '../../core/duration.js'
 import { EXIT, runCommand } from '../run-command.js'
 import { exitAfter, usageExit } from '../tool-support.js'
 
