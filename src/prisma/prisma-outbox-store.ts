@@ -85,39 +85,31 @@ export class PrismaOutboxStore implements OutboxStore {
    * the user's own writes keep their setting, so G1 holds.
    */
   private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
-    const pg = this.provider === 'postgresql' && (await this.snapshotsReadable())
     const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
-    // PostgreSQL: the claim starts above the floor, and the xids around it let the floor move (claim-floor.ts).
-    const { floor, ticket } = this.floor.start(performance.now(), options.fromStart)
-    const statements = pg ? [...begin, XMIN_SQL, this.claimSql(limit, options, floor), XMAX_SQL] : [...begin, this.claimSql(limit, options, null)]
+    // PostgreSQL 13+: the claim starts above the floor, and the xids read around it let the floor move (claim-floor.ts).
+    const floored = this.provider === 'postgresql' && (await this.snapshotsReadable()) ? this.floor.start(performance.now(), options.fromStart) : null
+    const claim = this.claimSql(limit, options, floored?.floor ?? null)
     let clean = false
-    let failed = true
+    let committed = false
     try {
-      const results = await session.run(statements)
-      const rows = (results[pg ? begin.length + 1 : begin.length] as unknown as ClaimedRow[]).map(outboxRow)
-      const done = () => pg && this.floor.done(ticket, xid(results[begin.length]), xid(results[begin.length + 2]), rows.map((r) => r.id), rows.length < limit)
-      if (rows.length === 0) {
-        await session.run(['COMMIT'])
-        clean = true
-        failed = false
-        done()
-        return 0
+      const results = await session.run(floored ? [...begin, XMIN_SQL, claim, XMAX_SQL] : [...begin, claim])
+      const rows = (results[begin.length + (floored ? 1 : 0)] as unknown as ClaimedRow[]).map(outboxRow)
+      if (rows.length > 0) {
+        try {
+          await publish(rows)
+        } catch (error) {
+          await session.run(['ROLLBACK'])
+          clean = true
+          throw error
+        }
       }
-      try {
-        await publish(rows)
-      } catch (error) {
-        await session.run(['ROLLBACK'])
-        clean = true
-        throw error
-      }
-      await session.run([this.deleteSql(rows), 'COMMIT'])
-      clean = true
-      failed = false
-      done()
+      await session.run(rows.length > 0 ? [this.deleteSql(rows), 'COMMIT'] : ['COMMIT'])
+      clean = committed = true
+      if (floored) this.floor.done(floored.ticket, xid(results[begin.length]), xid(results[begin.length + 2]), rows.map((r) => r.id), rows.length < limit)
       return rows.length
     } finally {
       // Its rows are back in the outbox, perhaps below the floor.
-      if (failed) this.floor.reset()
+      if (!committed) this.floor.reset()
       // A connection left inside the transaction is closed, which rolls it back.
       session.release(clean ? undefined : new Error('outbox claim did not finish its transaction'))
     }

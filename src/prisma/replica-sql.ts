@@ -207,10 +207,12 @@ export function pgApplyStatement(target: TableTarget, ops: ApplyOp[], gate: Gate
   // cheapest way; an EXISTS may be planned as a scan that stops at the first match, which can read
   // every other cqrs_id's tombstones first). A NOT EXISTS alone had PostgreSQL hash every tombstone
   // of the cqrs_id for each batch (integration/replica/tombstone-scale.test.ts counts the rows read).
-  const id = gate === 'always' ? '' : p(target.cqrsId)
-  const anyTombstone = `(SELECT tb0.pk FROM ${TOMBSTONES} tb0 WHERE tb0.cqrs_id = ${id} ORDER BY tb0.cqrs_id, tb0.pk LIMIT 1) IS NULL`
-  const blocked =
-    gate === 'always' ? '' : ` WHERE ${anyTombstone} OR NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = ${id} AND tb.pk = ${key('v')} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
+  let blocked = ''
+  if (gate !== 'always') {
+    const id = p(target.cqrsId)
+    const none = `(SELECT tb0.pk FROM ${TOMBSTONES} tb0 WHERE tb0.cqrs_id = ${id} ORDER BY tb0.cqrs_id, tb0.pk LIMIT 1) IS NULL`
+    blocked = ` WHERE ${none} OR NOT EXISTS (SELECT 1 FROM ${TOMBSTONES} tb WHERE tb.cqrs_id = ${id} AND tb.pk = ${key('v')} AND ${tombstoneBlocksSql('tb.revision', `v.${rev}`)})`
+  }
   const where = gate === 'always' ? '' : ` WHERE t.${rev} ${storedMayBeReplaced(gate)} EXCLUDED.${rev}`
   return {
     sql:
