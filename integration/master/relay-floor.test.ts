@@ -8,15 +8,9 @@
  */
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { silentLogger } from '../../src/core/logger.js'
-import { Relay } from '../../src/master/relay.js'
 import { ClaimFloor } from '../../src/prisma/claim-floor.js'
-import { modelsOf } from '../../src/prisma/internals.js'
-import { findModel } from '../../src/prisma/model-plans.js'
-import { PrismaOutboxStore } from '../../src/prisma/prisma-outbox-store.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
-import { runtime } from '../../src/transport/runtime-transport.js'
-import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { pgRelay } from '../support/relay.js'
 import { testQueue, uniqueSuffix } from '../support/rabbit.js'
 
 describe.skipIf(!DIALECTS.includes('postgresql'))('PostgreSQL: the claim floor', () => {
@@ -39,8 +33,7 @@ describe.skipIf(!DIALECTS.includes('postgresql'))('PostgreSQL: the claim floor',
   })
 
   function relay() {
-    const store = new PrismaOutboxStore(prisma, 'postgresql', findModel(modelsOf(prisma), 'CqrsOutbox')!)
-    const r = new Relay({ store, transport: runtime(rabbitmq({ url: AMQP_URL, logger: silentLogger })), batchSize: 8, pollIntervalMs: 1000, logger: silentLogger })
+    const { relay: r, store } = pgRelay(prisma, { batchSize: 8 })
     // Where its next claim would start (white-box: nothing outside the store can see it).
     const floor = () => (store as unknown as { floor: ClaimFloor }).floor.start().floor
     return { r, floor }

@@ -11,13 +11,8 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Logger } from '../../src/core/logger.js'
-import { Relay } from '../../src/master/relay.js'
-import { modelsOf } from '../../src/prisma/internals.js'
-import { findModel } from '../../src/prisma/model-plans.js'
-import { PrismaOutboxStore } from '../../src/prisma/prisma-outbox-store.js'
-import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
-import { runtime } from '../../src/transport/runtime-transport.js'
-import { AMQP_URL, createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../support/databases.js'
+import { pgRelay } from '../support/relay.js'
 import { uniqueSuffix } from '../support/rabbit.js'
 import { silentLogger } from '../../src/core/logger.js'
 
@@ -39,15 +34,7 @@ describe.skipIf(!DIALECTS.includes('postgresql'))('PostgreSQL: the relay names a
   function relayWith(snapshotAgeMs = 0) {
     const warnings: Array<{ msg: string; fields?: Record<string, unknown> }> = []
     const logger: Logger = { ...silentLogger, warn: (msg, fields) => void warnings.push({ msg, fields }) }
-    const relay = new Relay({
-      store: new PrismaOutboxStore(prisma, 'postgresql', findModel(modelsOf(prisma), 'CqrsOutbox')!),
-      transport: runtime(rabbitmq({ url: AMQP_URL, logger: silentLogger })),
-      batchSize: 50,
-      pollIntervalMs: 1000,
-      logger,
-      slowClaimMs: 0,
-      snapshotAgeMs,
-    })
+    const { relay } = pgRelay(prisma, { logger, slowClaimMs: 0, snapshotAgeMs })
     return { relay, warnings }
   }
   const fill = (n: number) =>
