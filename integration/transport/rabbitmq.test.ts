@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { Socket } from 'node:net'
 import amqp, { type ChannelModel } from 'amqplib'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { TransportError } from '../../src/core/errors.js'
 import type { Logger } from '../../src/core/logger.js'
 import { rabbitmq, RabbitmqTransport, topologyPlan, type RabbitmqOptions } from '../../src/transport/rabbitmq/index.js'
@@ -55,6 +56,22 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     if (!m) throw new Error(`queue ${queue} is empty`)
     return m
   }
+
+  // amqplib leaves Nagle's algorithm on unless told. Then an ack or a publish written while an earlier
+  // segment waits for TCP's acknowledgement is held back, up to the broker's delayed ACK (40 ms on
+  // Linux): a consumer's acks, and so a publisher's confirms, came tens of ms late (BENCHMARKS.md).
+  it("turns Nagle's algorithm off on its connection", async () => {
+    const setNoDelay = vi.spyOn(Socket.prototype, 'setNoDelay')
+    try {
+      const t = await open()
+      const socket = (t.amqpConnection as unknown as { connection: { stream: Socket } }).connection.stream
+      const calls = setNoDelay.mock.calls.filter((_, i) => setNoDelay.mock.contexts[i] === socket)
+      expect(calls.length).toBeGreaterThan(0)
+      expect(calls.at(-1)![0]).toBe(true)
+    } finally {
+      setNoDelay.mockRestore()
+    }
+  })
 
   it('a retry waits in the broker and survives a consumer restart', async () => {
     const t = await open()

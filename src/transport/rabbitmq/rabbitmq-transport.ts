@@ -174,7 +174,10 @@ export class RabbitmqTransport implements Transport {
 
   async #open(): Promise<void> {
     const { connectUrl, connectionName, logger, safeUrl } = this.options
-    const conn = await amqp.connect(connectUrl, { clientProperties: { connection_name: connectionName }, timeout: CONNECT_TIMEOUT_MS })
+    // noDelay: amqplib leaves Nagle's algorithm on. Then a small write (an ack, a publish) that follows
+    // another not yet acknowledged by TCP waits for that acknowledgement, which the broker's kernel
+    // delays up to 40 ms: a consumer's acks came late, and with them the publisher's confirms.
+    const conn = await amqp.connect(connectUrl, { clientProperties: { connection_name: connectionName }, timeout: CONNECT_TIMEOUT_MS, noDelay: true })
     let lost = false
     conn.on('error', (err: Error) => logger.warn('RabbitMQ connection error', { url: safeUrl, error: err }))
     conn.on('close', (err?: Error) => {
