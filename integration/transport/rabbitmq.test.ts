@@ -73,6 +73,20 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     }
   })
 
+  // With Nagle off, each message written on its own would be a TCP segment of its own, which the
+  // broker reads on its own: a batch must leave in a few writes, not one per message.
+  it('writes a batch of messages to the socket in a few writes, not one per message', async () => {
+    const t = await open()
+    const socket = (t.amqpConnection as unknown as { connection: { stream: Socket } }).connection.stream as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void }
+    const write = vi.spyOn(socket, '_write')
+    const writev = vi.spyOn(socket, '_writev')
+    const messages = Array.from({ length: 50 }, (_, i) => ({ routingKey: `nobody_${randomBytes(4).toString('hex')}`, body: JSON.stringify({ i, pad: 'x'.repeat(100) }), messageId: String(i) }))
+    await (await t.send(messages)).confirmed
+    const writes = write.mock.calls.length + writev.mock.calls.length
+    expect(writes).toBeGreaterThan(0)
+    expect(writes).toBeLessThan(10)
+  })
+
   it('a retry waits in the broker and survives a consumer restart', async () => {
     const t = await open()
     const spec = makeSpec([1500])

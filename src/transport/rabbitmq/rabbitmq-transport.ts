@@ -12,6 +12,7 @@ import type {
   Subscription,
   Transport,
 } from '../types.js'
+import { coalesceWrites } from './coalesce-writes.js'
 import { ConfirmPublisher } from './confirm-publisher.js'
 import { readDeadLetters, takeDeadLetters } from './dead-letters.js'
 import { declareTopology } from './declare-topology.js'
@@ -178,6 +179,8 @@ export class RabbitmqTransport implements Transport {
     // another not yet acknowledged by TCP waits for that acknowledgement, which the broker's kernel
     // delays up to 40 ms: a consumer's acks came late, and with them the publisher's confirms.
     const conn = await amqp.connect(connectUrl, { clientProperties: { connection_name: connectionName }, timeout: CONNECT_TIMEOUT_MS, noDelay: true })
+    // Without Nagle each message would be a TCP segment of its own: a batch leaves in one write instead.
+    coalesceWrites(conn)
     let lost = false
     conn.on('error', (err: Error) => logger.warn('RabbitMQ connection error', { url: safeUrl, error: err }))
     conn.on('close', (err?: Error) => {
