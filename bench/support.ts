@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib'
 import { resolveMasterOptions } from '../src/config/master-options.js'
 import { encodeMessage } from '../src/core/message.js'
+import { coalesceWrites } from '../src/transport/rabbitmq/coalesce-writes.js'
 import { AMQP_URL, createTestDatabase, type Dialect, mariadbConfig, type TestDatabase } from '../integration/support/databases.js'
 import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.js'
 import { cqrsMessage } from '../integration/support/messages.js'
@@ -151,8 +152,12 @@ export function authorEventBody(cqrsId: string, id: number, revision: number, up
 // ---- RabbitMQ, raw -------------------------------------------------------------------------------
 
 export async function amqpConnect(name: string): Promise<ChannelModel> {
-  // Nagle off, as the rabbitmq transport has it: the baselines are what a careful raw user gets.
-  return amqp.connect(AMQP_URL, { clientProperties: { connection_name: `cqrs-bench-${name}-${process.pid}` }, noDelay: true })
+  // The rabbitmq transport's socket settings (Nagle off, each turn's messages in one write), so the
+  // baselines get the best of both: with Nagle on, amqplib's default, acks and confirms wait for TCP's
+  // delayed acknowledgement; with it off alone, every message is a TCP segment of its own.
+  const conn = await amqp.connect(AMQP_URL, { clientProperties: { connection_name: `cqrs-bench-${name}-${process.pid}` }, noDelay: true })
+  coalesceWrites(conn)
+  return conn
 }
 
 /** Declare a durable queue bound to `routingKeys` on the cqrs exchange (so published messages are stored). */
