@@ -30,21 +30,16 @@ try {
   let on = false
   const resolved = new Map<number, number>()
   const sent = new Map<number, { at: number; claimStart: number; claimEnd: number; prevEnd: number }>()
-  const cycles: Array<{ start: number; end: number }> = []
-  let current: { start: number; end: number } | null = null
+  // Each claim of the relay: when it started, when its rows came back, and when the claim before it ended.
+  type Claim = { start: number; claimEnd: number; prevEnd: number; end: number }
+  const cycles: Claim[] = []
+  let current: Claim | null = null
   const claim = store.claim.bind(store)
-  store.claim = async (limit: number, publish: (rows: any[]) => Promise<void>, o: unknown) => {
-    const c = { start: performance.now(), end: 0 }
-    const prevEnd = cycles.at(-1)?.end ?? 0
+  store.claim = async (limit: number, publish: (rows: unknown[]) => Promise<void>, o: unknown) => {
+    const c: Claim = { start: performance.now(), claimEnd: 0, prevEnd: cycles.at(-1)?.end ?? 0, end: 0 }
     current = c
     try {
-      return await claim(limit, async (rows: any[]) => {
-        const claimEnd = performance.now()
-        ;(current as any).rows = rows.map((r) => Number(JSON.parse(r.body).pk ?? JSON.parse(r.body).id ?? NaN))
-        ;(current as any).claimEnd = claimEnd
-        ;(current as any).prevEnd = prevEnd
-        return publish(rows)
-      }, o)
+      return await claim(limit, async (rows: unknown[]) => ((c.claimEnd = performance.now()), publish(rows)), o)
     } finally {
       c.end = performance.now()
       if (on) cycles.push(c)
@@ -53,7 +48,7 @@ try {
   const send = transport.send.bind(transport)
   transport.send = async (messages: Array<{ body: string }>) => {
     const at = performance.now()
-    const c = current as any
+    const c = current
     if (on && c) for (const m of messages) {
       const pk = Number(JSON.parse(m.body).instance_pk)
       sent.set(pk, { at, claimStart: c.start, claimEnd: c.claimEnd, prevEnd: c.prevEnd })
