@@ -33,25 +33,32 @@ try {
   // Each claim of the relay: when it started, when its rows came back, and when the claim before it ended.
   type Claim = { start: number; claimEnd: number; prevEnd: number; end: number }
   const cycles: Claim[] = []
-  let current: Claim | null = null
+  // Which claim took each outbox row: claims may overlap (a flush, a pipelined batch).
+  const claimOf = new Map<string, Claim>()
   const claim = store.claim.bind(store)
-  store.claim = async (limit: number, publish: (rows: unknown[]) => Promise<void>, o: unknown) => {
+  store.claim = async (limit: number, publish: (rows: Array<{ id: bigint | number }>) => Promise<void>, o: unknown) => {
     const c: Claim = { start: performance.now(), claimEnd: 0, prevEnd: cycles.at(-1)?.end ?? 0, end: 0 }
-    current = c
     try {
-      return await claim(limit, async (rows: unknown[]) => ((c.claimEnd = performance.now()), publish(rows)), o)
+      return await claim(
+        limit,
+        async (rows: Array<{ id: bigint | number }>) => {
+          c.claimEnd = performance.now()
+          for (const r of rows) claimOf.set(String(r.id), c)
+          return publish(rows)
+        },
+        o,
+      )
     } finally {
       c.end = performance.now()
       if (on) cycles.push(c)
     }
   }
   const send = transport.send.bind(transport)
-  transport.send = async (messages: Array<{ body: string }>) => {
+  transport.send = async (messages: Array<{ body: string; messageId: string }>) => {
     const at = performance.now()
-    const c = current
-    if (on && c) for (const m of messages) {
-      const pk = Number(JSON.parse(m.body).instance_pk)
-      sent.set(pk, { at, claimStart: c.start, claimEnd: c.claimEnd, prevEnd: c.prevEnd })
+    for (const m of messages) {
+      const c = claimOf.get(m.messageId)
+      if (on && c) sent.set(Number(JSON.parse(m.body).instance_pk), { at, claimStart: c.start, claimEnd: c.claimEnd, prevEnd: c.prevEnd })
     }
     return send(messages)
   }
