@@ -156,7 +156,7 @@ export async function amqpConnect(name: string): Promise<ChannelModel> {
   // baselines get the best of both: with Nagle on, amqplib's default, acks and confirms wait for TCP's
   // delayed acknowledgement; with it off alone, every message is a TCP segment of its own.
   const conn = await amqp.connect(AMQP_URL, { clientProperties: { connection_name: `cqrs-bench-${name}-${process.pid}` }, noDelay: true })
-  coalesceWrites(conn)
+  coalesceWrites(conn, { always: true })
   return conn
 }
 

@@ -12,7 +12,7 @@ import type {
   Subscription,
   Transport,
 } from '../types.js'
-import { coalesceWrites } from './coalesce-writes.js'
+import { coalesceWrites, type WriteCoalescer } from './coalesce-writes.js'
 import { ConfirmPublisher } from './confirm-publisher.js'
 import { readDeadLetters, takeDeadLetters } from './dead-letters.js'
 import { declareTopology } from './declare-topology.js'
@@ -22,6 +22,11 @@ import { delayQueueName, exchangePlan } from './topology.js'
 
 // amqplib waits for the OS TCP timeout (minutes) on an unreachable host; fail sooner.
 const CONNECT_TIMEOUT_MS = 10_000
+/**
+ * Batches of at least this many messages leave in one socket write (coalesce-writes.ts); smaller ones,
+ * as an in-process relay sends at a steady rate, message by message, which cost its writer less.
+ */
+const COALESCE_MIN = 64
 
 /**
  * The RabbitMQ transport, wire-compatible with django-cqrs (PROTOCOL.md). One connection; one
@@ -34,6 +39,7 @@ export class RabbitmqTransport implements Transport {
   /** The validated options. */
   readonly options: ResolvedRabbitmqOptions
   #conn: ChannelModel | undefined
+  #coalescer: WriteCoalescer | null = null
   #publisher: ConfirmPublisher | undefined
   #opening: Promise<ConfirmPublisher> | undefined
   #closing = false
@@ -90,6 +96,7 @@ export class RabbitmqTransport implements Transport {
       throw new TransportError(`publish(): RabbitMQ at ${this.options.safeUrl} blocks publishers (it is low on memory or disk); try again later`, { url: this.options.safeUrl })
     }
     const publisher = await this.#getPublisher()
+    if (messages.length >= COALESCE_MIN) this.#coalescer?.arm()
     const timestamp = Math.floor(Date.now() / 1000)
     const confirms: Promise<void>[] = []
     for (const m of messages) {
@@ -179,8 +186,8 @@ export class RabbitmqTransport implements Transport {
     // another not yet acknowledged by TCP waits for that acknowledgement, which the broker's kernel
     // delays up to 40 ms: a consumer's acks came late, and with them the publisher's confirms.
     const conn = await amqp.connect(connectUrl, { clientProperties: { connection_name: connectionName }, timeout: CONNECT_TIMEOUT_MS, noDelay: true })
-    // Without Nagle each message would be a TCP segment of its own: a batch leaves in one write instead.
-    coalesceWrites(conn)
+    // Without Nagle each message would be a TCP segment of its own: a big batch leaves in one write instead.
+    this.#coalescer = coalesceWrites(conn)
     let lost = false
     conn.on('error', (err: Error) => logger.warn('RabbitMQ connection error', { url: safeUrl, error: err }))
     conn.on('close', (err?: Error) => {
