@@ -15,14 +15,13 @@
  * Each lag run also logs the CPU per write of every process taking part (from /proc) and the
  * in-process relay's cycle (bench/relay-timing.ts), to tell load from latency.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import pg from 'pg'
 import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq, silentLogger } from './package.js'
 import { ROOT } from '../integration/support/databases.js'
-import { stop as stopChild, waitForStderr } from '../integration/support/cli.js'
 import { authorBodies, fillOutbox } from './relay.js'
 import { processCpu, type ProcessCpu, serviceOf } from './profile/cpu.js'
 import { timeRelay } from './relay-timing.js'
@@ -41,23 +40,18 @@ import {
   EXCHANGE,
   type Measurement,
   messageCount,
+  notifyTrigger,
   publishRaw,
   replicaQueues,
   steady,
   startCli,
   startConsume,
+  startRawConsumer,
   uniqueSuffix,
   until,
 } from './support.js'
 
 const REVISION = 2
-
-/** Start bench/raw-consumer.ts as a process and wait for its "ready". */
-async function startRawConsumer(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-consumer.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
-  await waitForStderr(child, /ready/, 60_000)
-  return child
-}
 
 /** bench/lag-listener.ts in its own process: commit stamps from NOTIFYs, lags on request. */
 async function startLagListener(masterUrl: string, replicaUrl: string, tapKeys: string[]) {
@@ -88,10 +82,6 @@ async function startLagListener(masterUrl: string, replicaUrl: string, tapKeys: 
   }
 }
 
-const notifyTrigger = (table: string, channel: string) => `
-CREATE OR REPLACE FUNCTION bench_notify() RETURNS trigger AS $$ BEGIN PERFORM pg_notify(TG_ARGV[0], NEW.id::text); RETURN NULL; END $$ LANGUAGE plpgsql;
-CREATE TRIGGER bench_notify_${table} AFTER INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION bench_notify('${channel}');`
-
 export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
   if (!ctx.dialects.includes('postgresql')) {
     ctx.log('  end-to-end: runs on PostgreSQL only (lag is read from NOTIFYs); skipped')
@@ -112,7 +102,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
   const conn = await amqpConnect('e2e')
   const closers: Array<() => Promise<unknown>> = []
   let cli: Awaited<ReturnType<typeof startConsume>> | undefined
-  let raw: ChildProcess | undefined
+  let raw: CliWorkers | undefined
   try {
     ctx.log('  end-to-end: starting cqrs consume -w 1 and the raw consumer')
     const started = await Promise.allSettled([
@@ -358,7 +348,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
   } finally {
     for (const c of closers.reverse()) await c().catch(() => {})
     if (cli) await cli.stop().catch(() => {})
-    if (raw) await stopChild(raw).catch(() => {})
+    if (raw) await raw.stop().catch(() => {})
     await conn.close().catch(() => {})
     await deleteQueues([...replicaQueues(qCqrs, [200, 400]), qRaw])
     await master.drop()

@@ -4,12 +4,12 @@
  * batched upserts per dialect (the replica baseline), queue clean-up and the CLI subprocess.
  */
 import { randomBytes } from 'node:crypto'
-import type { ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib'
 import { resolveMasterOptions } from '../src/config/master-options.js'
 import { encodeMessage } from '../src/core/message.js'
 import { coalesceWrites } from '../src/transport/rabbitmq/coalesce-writes.js'
-import { AMQP_URL, createTestDatabase, type Dialect, mariadbConfig, type TestDatabase } from '../integration/support/databases.js'
+import { AMQP_URL, createTestDatabase, type Dialect, mariadbConfig, ROOT, type TestDatabase } from '../integration/support/databases.js'
 import { spawnCqrs, stop as stopChild, waitForStderr } from '../integration/support/cli.js'
 import { cqrsMessage } from '../integration/support/messages.js'
 
@@ -403,3 +403,29 @@ export async function startCli(args: string[], env: Record<string, string>, read
     },
   }
 }
+
+/**
+ * Start bench/raw-consumer.ts (the raw replica baseline) as a process of its own, as `cqrs consume`
+ * runs, and wait for its "ready". Env: RAW_DIALECT, RAW_DB_URL, RAW_QUEUE, RAW_KEYS, RAW_PREFETCH.
+ */
+export async function startRawConsumer(env: Record<string, string>): Promise<CliWorkers> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-consumer.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let seen = ''
+  child.stderr!.on('data', (d) => (seen += d))
+  await waitForStderr(child, /ready/, 60_000)
+  return {
+    child,
+    stderr: () => seen,
+    async stop() {
+      await stopChild(child, 'SIGTERM')
+    },
+  }
+}
+
+/**
+ * PostgreSQL: an AFTER trigger on `table` that sends each written row's id on `channel` (NOTIFY,
+ * delivered at commit): how the lag benchmarks stamp commits.
+ */
+export const notifyTrigger = (table: string, channel: string) => `
+CREATE OR REPLACE FUNCTION bench_notify() RETURNS trigger AS $$ BEGIN PERFORM pg_notify(TG_ARGV[0], NEW.id::text); RETURN NULL; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER bench_notify_${table} AFTER INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION bench_notify('${channel}');`

@@ -6,10 +6,8 @@
  * server's, RabbitMQ's (beam.smp), this script. On two cores a drain at full speed is bound by the sum.
  * Linux only.
  */
-import { spawn } from 'node:child_process'
-import { ROOT } from '../../integration/support/databases.js'
 import { cpuByKind, cpuPerEvent, serviceOf } from './cpu.js'
-import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, messageCount, publishRaw, replicaQueues, startConsume, uniqueSuffix, until } from '../support.js'
+import { AMQP_URL, amqpConnect, authorEventBody, countRows, createTestDatabase, deleteQueues, type Dialect, messageCount, publishRaw, replicaQueues, startConsume, startRawConsumer, uniqueSuffix, until } from '../support.js'
 
 const [who = '2', nArg = '20000', dialect = 'postgresql'] = process.argv.slice(2)
 const N = Number(nArg)
@@ -22,15 +20,7 @@ const conn = await amqpConnect('ccpu')
 const ch = await conn.createConfirmChannel()
 await ch.assertQueue(queue, { durable: true })
 
-async function startRaw(): Promise<{ stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-consumer.ts'], { cwd: ROOT, env: { ...process.env, RAW_DIALECT: dialect, RAW_DB_URL: db.url, RAW_QUEUE: queue, RAW_KEYS: '', RAW_PREFETCH: '1000' }, stdio: ['ignore', 'ignore', 'pipe'] })
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d) => String(d).includes('ready') && resolve())
-    child.once('exit', (code) => reject(new Error(`raw consumer exited (${code})`)))
-  })
-  return { stop: async () => void (child.kill('SIGTERM'), await new Promise((r) => child.once('exit', r))) }
-}
-const consumer = raw ? await startRaw() : await startConsume(Number(who), { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: db.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
+const consumer = raw ? await startRawConsumer({ RAW_DIALECT: dialect, RAW_DB_URL: db.url, RAW_QUEUE: queue, RAW_KEYS: '', RAW_PREFETCH: '1000' }) : await startConsume(Number(who), { CQRS_TEST_DIALECT: dialect, CQRS_REPLICA_URL: db.url, CQRS_QUEUE: queue, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
 
 /** CPU ms so far by process kind: the consumer's, the database server's, RabbitMQ's, this script's. */
 const kinds = () =>

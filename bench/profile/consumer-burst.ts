@@ -5,12 +5,9 @@
  * (amqplib and one batched upsert), each into its own PostgreSQL replica. A NOTIFY trigger on each
  * replica table stamps the commit here, so both lags are read on this process's clock.
  */
-import { spawn } from 'node:child_process'
 import pg from 'pg'
-import { ROOT } from '../../integration/support/databases.js'
-import { waitForStderr } from '../../integration/support/cli.js'
 import { percentile } from '../stats.js'
-import { AMQP_URL, amqpConnect, authorEventBody, createTestDatabase, deleteQueues, EXCHANGE, replicaQueues, startConsume, uniqueSuffix } from '../support.js'
+import { AMQP_URL, amqpConnect, authorEventBody, createTestDatabase, deleteQueues, EXCHANGE, notifyTrigger, replicaQueues, startConsume, startRawConsumer, uniqueSuffix } from '../support.js'
 
 const [rateArg = '1000', burstArg = '10', secondsArg = '5'] = process.argv.slice(2)
 const [RATE, BURST] = [Number(rateArg), Number(burstArg)]
@@ -18,8 +15,7 @@ const suffix = uniqueSuffix()
 const cqrsId = `author_${suffix}`
 const rawKey = `author_${suffix}_raw`
 const [dbCqrs, dbRaw] = await Promise.all([createTestDatabase('postgresql', 'cbc'), createTestDatabase('postgresql', 'cbr')])
-const trigger = `CREATE OR REPLACE FUNCTION bench_notify() RETURNS trigger AS $$ BEGIN PERFORM pg_notify('bench_r', NEW.id::text); RETURN NULL; END $$ LANGUAGE plpgsql;
-CREATE TRIGGER bench_notify_author_ref AFTER INSERT OR UPDATE ON author_ref FOR EACH ROW EXECUTE FUNCTION bench_notify();`
+const trigger = notifyTrigger('author_ref', 'bench_r')
 await Promise.all([dbCqrs.exec(trigger), dbRaw.exec(trigger)])
 const seen = { cqrs: new Map<number, number>(), raw: new Map<number, number>() }
 const listeners: pg.Client[] = []
@@ -33,8 +29,7 @@ for (const [db, map] of [[dbCqrs, seen.cqrs], [dbRaw, seen.raw]] as const) {
 const qCqrs = `bench_cb_${suffix}_cqrs`
 const qRaw = `bench_cb_${suffix}_raw`
 const cli = await startConsume(1, { CQRS_TEST_DIALECT: 'postgresql', CQRS_REPLICA_URL: dbCqrs.url, CQRS_QUEUE: qCqrs, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL })
-const raw = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-consumer.ts'], { cwd: ROOT, env: { ...process.env, RAW_DIALECT: 'postgresql', RAW_DB_URL: dbRaw.url, RAW_QUEUE: qRaw, RAW_KEYS: rawKey, RAW_PREFETCH: '1000' }, stdio: ['ignore', 'ignore', 'pipe'] })
-await waitForStderr(raw, /ready/, 60_000)
+const raw = await startRawConsumer({ RAW_DIALECT: 'postgresql', RAW_DB_URL: dbRaw.url, RAW_QUEUE: qRaw, RAW_KEYS: rawKey, RAW_PREFETCH: '1000' })
 const conn = await amqpConnect('cburst')
 const ch = await conn.createConfirmChannel()
 const sent = new Map<number, number>()
@@ -63,8 +58,7 @@ try {
   }
 } finally {
   await cli.stop()
-  raw.kill('SIGTERM')
-  await new Promise((r) => raw.once('exit', r))
+  await raw.stop()
   for (const c of listeners) await c.end()
   await conn.close()
   await deleteQueues([...replicaQueues(qCqrs, [1000, 5000, 30000]), qRaw])
