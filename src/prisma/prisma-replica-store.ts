@@ -7,9 +7,9 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, sameLayout, type PgLayout, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgPreparedScript, sameLayout, type PgLayout, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
-import { PrismaRunner, runScript, sqlRunner, type SqlRunner } from './sql-runner.js'
+import { preparedStatementTrouble, PrismaRunner, runScript, runSessionScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
@@ -140,8 +140,8 @@ export class PrismaReplicaStore implements ReplicaStore {
     const removals = deletes.length ? [deleteStatement(this.provider, target, deletes, layout), tombstoneStatement(this.provider, target.cqrsId, deletes)] : []
     // The lock statement first and on its own: the upserts' tombstone checks read after it (see pgApplyStatement).
     const statements = [pgLockStatement(target.cqrsId, ops.map((o) => o.pkKey)), ...upserts, ...removals]
-    // Rows of each statement; a script's first result is its BEGIN's.
-    const results = (await runScript(this.fast, pgScript(statements)))?.slice(1) ?? (await this.fast.transaction(async (tx) => {
+    // Rows of each statement (a script's results before them, its BEGIN's and PREPAREs', left out).
+    const results = (await this.pgRunScript(statements, 1 + upserts.length)) ?? (await this.fast.transaction(async (tx) => {
       const rows: Array<Record<string, unknown>[]> = []
       for (const st of statements) rows.push(await tx.query(st.sql, st.params))
       return rows
@@ -150,6 +150,33 @@ export class PrismaReplicaStore implements ReplicaStore {
     const skipped = new Set<string>()
     for (const rows of results.slice(1, 1 + upserts.length)) for (const r of rows) skipped.add(r.cqrs_pk_key as string)
     return ops.map((op) => (op.signal !== 'DELETE' && skipped.has(op.pkKey) ? 'skipped' : 'applied'))
+  }
+
+  /**
+   * PostgreSQL: the lock statement and the upserts (texts that repeat from batch to batch) are
+   * PREPAREd once per connection ({@link pgPreparedScript}), until a connection shows it does not keep
+   * them (PgBouncer in transaction mode, a `DISCARD ALL`): from then on this store inlines them all,
+   * and the batch that found out runs again so.
+   */
+  private prepare = true
+
+  /** `statements` as one script, the first `prepared` of them PREPAREd; each statement's rows, or null without a session. */
+  private async pgRunScript(statements: Statement[], prepared: number): Promise<Array<Record<string, unknown>[]> | null> {
+    if (this.prepare) {
+      try {
+        let skip = 0
+        const rows = await runSessionScript(this.fast, (done) => {
+          const built = pgPreparedScript(statements, prepared, done)
+          skip = built.skip
+          return built
+        })
+        return rows && rows.slice(skip, skip + statements.length)
+      } catch (e) {
+        if (!preparedStatementTrouble(e)) throw e
+        this.prepare = false
+      }
+    }
+    return (await runScript(this.fast, pgScript(statements)))?.slice(1, 1 + statements.length) ?? null
   }
 
   private packet: Promise<number> | null = null

@@ -2,6 +2,7 @@
  * The replica's SQL per dialect, as pure functions returning `{ sql, params }`: unit-tested without
  * a database and printable. One statement applies a whole batch, version-gated in the database.
  */
+import { createHash } from 'node:crypto'
 import { ExactDateTime } from '../core/datetime.js'
 import { stringifyJson } from '../core/json.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../replica/apply-op.js'
@@ -367,6 +368,44 @@ function quotedField(text: string): string {
  */
 export function pgScript(statements: Statement[]): string {
   return ['BEGIN ISOLATION LEVEL READ COMMITTED', ...statements.map(pgInline), 'COMMIT'].join(';\n')
+}
+
+/**
+ * {@link pgScript} with the first `count` statements PREPAREd: each runs as `EXECUTE name(literals)`,
+ * and those not yet on the connection (`done`, the names it holds) are PREPAREd ahead of the
+ * transaction, in the same message. PostgreSQL then plans such a statement once per connection (its
+ * generic plan), where an inline one is parsed and planned in every batch: for a batch of one event
+ * that was half of PostgreSQL's CPU (BENCHMARKS.md). A statement's name is a digest of its text, so a
+ * name stands for one text wherever it is found (a pooler may hand the connection to another client
+ * of the library). `skip`: the script's results before the statements' own.
+ */
+export function pgPreparedScript(statements: Statement[], count: number, done: ReadonlySet<string>): { script: string; prepares: string[]; skip: number } {
+  const prepares: string[] = []
+  const head: string[] = []
+  const body = statements.map((st, i) => {
+    const name = i < count ? preparedName(st.sql) : null
+    if (name === null) return pgInline(st)
+    if (!done.has(name) && !prepares.includes(name)) {
+      prepares.push(name)
+      head.push(`PREPARE ${name} AS ${st.sql}`)
+    }
+    return st.params.length ? `EXECUTE ${name}(${st.params.map(pgLiteral).join(', ')})` : `EXECUTE ${name}`
+  })
+  return { script: [...head, 'BEGIN ISOLATION LEVEL READ COMMITTED', ...body, 'COMMIT'].join(';\n'), prepares, skip: head.length + 1 }
+}
+
+/** Statement texts and their names; a text past the bound is not prepared (null). */
+const preparedNames = new Map<string, string>()
+const PREPARED_MAX = 1000
+
+function preparedName(sql: string): string | null {
+  let name = preparedNames.get(sql)
+  if (name === undefined) {
+    if (preparedNames.size >= PREPARED_MAX) return null
+    name = `cqrs_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`
+    preparedNames.set(sql, name)
+  }
+  return name
 }
 
 /**

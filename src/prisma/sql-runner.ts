@@ -43,6 +43,8 @@ export interface SqlSession {
   run(statements: string[]): Promise<Array<Array<Record<string, unknown>>>>
   /** Back to the pool; with an error, the connection is closed instead (which rolls back). */
   release(error?: Error): void
+  /** PostgreSQL: the names of the statements PREPAREd on this connection ({@link runSessionScript}). */
+  readonly prepared?: Set<string>
 }
 
 /**
@@ -52,19 +54,47 @@ export interface SqlSession {
  * the failed one were skipped, and its transaction stays open and aborted). Null where the runner has
  * no session: the caller sends the statements one by one.
  */
-export async function runScript(runner: SqlRunner, script: string): Promise<Array<Array<Record<string, unknown>>> | null> {
+export function runScript(runner: SqlRunner, script: string): Promise<Array<Array<Record<string, unknown>>> | null> {
+  return runSessionScript(runner, () => ({ script, prepares: [] }))
+}
+
+/**
+ * {@link runScript} of a script `build` makes for the session's connection, given the names of the
+ * statements PREPAREd on it; once the script succeeded, the names it `prepares` are recorded there.
+ * Where the connection turns out not to hold what was recorded ({@link preparedStatementTrouble}: a
+ * pooler that hands each transaction another server connection, a `DISCARD ALL`), the record is
+ * cleared and the error thrown, for the caller to go on without.
+ */
+export async function runSessionScript(runner: SqlRunner, build: (prepared: ReadonlySet<string>) => { script: string; prepares: string[] }): Promise<Array<Array<Record<string, unknown>>> | null> {
   const session = await runner.session?.()
   if (!session) return null
   let broken: Error | undefined
+  const prepared = session.prepared ?? new Set<string>()
+  const { script, prepares } = build(prepared)
   try {
-    return await session.run([script])
+    const rows = await session.run([script])
+    for (const name of prepares) prepared.add(name)
+    return rows
   } catch (e) {
+    if (preparedStatementTrouble(e)) prepared.clear()
     await session.run(['ROLLBACK']).catch((err: Error) => (broken = err))
     throw e
   } finally {
     session.release(broken)
   }
 }
+
+/**
+ * A PostgreSQL error that says the connection does not hold the prepared statements recorded for it
+ * (no such statement, or one of that name already there), or that one cannot be prepared as written.
+ */
+export function preparedStatementTrouble(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code
+  return code === '26000' || code === '42P05' || code === '42P18' || code === '42P08' || (code === '0A000' && /cached plan/.test(String((e as Error).message)))
+}
+
+/** Per pooled pg connection, the statements PREPAREd on it (a connection the pool replaces starts empty). */
+const PREPARED = new WeakMap<object, Set<string>>()
 
 /** Every column as the text PostgreSQL sent: no value is parsed by pg's type parsers (JSON, int8). */
 const TEXT_TYPES = { getTypeParser: () => (text: string) => text }
@@ -189,12 +219,15 @@ class AdapterRunner extends AdapterQueries implements SqlRunner {
     const pg = pgPoolOf(this.adapter)
     if (pg) {
       const client = (await pg.connect()) as unknown as PgSimpleClient
+      let prepared = PREPARED.get(client)
+      if (!prepared) PREPARED.set(client, (prepared = new Set()))
       return {
         run: async (statements) => {
           const r = await client.query({ text: statements.join('; '), types: TEXT_TYPES })
           return (Array.isArray(r) ? r : [r]).map((x) => x.rows)
         },
         release: (error) => client.release(error),
+        prepared,
       }
     }
     const my = mariadbPoolOf(this.adapter)
