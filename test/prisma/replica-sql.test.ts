@@ -3,7 +3,7 @@ import { ExactDateTime } from '../../src/core/datetime.js'
 import { RawJson } from '../../src/core/json.js'
 import { JSON_NULL } from '../../src/replica/decode-op.js'
 import type { ApplyOp, TableTarget, TargetColumn } from '../../src/replica/apply-op.js'
-import { columnsOf, deleteStatement, pgApplyStatement, pgInline, pgLiteral, pgRowArray, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
+import { columnsOf, deleteStatement, pgApplyStatement, pgInline, pgLiteral, pgPreparedScript, pgRowArray, pgScript, tombstoneStatement, upsertStatement } from '../../src/prisma/replica-sql.js'
 import { withinPacket, withinParams } from '../../src/prisma/prisma-replica-store.js'
 import { NonRetryableError } from '../../src/core/errors.js'
 
@@ -161,5 +161,25 @@ describe('replica SQL plans', () => {
     expect(() => pgInline({ sql: 'SELECT $2', params: [1] })).toThrow(/no parameter for \$2/)
     expect(pgInline({ sql: `SELECT $1`, params: ["a'b"] })).toBe(`SELECT $cqrs$a'b$cqrs$`)
     expect(pgScript([{ sql: 'SELECT $1', params: [1] }, { sql: 'SELECT 2', params: [] }])).toBe("BEGIN ISOLATION LEVEL READ COMMITTED;\nSELECT E'1';\nSELECT 2;\nCOMMIT")
+  })
+
+  it('a prepared script PREPAREs what the connection lacks, once, ahead of its transaction, and EXECUTEs it with the same literals', () => {
+    const lock = { sql: 'SELECT $1::text', params: ["a'b"] }
+    const upsert = { sql: 'SELECT $1::json, $2', params: ['[1]', 'x'] }
+    const other = { sql: 'SELECT 3', params: [] }
+    // The first two prepared, the third inline; the same text twice is prepared once.
+    const first = pgPreparedScript([lock, upsert, lock, other], 3, new Set())
+    const [l, u] = first.prepares
+    expect(first.prepares).toHaveLength(2)
+    expect(l).toMatch(/^cqrs_[0-9a-f]{24}$/)
+    expect(first.skip).toBe(3)
+    expect(first.script).toBe(
+      [`PREPARE ${l} AS SELECT $1::text`, `PREPARE ${u} AS SELECT $1::json, $2`, 'BEGIN ISOLATION LEVEL READ COMMITTED', `EXECUTE ${l}($cqrs$a'b$cqrs$)`, `EXECUTE ${u}(E'[1]', E'x')`, `EXECUTE ${l}($cqrs$a'b$cqrs$)`, 'SELECT 3', 'COMMIT'].join(';\n'),
+    )
+    // A name is its text's: the same wherever it is built, another for another text.
+    expect(pgPreparedScript([{ sql: 'SELECT $1::text', params: ['z'] }], 1, new Set()).prepares).toEqual([l])
+    // Once on the connection, nothing is prepared again.
+    const again = pgPreparedScript([lock, upsert], 2, new Set([l, u]))
+    expect(again).toEqual({ script: ['BEGIN ISOLATION LEVEL READ COMMITTED', `EXECUTE ${l}($cqrs$a'b$cqrs$)`, `EXECUTE ${u}(E'[1]', E'x')`, 'COMMIT'].join(';\n'), prepares: [], skip: 1 })
   })
 })
