@@ -47,6 +47,6 @@ export const { nats, durablePlans } = (await load('transport/nats/index.js')) as
 type ReplicaSql = typeof import('../src/prisma/replica-sql.js')
 type ReplicaStore = typeof import('../src/prisma/prisma-replica-store.js')
 type DecodeOp = typeof import('../src/replica/decode-op.js')
-export const { pgApplyStatement, pgScript, PG_LAYOUT_SQL, pgLayout } = (await load('prisma/replica-sql.js')) as ReplicaSql
+export const { pgApplyStatement, pgPreparedScript, pgScript, PG_LAYOUT_SQL, pgLayout } = (await load('prisma/replica-sql.js')) as ReplicaSql
 export const { pgLockStatement } = (await load('prisma/prisma-replica-store.js')) as ReplicaStore
 export const { toApplyOp } = (await load('replica/decode-op.js')) as DecodeOp

@@ -1,14 +1,16 @@
 /**
  * PostgreSQL's CPU for one replica batch against the raw consumer's upsert:
- * `tsx bench/profile/pg-batch-parts.ts [events] [runs]`. Three forms, each a batch of `events` author
+ * `tsx bench/profile/pg-batch-parts.ts [events] [runs]`. Four forms, each a batch of `events` author
  * SAVEs of pks never stored before, committed: the script a `cqrs consume` batch sends (BEGIN, the pks'
- * advisory locks, the version-gated upsert as a row array, COMMIT), the same without the locks, and the
- * raw consumer's one `unnest` upsert with parameters (bench/support.ts rawApplier). Alternated, `runs`
+ * advisory locks and the version-gated upsert, both PREPAREd once on the connection and EXECUTEd, as a
+ * row array from ROW_ARRAY_MIN events, else JSON; COMMIT), the same with both statements inline (as
+ * before they were prepared), that without the locks, and the raw consumer's one `unnest` upsert with
+ * parameters, a prepared statement too (bench/support.ts rawApplier). Alternated, `runs`
  * rounds of 10 batches each; the server process's CPU is read from /proc before and after. Run it
  * with two batch sizes to split the cost into a part per event and a part per batch. Linux only.
  */
 import pg from 'pg'
-import { cqrsReplica, decodeMessage, memory, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgLockStatement, pgScript, silentLogger, toApplyOp } from '../package.js'
+import { cqrsReplica, decodeMessage, memory, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgLockStatement, pgPreparedScript, pgScript, silentLogger, toApplyOp } from '../package.js'
 import { authorEventBody, createTestDatabase, rawColumns } from '../support.js'
 import { statOf } from './cpu.js'
 
@@ -27,17 +29,24 @@ const COLS = ['id', 'name', 'birth_date', 'rating', 'balance', 'last_seen', 'is_
 const RAW = `INSERT INTO author_ref AS t (${COLS.join(', ')}) SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::int[], $5::numeric[], $6::timestamptz[], $7::bool[], $8::jsonb[], $9::text[], $10::text[], $11::int[], $12::timestamptz[]) ON CONFLICT (id) DO UPDATE SET ${COLS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')} WHERE t.cqrs_revision < EXCLUDED.cqrs_revision`
 
 let next = 1
+/** The statements PREPAREd on `client` so far, as the store records them per connection. */
+const prepared = new Set<string>()
 const bodies = () => Array.from({ length: N }, () => authorEventBody(cqrsId, next++, 1))
 const ops = () => bodies().map((b) => toApplyOp(target, decodeMessage(b)))
 /** One batch, built before it is timed. */
 const forms: Record<string, () => () => Promise<unknown>> = {
   'cqrs script': () => {
     const o = ops()
-    const sql = pgScript([pgLockStatement(cqrsId, o.map((x) => x.pkKey)), pgApplyStatement(target, o, 'newer', layout, 1)])
+    const { script, prepares } = pgPreparedScript([pgLockStatement(cqrsId, o.map((x) => x.pkKey)), pgApplyStatement(target, o, 'newer', layout)], 2, prepared)
+    return () => client.query(script).then(() => prepares.forEach((n) => prepared.add(n)))
+  },
+  'inline (before)': () => {
+    const o = ops()
+    const sql = pgScript([pgLockStatement(cqrsId, o.map((x) => x.pkKey)), pgApplyStatement(target, o, 'newer', layout)])
     return () => client.query(sql)
   },
-  'without the locks': () => {
-    const sql = pgScript([pgApplyStatement(target, ops(), 'newer', layout, 1)])
+  'inline, no locks': () => {
+    const sql = pgScript([pgApplyStatement(target, ops(), 'newer', layout)])
     return () => client.query(sql)
   },
   'raw upsert': () => {
