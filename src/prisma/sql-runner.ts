@@ -61,9 +61,9 @@ export function runScript(runner: SqlRunner, script: string): Promise<Array<Arra
 /**
  * {@link runScript} of a script `build` makes for the session's connection, given the names of the
  * statements PREPAREd on it; once the script succeeded, the names it `prepares` are recorded there.
- * Where the connection turns out not to hold what was recorded ({@link preparedStatementTrouble}: a
- * pooler that hands each transaction another server connection, a `DISCARD ALL`), the record is
- * cleared and the error thrown, for the caller to go on without.
+ * After a failure the record is read again from the connection, and the error thrown: where the
+ * connection did not hold what was recorded ({@link preparedStatementTrouble}: a pooler that hands
+ * each transaction another server connection, a `DISCARD ALL`), for the caller to go on without.
  */
 export async function runSessionScript(runner: SqlRunner, build: (prepared: ReadonlySet<string>) => { script: string; prepares: string[] }): Promise<Array<Array<Record<string, unknown>>> | null> {
   const session = await runner.session?.()
@@ -76,8 +76,16 @@ export async function runSessionScript(runner: SqlRunner, build: (prepared: Read
     for (const name of prepares) prepared.add(name)
     return rows
   } catch (e) {
-    if (preparedStatementTrouble(e)) prepared.clear()
     await session.run(['ROLLBACK']).catch((err: Error) => (broken = err))
+    // A PREPARE outlives the rollback of its transaction: which ones ran before the failure, the
+    // connection itself says (so the next script does not prepare them again, which would fail).
+    if (session.prepared && (prepares.length > 0 || preparedStatementTrouble(e))) {
+      prepared.clear()
+      if (!broken) {
+        const rows = await session.run([`SELECT name FROM pg_prepared_statements WHERE left(name, 5) = 'cqrs_'`]).catch((err: Error) => ((broken = err), [[]]))
+        for (const r of rows[0] ?? []) prepared.add(String(r.name))
+      }
+    }
     throw e
   } finally {
     session.release(broken)
