@@ -17,6 +17,31 @@ describe('parseJson keeps every number as written', () => {
     expect(parseJson('[33.0,9007199254740993]')).toEqual([new RawJson('33.0'), 9007199254740993n])
   })
 
+  // Generated plain values (no bigint, RawJson or bytes): written exactly as JSON.stringify writes them,
+  // key order, escapes, undefined members and array holes included.
+  it.each([1, 2, 3])('writes generated plain values as JSON.stringify does (seed %i)', (seed) => {
+    const random = rng(seed)
+    const pick = <T,>(xs: T[]) => xs[Math.floor(random() * xs.length)]
+    const text = () => Array.from({ length: Math.floor(random() * 6) }, () => pick(['a', 'é', '"', '\\', '\n', '\u0000', '\u2028', '🎉', '1', ' ', '\ud800', '__proto__x'])).join('')
+    const value = (depth: number): unknown => {
+      const kind = Math.floor(random() * (depth > 3 ? 5 : 8))
+      if (kind === 0) return null
+      if (kind === 1) return pick([0, -0, 1, -1.5, 1e21, 1e-7, 2 ** 53, Number.MAX_VALUE, NaN, Infinity, 0.1 + 0.2])
+      if (kind === 2) return text()
+      if (kind === 3) return random() < 0.5
+      if (kind === 4) return random() < 0.5 ? undefined : new Date(Math.floor(random() * 4e12))
+      if (kind === 5) return Array.from({ length: Math.floor(random() * 4) }, () => value(depth + 1))
+      const o: Record<string, unknown> = {}
+      for (let i = Math.floor(random() * 5); i > 0; i--) o[pick([text(), String(Math.floor(random() * 20)), 'id', 'name'])] = value(depth + 1)
+      return o
+    }
+    for (let i = 0; i < 5_000; i++) {
+      const v = value(0)
+      const want = v === undefined ? 'null' : JSON.stringify(v)
+      if (stringifyJson(v) !== want) expect.fail(`seed ${seed}: ${want} written as ${stringifyJson(v)}`)
+    }
+  })
+
   // Generated numbers at the edges of the fast path (15 characters, 1e-6, trailing zeros, exponents,
   // 2^53): each must come back as written, and as a plain number exactly when JSON.parse keeps it.
   it.each([1, 2, 3])('keeps generated numbers as written (seed %i)', (seed) => {
