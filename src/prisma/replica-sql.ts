@@ -394,9 +394,12 @@ export function pgPreparedScript(statements: Statement[], count: number, done: R
   return { script: [...head, 'BEGIN ISOLATION LEVEL READ COMMITTED', ...body, 'COMMIT'].join(';\n'), prepares, skip: head.length + 1 }
 }
 
-/** Statement texts and their names; a text past the bound is not prepared (null). */
+/**
+ * Statement texts and their names; a text past the bound is not prepared (null), so a connection
+ * keeps at most this many plans (a few per replica table: per gate, JSON or row array, and column set).
+ */
 const preparedNames = new Map<string, string>()
-const PREPARED_MAX = 1000
+const PREPARED_MAX = 256
 
 function preparedName(sql: string): string | null {
   let name = preparedNames.get(sql)
