@@ -7,9 +7,9 @@ import type { LoadCount, ReplicaStore, Tombstone } from '../replica/replica-stor
 import { gateOf, type Gate } from '../replica/version-gate.js'
 import { applyPreparedLoad, PgRowEncoder, prepareLoadAsync, type DirectLoadState } from './pg-bulk-load.js'
 import type { Provider } from './internals.js'
-import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgPreparedScript, sameLayout, type PgLayout, pgScript, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
+import { columnsOf, deleteStatement, PG_LAYOUT_SQL, pgApplyStatement, pgLayout, pgPreparedScript, sameLayout, type PgLayout, TOMBSTONES, tombstoneSelect, tombstoneStatement, upsertStatement, type Statement } from './replica-sql.js'
 import { quoteIdent } from './sql.js'
-import { preparedStatementTrouble, PrismaRunner, runScript, runSessionScript, sqlRunner, type SqlRunner } from './sql-runner.js'
+import { preparedStatementTrouble, PrismaRunner, runSessionScript, sqlRunner, type SqlRunner } from './sql-runner.js'
 
 /**
  * The replica store on PostgreSQL, MySQL/MariaDB and SQLite. A batch is one transaction: lock the
@@ -92,7 +92,7 @@ export class PrismaReplicaStore implements ReplicaStore {
   /**
    * PostgreSQL: lock the pks, then one statement per gate and key set that checks tombstones and the
    * gate itself ({@link pgApplyStatement}) and names the pks it did not change; no tombstone read first. The
-   * whole transaction goes as one script ({@link pgScript}): one round trip instead of one per
+   * whole transaction goes as one script ({@link pgPreparedScript}): one round trip instead of one per
    * statement plus BEGIN and COMMIT.
    */
   private async pgApplyBatch(target: TableTarget, ops: ApplyOp[]): Promise<ApplyResult[]> {
@@ -162,21 +162,15 @@ export class PrismaReplicaStore implements ReplicaStore {
 
   /** `statements` as one script, the first `prepared` of them PREPAREd; each statement's rows, or null without a session. */
   private async pgRunScript(statements: Statement[], prepared: number): Promise<Array<Record<string, unknown>[]> | null> {
-    if (this.prepare) {
-      try {
-        let skip = 0
-        const rows = await runSessionScript(this.fast, (done) => {
-          const built = pgPreparedScript(statements, prepared, done)
-          skip = built.skip
-          return built
-        })
-        return rows && rows.slice(skip, skip + statements.length)
-      } catch (e) {
-        if (!preparedStatementTrouble(e)) throw e
-        this.prepare = false
-      }
+    const run = (count: number) => runSessionScript(this.fast, (done) => pgPreparedScript(statements, count, done))
+    if (!this.prepare) return run(0)
+    try {
+      return await run(prepared)
+    } catch (e) {
+      if (!preparedStatementTrouble(e)) throw e
+      this.prepare = false
+      return run(0)
     }
-    return (await runScript(this.fast, pgScript(statements)))?.slice(1, 1 + statements.length) ?? null
   }
 
   private packet: Promise<number> | null = null

@@ -367,8 +367,9 @@ function quotedField(text: string): string {
  * a lock statement sees what the lock's previous holder committed; a test pins this.
  */
 export function pgScript(statements: Statement[]): string {
-  return ['BEGIN ISOLATION LEVEL READ COMMITTED', ...statements.map(pgInline), 'COMMIT'].join(';\n')
+  return pgPreparedScript(statements, 0, NONE_PREPARED).script
 }
+const NONE_PREPARED: ReadonlySet<string> = new Set()
 
 /**
  * {@link pgScript} with the first `count` statements PREPAREd: each runs as `EXECUTE name(literals)`,

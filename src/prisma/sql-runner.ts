@@ -55,26 +55,30 @@ export interface SqlSession {
  * no session: the caller sends the statements one by one.
  */
 export function runScript(runner: SqlRunner, script: string): Promise<Array<Array<Record<string, unknown>>> | null> {
-  return runSessionScript(runner, () => ({ script, prepares: [] }))
+  return runSessionScript(runner, () => ({ script, prepares: [], skip: 0 }))
 }
 
 /**
  * {@link runScript} of a script `build` makes for the session's connection, given the names of the
- * statements PREPAREd on it; once the script succeeded, the names it `prepares` are recorded there.
+ * statements PREPAREd on it; the rows of its statements after the first `skip` (its BEGIN and
+ * PREPAREs). Once the script succeeded, the names it `prepares` are recorded on the connection.
  * After a failure the record is read again from the connection, and the error thrown: where the
  * connection did not hold what was recorded ({@link preparedStatementTrouble}: a pooler that hands
  * each transaction another server connection, a `DISCARD ALL`), for the caller to go on without.
  */
-export async function runSessionScript(runner: SqlRunner, build: (prepared: ReadonlySet<string>) => { script: string; prepares: string[] }): Promise<Array<Array<Record<string, unknown>>> | null> {
+export async function runSessionScript(
+  runner: SqlRunner,
+  build: (prepared: ReadonlySet<string>) => { script: string; prepares: string[]; skip: number },
+): Promise<Array<Array<Record<string, unknown>>> | null> {
   const session = await runner.session?.()
   if (!session) return null
   let broken: Error | undefined
   const prepared = session.prepared ?? new Set<string>()
-  const { script, prepares } = build(prepared)
+  const { script, prepares, skip } = build(prepared)
   try {
     const rows = await session.run([script])
     for (const name of prepares) prepared.add(name)
-    return rows
+    return rows.slice(skip)
   } catch (e) {
     await session.run(['ROLLBACK']).catch((err: Error) => (broken = err))
     // A PREPARE outlives the rollback of its transaction: which ones ran before the failure, the
