@@ -120,7 +120,7 @@ export function stringifyJson(value: unknown): string {
         return `[${out}]`
       }
       if (value instanceof Date) return JSON.stringify(value.toISOString())
-      if (Buffer.isBuffer(value) || value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'))
+      if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'))
       let out = ''
       for (const k in value) {
         if (!hasOwn.call(value, k)) continue
