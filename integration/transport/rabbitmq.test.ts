@@ -88,6 +88,24 @@ describe('rabbitmq transport', { timeout: 20_000 }, () => {
     expect(writes).toBeLessThan(10)
   })
 
+  // A batch bigger than the confirm window (a pipelined relay's second batch, sent while the first
+  // awaits its confirms) goes out as confirms free the window, a few messages at a time: those must
+  // leave together too, not one write each once the first round has gone.
+  it('writes a batch that waits for room in the confirm window in few writes, not one per message', async () => {
+    const t = await open({ publishConfirmWindow: 100 })
+    const socket = (t.amqpConnection as unknown as { connection: { stream: Socket } }).connection.stream as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void }
+    const write = vi.spyOn(socket, '_write')
+    const writev = vi.spyOn(socket, '_writev')
+    const n = 2000
+    const messages = Array.from({ length: n }, (_, i) => ({ routingKey: `nobody_${randomBytes(4).toString('hex')}`, body: JSON.stringify({ i, pad: 'x'.repeat(60) }), messageId: String(i) }))
+    await (await t.send(messages)).confirmed
+    const writes = write.mock.calls.length + writev.mock.calls.length
+    const single = write.mock.calls.length
+    expect(writes).toBeGreaterThan(0)
+    // Each write carries the messages the confirms before it made room for: far fewer writes than messages.
+    expect(writes, `${writes} writes (${single} of one chunk) for ${n} messages`).toBeLessThan(n / 10)
+  })
+
   it('a retry waits in the broker and survives a consumer restart', async () => {
     const t = await open()
     const spec = makeSpec([1500])

@@ -2,7 +2,12 @@ import type { ChannelModel } from 'amqplib'
 
 /** Arms {@link coalesceWrites}: the messages queued next leave in as few writes as the socket takes. */
 export interface WriteCoalescer {
-  arm(): void
+  /**
+   * Cork the rounds from now until `release` is called, and the round after it. A sender holds it
+   * while it queues a batch: a batch bigger than the confirm window is queued a few messages at a time
+   * as confirms make room, and each of those rounds must be corked too, not only the first.
+   */
+  arm(): () => void
 }
 
 /**
@@ -12,7 +17,7 @@ export interface WriteCoalescer {
  * segment of its own that the broker reads on its own: a relay's batch of 1,000 events cost 1,000 of
  * each. Once armed, the socket is corked around the multiplexer's loop, so they go in one `writev` of
  * up to 16 KB at a time (the loop stops at the socket's buffer limit and goes on at 'drain'), until a
- * round leaves nothing queued. Only when armed (or `always`): for a handful of messages the corked
+ * round leaves nothing queued once no sender holds it. Only when armed (or `always`): for a handful of messages the corked
  * path cost the in-process relay's writer more than it saved (BENCHMARKS.md). Null, and nothing
  * changed, where amqplib's internals are not as expected: messages then leave as before.
  */
@@ -24,6 +29,8 @@ export function coalesceWrites(model: ChannelModel, options: { always?: boolean 
   const read = mux?._readIncoming
   if (!mux || typeof read !== 'function' || typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return null
   let armed = options.always === true
+  /** Senders queueing a batch now: until the last lets go, every round is corked. */
+  let holders = 0
   mux._readIncoming = function (this: unknown) {
     if (!armed) return read.call(this)
     socket.cork!()
@@ -33,7 +40,16 @@ export function coalesceWrites(model: ChannelModel, options: { always?: boolean 
       socket.uncork!()
     }
     // Blocked at the buffer limit: the rest comes at 'drain', corked too.
-    if (!mux.blocked && !options.always) armed = false
+    if (!mux.blocked && holders === 0 && !options.always) armed = false
   }
-  return { arm: () => void (armed = true) }
+  return {
+    arm: () => {
+      armed = true
+      holders++
+      let held = true
+      return () => {
+        if (held) [held, holders] = [false, holders - 1]
+      }
+    },
+  }
 }

@@ -96,12 +96,17 @@ export class RabbitmqTransport implements Transport {
       throw new TransportError(`publish(): RabbitMQ at ${this.options.safeUrl} blocks publishers (it is low on memory or disk); try again later`, { url: this.options.safeUrl })
     }
     const publisher = await this.#getPublisher()
-    if (messages.length >= COALESCE_MIN) this.#coalescer?.arm()
+    // Held until the last message is queued: past the confirm window they are queued as confirms come.
+    const release = messages.length >= COALESCE_MIN ? this.#coalescer?.arm() : undefined
     const timestamp = Math.floor(Date.now() / 1000)
     const confirms: Promise<void>[] = []
-    for (const m of messages) {
-      const properties: Options.Publish = { persistent: true, contentType: 'application/json', messageId: m.messageId, timestamp, headers: m.headers }
-      confirms.push((await publisher.send(this.options.exchange, m.routingKey, Buffer.from(m.body), properties)).confirmed)
+    try {
+      for (const m of messages) {
+        const properties: Options.Publish = { persistent: true, contentType: 'application/json', messageId: m.messageId, timestamp, headers: m.headers }
+        confirms.push((await publisher.send(this.options.exchange, m.routingKey, Buffer.from(m.body), properties)).confirmed)
+      }
+    } finally {
+      release?.()
     }
     const confirmed = Promise.all(confirms).then(() => {})
     // The caller awaits it later; until then a refusal must not count as unhandled.
