@@ -16,10 +16,11 @@ export interface WriteCoalescer {
  * one by one, each a system call and, with Nagle's algorithm off (as the transport runs), a TCP
  * segment of its own that the broker reads on its own: a relay's batch of 1,000 events cost 1,000 of
  * each. Once armed, the socket is corked around the multiplexer's loop, so they go in one `writev` of
- * up to 16 KB at a time (the loop stops at the socket's buffer limit and goes on at 'drain'), until a
- * round leaves nothing queued once no sender holds it. Only when armed (or `always`): for a handful of messages the corked
- * path cost the in-process relay's writer more than it saved (BENCHMARKS.md). Null, and nothing
- * changed, where amqplib's internals are not as expected: messages then leave as before.
+ * up to 16 KB at a time (the loop stops at the socket's buffer limit and goes on at 'drain'), until
+ * no sender holds it and a round leaves nothing queued. Only when armed (or `always`): for a handful
+ * of messages the corked path cost the in-process relay's writer more than it saved (BENCHMARKS.md).
+ * Null, and nothing changed, where amqplib's internals are not as expected: messages then leave as
+ * before.
  */
 export function coalesceWrites(model: ChannelModel, options: { always?: boolean } = {}): WriteCoalescer | null {
   type Mux = { _readIncoming?: () => void; blocked?: boolean }
