@@ -94,7 +94,7 @@ const drain = async (n: number) => {
 }
 await publish(1, 1000)
 await drain(1000)
-await db.exec('TRUNCATE author_ref')
+await db.exec(dialect === 'sqlite' ? 'DELETE FROM author_ref' : 'TRUNCATE author_ref')
 stmt.clear()
 await publish(1, N)
 const cpu0 = process.cpuUsage()
