@@ -49,7 +49,9 @@ export function coalesceWrites(model: ChannelModel, options: { always?: boolean 
       holders++
       let held = true
       return () => {
-        if (held) [held, holders] = [false, holders - 1]
+        if (!held) return
+        held = false
+        holders--
       }
     },
   }
