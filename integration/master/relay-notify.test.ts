@@ -11,9 +11,9 @@ import { silentLogger } from '../../src/core/logger.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { createRelay, cqrsMaster, outboxNotifyStatements } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
-import { cqrs } from '../support/cli.js'
+import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
-import { testQueue, uniqueSuffix } from '../support/rabbit.js'
+import { eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received } from '../support/rabbit.js'
 
 const LONG_POLL_MS = 10 * 60_000
 
@@ -81,12 +81,58 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
     expect(applied.code, applied.stderr).toBe(0)
     expect(applied.stderr).toMatch(/installed the outbox NOTIFY trigger/)
   }
-  const log = recordingLogger()
-  const transport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
-  const relay = createRelay(relayClient, transport, { pollIntervalMs: opts.pollIntervalMs, logger: log.logger, master: { models } })
-  defer(() => transport.close())
-  defer(() => relay.stop())
-  return { db, q, app, relay, log }
+  /** Another separate relay on this outbox, with its own client, transport and log. */
+  const newRelay = async (c?: any) => {
+    const log = recordingLogger()
+    const transport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
+    const relay = createRelay(c ?? (await client()), transport, { pollIntervalMs: opts.pollIntervalMs, logger: log.logger, master: { models } })
+    defer(() => transport.close())
+    defer(() => relay.stop())
+    return { relay, log }
+  }
+  const { relay, log } = await newRelay(relayClient)
+  const cliEnv = { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url, CQRS_ID_SUFFIX: `_${cqrsId.split('_')[1]}`, AMQP_URL }
+  return { db, q, app, relay, log, newRelay, cliEnv, defer }
+}
+
+const outboxCount = async (db: TestDatabase) => Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n)
+
+/** Every event the master committed: `pk:revision:SAVE` for revisions 0..cqrs_revision of each author. */
+async function committedEvents(db: TestDatabase): Promise<Set<string>> {
+  const rows = await db.query<{ id: number | bigint; cqrs_revision: number | bigint }>('SELECT id, cqrs_revision FROM author')
+  const out = new Set<string>()
+  for (const r of rows) for (let rev = 0; rev <= Number(r.cqrs_revision); rev++) out.add(`${r.id}:${rev}:SAVE`)
+  return out
+}
+
+/** What arrived against what was committed: copies, events missing, events nobody committed. */
+function tally(received: Received[], expected: Set<string>) {
+  const counts = eventCounts(received)
+  return {
+    dupes: [...counts].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`),
+    missing: [...expected].filter((k) => !counts.has(k)),
+    extra: [...counts.keys()].filter((k) => !expected.has(k)),
+  }
+}
+
+/**
+ * `writers` concurrent loops, each creating a row and updating it `updates` times (every update its
+ * own commit), until `until` resolves or `rounds` rounds are done. Resolves with the rows written.
+ */
+async function writeLoad(app: any, opts: { writers: number; rounds: number; updates: number; until?: Promise<unknown> }): Promise<number> {
+  let stopped = false
+  void opts.until?.then(() => (stopped = true))
+  let rows = 0
+  await Promise.all(
+    Array.from({ length: opts.writers }, async (_, w) => {
+      for (let i = 0; i < opts.rounds && !stopped; i++) {
+        const a = await app.author.create({ data: { name: `w${w}-${i}`, externalId: randomUUID() } })
+        rows++
+        for (let u = 1; u <= opts.updates; u++) await app.author.update({ where: { id: a.id }, data: { name: `w${w}-${i}-${u}` } })
+      }
+    }),
+  )
+  return rows
 }
 
 describe('a separate relay on PostgreSQL is woken by the outbox NOTIFY trigger', () => {
@@ -118,6 +164,7 @@ describe('a separate relay on PostgreSQL is woken by the outbox NOTIFY trigger',
     ])
     await q.barrier()
     expect(q.received.length, 'each event once').toBe(3)
+    expect(relay.stats.notified, 'each published from its notification, not claimed (the poll is ten minutes away)').toBe(3)
     // A message can arrive before the relay deleted its row; stop() waits for the batch in flight.
     await relay.stop()
     expect(Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n), 'the outbox is empty').toBe(0)
@@ -136,5 +183,86 @@ describe('without the NOTIFY trigger a separate relay finds events by its poll',
       await log.until(/no NOTIFY trigger/)
       expect(log.lines.filter((l) => l.startsWith('warn')), 'the one warning names the fix').toEqual([expect.stringContaining('cqrs triggers --notify-only --apply')])
     } else expect(log.lines.filter((l) => /LISTEN|NOTIFY/.test(l)), 'no LISTEN on this database').toEqual([])
+  })
+})
+
+describe('relays of one PostgreSQL outbox with the row-level trigger elect a leader, which publishes rows as they commit', () => {
+  it.runIf(DIALECTS.includes('postgresql'))('two relays: one leads, the other leaves its rows alone; each event arrives once, in revision order', async (ctx) => {
+    const { db, q, app, relay, log, newRelay } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 50, notifyTrigger: true })
+    relay.start()
+    await log.until(/leading/)
+    const other = await newRelay()
+    other.relay.start()
+    await other.log.until(/another relay leads/)
+
+    await writeLoad(app, { writers: 4, rounds: 25, updates: 2 })
+    const expected = await committedEvents(db)
+    expect(expected.size).toBe(4 * 25 * 3)
+    await q.until(expected.size)
+    await relay.stop()
+    await other.relay.stop()
+    await q.barrier()
+    expect(tally(q.received, expected)).toEqual({ dupes: [], missing: [], extra: [] })
+    for (const [pk, revs] of revisionsByPk(q.received)) expect(revs, `revisions of author ${pk} in order`).toEqual([0, 1, 2])
+    expect(relay.stats.notified, 'the leader published every event from its notification (its polls look for rows a second old)').toBe(expected.size)
+    expect(other.relay.stats.published, 'the follower had nothing to take').toBe(0)
+    expect(await outboxCount(db), 'the outbox is empty').toBe(0)
+  })
+
+  it.runIf(DIALECTS.includes('postgresql'))('a leader killed (SIGKILL) while rows flow: the follower takes the lead and every event arrives', async (ctx) => {
+    const { db, q, app, relay, log, cliEnv, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 50, notifyTrigger: true })
+    // The leader: `cqrs relay` in a process of its own.
+    const leader = spawnCqrs(['relay', '--poll-ms', '50'], { ...cliEnv, CQRS_LOG_LEVEL: 'info' })
+    defer(() => stop(leader, 'SIGKILL'))
+    await waitForStderr(leader, /leading/)
+    relay.start()
+    await log.until(/another relay leads/)
+
+    let killed!: () => void
+    const afterKill = new Promise<void>((resolve) => (killed = resolve))
+    const writing = writeLoad(app, { writers: 3, rounds: 1_000_000, updates: 1, until: afterKill.then(() => log.until(/leading/)).then(() => q.until(q.received.length + 30)) })
+    await q.until(60)
+    await stop(leader, 'SIGKILL')
+    killed()
+    await writing
+    // Rows the killed leader left behind (sent or not, unconfirmed or undeleted) go with the first claim
+    // of the new leader, or with a flush.
+    await relay.drain()
+    await q.barrier()
+    const expected = await committedEvents(db)
+    const { missing, extra } = tally(q.received, expected)
+    expect({ missing, extra }, "every committed event arrived (copies of the killed leader's last rows allowed)").toEqual({ missing: [], extra: [] })
+    expect(log.lines.join('\n')).toMatch(/leading/)
+    expect(relay.stats.notified, 'the new leader published rows as they committed').toBeGreaterThan(0)
+    expect(await outboxCount(db), 'the outbox is empty').toBe(0)
+  })
+
+  it.runIf(DIALECTS.includes('postgresql'))('a row too big for a notification is claimed; the statement-level trigger of earlier versions still wakes the relay', async (ctx) => {
+    const { db, q, app, relay, log } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: true })
+    relay.start()
+    await log.until(/leading/)
+    // A name of 9,000 characters: its event is past PostgreSQL's 8,000-byte payload limit.
+    const big = await app.author.create({ data: { name: 'x'.repeat(9000), externalId: randomUUID() } })
+    const small = await app.author.create({ data: { name: 'small', externalId: randomUUID() } })
+    const got = await q.until(2)
+    expect(got.map((m) => [m.body.instance_pk, m.body.instance_data.name.length])).toEqual([
+      [big.id, 9000],
+      [small.id, 5],
+    ])
+    expect(relay.stats.notified, 'the small one came with its notification').toBe(1)
+    await relay.stop()
+
+    // An outbox whose trigger is the statement-level one of an earlier version: commits wake the relay.
+    await db.query('DROP TRIGGER cqrs_outbox_notify ON cqrs_outbox')
+    await db.query('CREATE TRIGGER cqrs_outbox_notify AFTER INSERT ON cqrs_outbox FOR EACH STATEMENT EXECUTE FUNCTION cqrs_outbox_notify()')
+    relay.start()
+    await log.until(/statement-level one of an earlier version/)
+    await log.until(/listening for outbox notifications/, 2)
+    await app.author.update({ where: { id: small.id }, data: { name: 'woken' } })
+    const after = await q.until(3)
+    expect(after[2].body.instance_data.name).toBe('woken')
+    expect(relay.stats.notified, 'claimed, not taken from a notification').toBe(1)
+    await q.barrier()
+    expect(q.received.length, 'each event once').toBe(3)
   })
 })

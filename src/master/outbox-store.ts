@@ -36,6 +36,30 @@ export interface ClaimOptions {
    * for a drain that found rows left after a claim that took none.
    */
   fromStart?: boolean
+  /**
+   * Only rows committed at least this long ago (by their `created_at`): a follower's claims leave the
+   * rows the leading relay publishes as they commit alone (see {@link OutboxEvents}).
+   */
+  olderThanMs?: number
+}
+
+/**
+ * A relay's part among the relays of one outbox (PostgreSQL with the row-level NOTIFY trigger):
+ * - `leader`: the one relay that gets each committed row by notification and publishes it at once;
+ * - `follower`: another relay leads, so this one claims only rows left in the outbox for a while;
+ * - `alone`: no election (another database, no LISTEN, or the trigger of earlier versions): it claims
+ *   every row, woken by commits or its poll.
+ */
+export type RelayRole = 'alone' | 'leader' | 'follower'
+
+/** What a store's watch tells the relay (see {@link OutboxStore.watch}). */
+export interface OutboxEvents {
+  /** Rows may have been committed: claim them. */
+  wake(): void
+  /** A committed row, sent with its notification (the leader only). */
+  row?(row: OutboxRow): void
+  /** This relay's part changed. */
+  role?(role: RelayRole): void
 }
 
 /**
@@ -57,11 +81,17 @@ export interface OutboxStore {
   /** Rows waiting and the age of the oldest, for `cqrs status` and metrics. */
   backlog(): Promise<{ count: number; oldestAt: Date | null }>
   /**
-   * Call `wake` when another process may have added rows (PostgreSQL: LISTEN for the outbox trigger's
-   * NOTIFY), until the returned function is called. Optional: without it the relay finds rows by
-   * polling; with it the relay still polls, as a safety net.
+   * Tell the relay when another process added rows (PostgreSQL: LISTEN for the outbox trigger's
+   * NOTIFY: `wake`, or each row itself while this relay leads), until the returned function is
+   * called. Optional: without it the relay finds rows by polling; with it the relay still polls, as a
+   * safety net.
    */
-  watch?(wake: () => void, logger: Logger): Promise<() => Promise<void>>
+  watch?(events: OutboxEvents, logger: Logger): Promise<() => Promise<void>>
+  /**
+   * Delete rows the relay published outside a claim (the leader's rows from notifications), once the
+   * broker confirmed them. Rows already gone are no error.
+   */
+  deletePublished?(ids: ReadonlyArray<bigint | number>): Promise<void>
   /**
    * The oldest session whose transaction has held its snapshot for at least `minAgeMs` (PostgreSQL),
    * or null. While it runs, the database keeps every outbox row deleted since it began, and each claim

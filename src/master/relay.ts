@@ -5,7 +5,7 @@ import { metricsHub } from '../metrics/metrics-hub.js'
 import { tracePublish } from '../tracing/tracing.js'
 import type { RuntimeTransport } from '../transport/runtime-transport.js'
 import type { OutgoingMessage } from '../transport/types.js'
-import type { ClaimOptions, OutboxRow, OutboxStore } from './outbox-store.js'
+import type { ClaimOptions, OutboxRow, OutboxStore, RelayRole } from './outbox-store.js'
 
 export interface RelayOptions {
   store: OutboxStore
@@ -48,6 +48,8 @@ export interface DrainOptions {
 
 export interface RelayStats {
   published: number
+  /** Of `published`, rows this relay published from their notification as they committed (the leader; see RelayRole). */
+  notified: number
   batches: number
   errors: number
   lastError: string | null
@@ -55,6 +57,10 @@ export interface RelayStats {
 
 /** Batches one relay has in flight at once when it pipelines (claimed and sent, awaiting confirms). */
 const PIPELINE_DEPTH = 2
+/** The leader takes rows from notifications while fewer than this many wait or are in flight; past it they wait for a claim. */
+const NOTIFIED_CAP = 20_000
+/** How long the leader remembers the ids it claimed, so that a late notification of one is not published again. */
+const CLAIMED_MEMORY_MS = 60_000
 
 /**
  * Moves events from the outbox to the broker: claim the oldest rows, publish them with confirms,
@@ -65,7 +71,24 @@ const PIPELINE_DEPTH = 2
  * meanwhile.
  */
 export class Relay {
-  readonly stats: RelayStats = { published: 0, batches: 0, errors: 0, lastError: null }
+  readonly stats: RelayStats = { published: 0, notified: 0, batches: 0, errors: 0, lastError: null }
+  /** This relay's part among the relays of its outbox (see RelayRole). */
+  private role: RelayRole = 'alone'
+  /** The leader's rows from notifications, waiting to be sent. */
+  private fresh: OutboxRow[] = []
+  private pumpScheduled = false
+  /** A batch of notified rows is being written to the transport (the next waits: one row's events leave in order). */
+  private pumping = false
+  /** Notified batches sent and not yet confirmed and handed to the deletion. */
+  private readonly freshBatches = new Set<Promise<void>>()
+  /** Ids published from notifications and not yet deleted: claims leave them alone. */
+  private readonly unsettled = new Set<string>()
+  /** Ids the leader claimed lately, and when: their notifications are not published again. */
+  private readonly claimedLately = new Map<string, number>()
+  /** Claims whose rows are not yet written to the transport: notified rows wait for them, to keep each row's order. */
+  private claiming = 0
+  private toDelete: Array<bigint | number> = []
+  private deleting: Promise<void> | null = null
   private running = false
   private loop: Promise<void> | null = null
   /** The loop's wait in progress: stop() ends it, and a kick too when `byKick` (not while gathering). */
@@ -87,7 +110,7 @@ export class Relay {
     const { store, logger } = this.opts
     // A failed watch leaves the poll, which finds every row anyway.
     this.unwatch = store.watch
-      ? store.watch(() => this.kick(), logger).catch((e) => {
+      ? store.watch({ wake: () => this.kick(), row: (r) => this.takeNotified(r), role: (r) => this.setRole(r) }, logger).catch((e) => {
           logger.warn('cqrs relay: cannot watch the outbox for commits; polling only', { error: e as Error })
           return null
         })
@@ -101,30 +124,171 @@ export class Relay {
     if (this.pause?.byKick) this.pause.end()
   }
 
+  private setRole(role: RelayRole): void {
+    this.role = role
+    // Rows not yet sent stay in the outbox, for a claim (ours or the new leader's).
+    if (role !== 'leader') this.fresh = []
+  }
+
+  /**
+   * How old a row must be for this claim to take it. A follower leaves the rows younger than 2 s (or
+   * five poll intervals) to the leader, which has published the rows it was sent by then; the
+   * leader's poll (`leftBehind`) looks for rows older than 1 s. A flush (`all`) takes every row.
+   */
+  private ageLimit(options: { all?: boolean; leftBehind?: boolean }): Pick<ClaimOptions, 'olderThanMs'> {
+    if (options.all) return {}
+    if (this.role === 'follower') return { olderThanMs: Math.max(2000, 5 * this.opts.pollIntervalMs) }
+    if (this.role === 'leader' && options.leftBehind) return { olderThanMs: 1000 }
+    return {}
+  }
+
+  /** The leader got a committed row by notification: publish it soon, with those that arrive with it. */
+  private takeNotified(row: OutboxRow): void {
+    if (this.role !== 'leader' || !this.running || !this.opts.store.deletePublished) return this.kick()
+    // Too many waiting (the broker is slow or away): the row waits in the outbox for a claim.
+    if (this.fresh.length + this.unsettled.size >= NOTIFIED_CAP) return this.kick()
+    this.fresh.push(row)
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    // The notifications of one read from the LISTEN connection arrive in one go: one batch for them.
+    queueMicrotask(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  /**
+   * Send the waiting notified rows as one batch, unless a batch or a claim is being written (the
+   * next round comes when it is), or PIPELINE_DEPTH batches await their confirms. Rows this relay
+   * claimed lately are dropped: their claim published them. Confirmed rows go to the deletion; on
+   * a failure they stay in the outbox and the loop claims them (with its backoff).
+   */
+  private pump(): void {
+    if (this.pumping || this.claiming > 0 || this.fresh.length === 0 || this.freshBatches.size >= PIPELINE_DEPTH) return
+    if (!this.running || this.role !== 'leader') {
+      this.fresh = []
+      return
+    }
+    const taken = this.fresh.length <= this.opts.batchSize ? this.fresh : this.fresh.slice(0, this.opts.batchSize)
+    this.fresh = taken === this.fresh ? [] : this.fresh.slice(taken.length)
+    const rows = this.claimedLately.size === 0 ? taken : taken.filter((r) => !this.claimedLately.has(String(r.id)))
+    if (rows.length === 0) return this.pump()
+    for (const r of rows) this.unsettled.add(String(r.id))
+    this.pumping = true
+    let written = false
+    const sent = () => {
+      if (written) return
+      written = true
+      this.pumping = false
+      this.pump()
+    }
+    const batch: Promise<void> = this.publish(rows, sent)
+      .then(
+        () => {
+          this.stats.notified += rows.length
+          this.deleteLater(rows)
+        },
+        (e) => {
+          for (const r of rows) this.unsettled.delete(String(r.id))
+          this.stats.errors++
+          metricsHub.inc('relayErrors')
+          this.stats.lastError = (e as Error).message
+          this.opts.logger.warn('cqrs relay: publish failed; events stay in the outbox and will be retried', { error: e as Error })
+          this.kick()
+        },
+      )
+      .finally(() => {
+        this.freshBatches.delete(batch)
+        if (!written) sent()
+        else this.pump() // one fewer awaiting confirms: room for the next
+      })
+    this.freshBatches.add(batch)
+  }
+
+  /** Delete confirmed notified rows, in one statement for those confirmed meanwhile; retried (backoff) while the database is away. */
+  private deleteLater(rows: OutboxRow[]): void {
+    for (const r of rows) this.toDelete.push(r.id)
+    this.deleting ??= (async () => {
+      let backoff = 100
+      while (this.toDelete.length > 0) {
+        const ids = this.toDelete.splice(0, 10_000)
+        try {
+          await this.opts.store.deletePublished!(ids)
+          backoff = 100
+          for (const id of ids) this.unsettled.delete(String(id))
+        } catch (e) {
+          if (!this.running) {
+            // Left in the outbox: published again by the next relay (at least once).
+            for (const id of ids) this.unsettled.delete(String(id))
+            continue
+          }
+          this.toDelete.unshift(...ids)
+          this.opts.logger.warn('cqrs relay: cannot delete published rows from the outbox; retrying (they are not published again meanwhile)', { error: e as Error, retryInMs: backoff })
+          await new Promise((r) => setTimeout(r, backoff))
+          backoff = Math.min(backoff * 2, 2000)
+        }
+      }
+    })().finally(() => (this.deleting = null))
+  }
+
+  /** Until the notified rows taken so far are published and deleted (or failed). */
+  private async settleNotified(): Promise<void> {
+    while (this.freshBatches.size > 0 || this.deleting) {
+      await Promise.all([...this.freshBatches, this.deleting])
+    }
+  }
+
   /**
    * Publish the oldest rows, `limit` per batch; returns how many left the outbox. Throws on broker or
    * database errors, once the batches in flight settled. One batch, unless the store and the
    * transport can pipeline (PostgreSQL, RabbitMQ): then, while batches come back full, the next is
    * claimed and sent while the previous one's confirms are outstanding.
    */
-  publishOnce(limit = this.opts.batchSize, options: Pick<ClaimOptions, 'fromStart'> = {}): Promise<number> {
+  publishOnce(limit = this.opts.batchSize, options: Pick<ClaimOptions, 'fromStart'> & { all?: boolean; leftBehind?: boolean } = {}): Promise<number> {
     const { store, transport } = this.opts
-    if (!store.pipelines || !transport.send) return this.claim(limit, (rows) => this.publish(rows), options)
-    return this.pipeline(limit, options)
+    const claimOptions: ClaimOptions = { fromStart: options.fromStart, ...this.ageLimit(options) }
+    if (!store.pipelines || !transport.send) return this.claim(limit, (rows, sent) => this.publish(rows, sent), claimOptions)
+    return this.pipeline(limit, claimOptions)
   }
 
-  /** The store's claim, timed to the moment its rows arrive (see slowClaimMs). */
-  private claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options?: ClaimOptions): Promise<number> {
+  /**
+   * The store's claim, timed to the moment its rows arrive (see slowClaimMs). `publish` calls its
+   * `sent` once the rows are written to the transport: notified rows wait until then, so that a row's
+   * events leave in order. Rows published from notifications and not yet deleted are left out.
+   */
+  private claim(limit: number, publish: (rows: OutboxRow[], sent: () => void) => Promise<void>, options: ClaimOptions = {}): Promise<number> {
     const started = performance.now()
-    return this.opts.store.claim(
-      limit,
-      (rows) => {
-        const ms = performance.now() - started
-        if (ms >= (this.opts.slowClaimMs ?? 100)) this.explainSlowClaim(ms)
-        return publish(rows)
-      },
-      options,
-    )
+    this.claiming++
+    let done = false
+    const sent = () => {
+      if (done) return
+      done = true
+      this.claiming--
+      this.pump()
+    }
+    const exclude = this.unsettled.size === 0 ? options.exclude : [...(options.exclude ?? []), ...[...this.unsettled].map((id) => BigInt(id))]
+    return this.opts.store
+      .claim(
+        limit,
+        (rows) => {
+          const ms = performance.now() - started
+          if (ms >= (this.opts.slowClaimMs ?? 100)) this.explainSlowClaim(ms)
+          if (this.role === 'leader') this.rememberClaimed(rows)
+          return publish(rows, sent)
+        },
+        { ...options, exclude },
+      )
+      .finally(sent)
+  }
+
+  /** The leader remembers what it claimed for a while (see claimedLately), and forgets the oldest. */
+  private rememberClaimed(rows: OutboxRow[]): void {
+    const now = performance.now()
+    for (const r of rows) this.claimedLately.set(String(r.id), now)
+    for (const [id, at] of this.claimedLately) {
+      if (now - at < CLAIMED_MEMORY_MS && this.claimedLately.size <= 200_000) break
+      this.claimedLately.delete(id)
+    }
   }
 
   /**
@@ -156,7 +320,7 @@ export class Relay {
    * relay's open batches, so an older row committed late leaves in this claim, before any younger
    * one. G1 holds as for one batch: each batch deletes its rows only after its own confirms.
    */
-  private async pipeline(limit: number, first: Pick<ClaimOptions, 'fromStart'> = {}): Promise<number> {
+  private async pipeline(limit: number, first: Pick<ClaimOptions, 'fromStart' | 'olderThanMs'> = {}): Promise<number> {
     const open = new Map<Promise<void>, { ids: Array<bigint | number> }>()
     let total = 0
     let failed = false
@@ -170,12 +334,15 @@ export class Relay {
       const sent = new Promise<number>((resolve) => (written = resolve))
       const claimed = this.claim(
         limit,
-        (rows) => {
+        (rows, claimSent) => {
           entry.ids = rows.map((r) => r.id)
-          return this.publish(rows, () => written(rows.length))
+          return this.publish(rows, () => {
+            claimSent()
+            written(rows.length)
+          })
         },
         // Only the first claim looks from the start: the ones after it continue from where it got.
-        { exclude, fromStart: first.fromStart && open.size === 0 && total === 0 },
+        { exclude, fromStart: first.fromStart && open.size === 0 && total === 0, olderThanMs: first.olderThanMs },
       )
       const batch: Promise<void> = claimed
         .then(
@@ -212,12 +379,14 @@ export class Relay {
     let fromStart = false
     for (;;) {
       try {
-        const n = await beforeDeadline(this.publishOnce(undefined, { fromStart }), until)
+        const n = await beforeDeadline(this.publishOnce(undefined, { fromStart, all: true }), until)
         total += n
         backoff = 100
         lastError = null
         fromStart = false
         if (n === 0) {
+          // Rows published from notifications stay in the outbox until their deletion.
+          await beforeDeadline(this.settleNotified(), until)
           const { count } = await beforeDeadline(this.opts.store.backlog(), until)
           if (count === 0) return total
           // Rows held by another relay's transaction (wait for it to commit), or left below the
@@ -248,12 +417,14 @@ export class Relay {
   async stop(): Promise<void> {
     this.running = false
     this.pause?.end()
-    await this.loop
-    this.loop = null
-    await this.explaining
+    // The lead goes first, to the next relay; the rows sent meanwhile are confirmed and deleted below.
     const unwatch = await this.unwatch
     this.unwatch = null
     await unwatch?.()
+    await this.loop
+    this.loop = null
+    await this.settleNotified()
+    await this.explaining
     this.unregister?.()
     await this.opts.store.close?.()
   }
@@ -299,13 +470,18 @@ export class Relay {
 
   private async run(): Promise<void> {
     let backoff = 100
+    // The leader's polls look only for rows left behind (its notifications bring the others); a wake,
+    // an error or a full batch makes the next claim take every row.
+    let everything = true
     while (this.running) {
       try {
+        everything ||= this.kicked
         this.kicked = false
         const started = performance.now()
-        const n = await this.publishOnce()
+        const n = await this.publishOnce(undefined, { leftBehind: !everything })
         backoff = 100
-        if (n >= this.opts.batchSize) continue
+        everything = n >= this.opts.batchSize
+        if (everything) continue
         if (this.kicked) {
           // Commits came while this batch was out: gather them (and those still coming) into the next.
           if (n > 0) await this.wait(started + (this.opts.gatherMs ?? 0) - performance.now(), false)
@@ -317,6 +493,7 @@ export class Relay {
         metricsHub.inc('relayErrors')
         this.stats.lastError = (e as Error).message
         this.opts.logger.warn('cqrs relay: publish failed; events stay in the outbox and will be retried', { error: e as Error, retryInMs: backoff })
+        everything = true
         await this.wait(backoff, true)
         // Capped at the poll interval: once the broker is back, the backlog leaves within one interval.
         backoff = Math.min(backoff * 2, Math.max(this.opts.pollIntervalMs, 100))

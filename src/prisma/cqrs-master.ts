@@ -67,7 +67,8 @@ interface RelayOverrides {
 
 function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: RelayOverrides = {}): Relay {
   return new Relay({
-    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen }),
+    // A follower tries to take the lead as often as it polls, within 0.1-1 s.
+    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen, electEveryMs: Math.min(1000, Math.max(100, overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs)) }),
     transport: runtime(transport),
     batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
     pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,

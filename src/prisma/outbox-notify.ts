@@ -1,12 +1,21 @@
 /**
- * Wakes a separate relay at commit on PostgreSQL: a statement-level trigger on the outbox sends
- * `NOTIFY cqrs_outbox`, and the relay LISTENs on a connection of its own. PostgreSQL delivers a
- * notification only when its transaction commits and folds identical ones of one transaction into
- * one, so a rolled-back write wakes nobody and a 1,000-row insert wakes the relay once.
- * The relay keeps polling as a safety net: a notification lost while the LISTEN connection was down
+ * Wakes, and on PostgreSQL feeds, a separate relay at commit: a row-level trigger on the outbox sends
+ * each new row with `NOTIFY cqrs_outbox` (as JSON; a row over the 8,000-byte limit sends an empty
+ * payload instead), and the relay LISTENs on a connection of its own. PostgreSQL delivers a
+ * notification only when its transaction commits, in commit order, so a rolled-back write sends
+ * nothing.
+ *
+ * One relay per database takes the rows (the leader: the one holding a session advisory lock on its
+ * LISTEN connection) and publishes them as they arrive, without claiming them first; it deletes them
+ * once the broker confirmed them. Other relays (followers) claim only rows left in the outbox for a
+ * while, so they never publish a row the leader has in flight, and one of them takes the lead when
+ * the leader's session ends. An empty payload (an outsized row, or the statement-level trigger of
+ * earlier versions) makes the relay claim, as it does after (re)connecting.
+ * Every relay keeps polling as a safety net: a notification lost while the LISTEN connection was down
  * (or an outbox without the trigger) costs at most one poll interval, never an event.
  */
 import type { Logger } from '../core/logger.js'
+import type { OutboxEvents, OutboxRow } from '../master/outbox-store.js'
 import { openAdapter, pgPoolOf, type AdapterConnection } from './internals.js'
 import { quoteIdent } from './sql.js'
 
@@ -15,6 +24,10 @@ export const OUTBOX_CHANNEL = 'cqrs_outbox'
 
 const FUNCTION = 'cqrs_outbox_notify'
 const TRIGGER = 'cqrs_outbox_notify'
+/** The first key of the leader's advisory lock ('cqrs'); the second is the outbox table's hash. */
+const LOCK_CLASS = 0x63717273
+/** PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more. */
+const MAX_PAYLOAD = 8000
 
 /**
  * Statements that install (or refresh) the outbox's NOTIFY trigger on PostgreSQL. Idempotent; for a
@@ -23,43 +36,98 @@ const TRIGGER = 'cqrs_outbox_notify'
 export function outboxNotifySql(outboxTable = 'cqrs_outbox'): string[] {
   const table = quoteIdent('postgresql', outboxTable)
   return [
-    // Statement-level with an empty payload: PostgreSQL folds the notifications of one transaction
-    // into one, so a bulk insert costs one notification, sent at commit.
+    // Row-level: the row itself (row_to_json names every column, whatever the outbox has), so that
+    // the leading relay publishes it without reading it back. Sent at commit. The function also
+    // serves the statement-level trigger of earlier versions, with an empty payload.
     `CREATE OR REPLACE FUNCTION ${FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $cqrs$
+DECLARE
+  payload text := '';
 BEGIN
-  PERFORM pg_notify('${OUTBOX_CHANNEL}', '');
+  IF TG_LEVEL = 'ROW' THEN
+    payload := row_to_json(NEW)::text;
+    IF octet_length(payload) >= ${MAX_PAYLOAD} THEN
+      payload := '';
+    END IF;
+  END IF;
+  PERFORM pg_notify('${OUTBOX_CHANNEL}', payload);
   RETURN NULL;
 END $cqrs$`,
     `DROP TRIGGER IF EXISTS ${TRIGGER} ON ${table}`,
-    `CREATE TRIGGER ${TRIGGER} AFTER INSERT ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${FUNCTION}()`,
+    `CREATE TRIGGER ${TRIGGER} AFTER INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${FUNCTION}()`,
   ]
 }
 
-/** SQL that returns one row when the outbox's NOTIFY trigger is installed. */
+/**
+ * SQL that returns one row when the outbox's NOTIFY trigger is installed: `row_level` true for this
+ * version's trigger, false for the statement-level one of earlier versions (which wakes, but sends no rows).
+ */
 export function outboxNotifyInstalledSql(outboxTable = 'cqrs_outbox'): string {
-  return `SELECT 1 AS ok FROM pg_trigger WHERE tgname = '${TRIGGER}' AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
+  return `SELECT (tgtype::int & 1) = 1 AS row_level FROM pg_trigger WHERE tgname = '${TRIGGER}' AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
 }
 
-/** A running LISTEN; `close()` stops it and releases its connection. */
+/** The outbox's columns, by what they hold, as named in the table (a notification's JSON keys). */
+export interface OutboxColumns {
+  id: string
+  cqrsId: string
+  routingKey: string
+  format: string
+  body: string
+  traceContext: string | null
+}
+
+/**
+ * A notification's payload as an outbox row; null when it carries none (empty: an outsized row or
+ * the statement-level trigger) or one this relay cannot take exactly (an id past 2^53), which the
+ * relay then claims instead.
+ */
+export function parseOutboxPayload(payload: string | undefined, cols: OutboxColumns): OutboxRow | null {
+  if (!payload || payload.charCodeAt(0) !== 123 /* { */) return null
+  let o: Record<string, unknown>
+  try {
+    o = JSON.parse(payload)
+  } catch {
+    return null
+  }
+  const id = o[cols.id]
+  const cqrsId = o[cols.cqrsId]
+  const routingKey = o[cols.routingKey]
+  const body = o[cols.body]
+  const format = o[cols.format]
+  if (!Number.isSafeInteger(id) || typeof cqrsId !== 'string' || typeof routingKey !== 'string' || typeof body !== 'string' || typeof format !== 'number') return null
+  const trace = cols.traceContext ? o[cols.traceContext] : null
+  return { id: id as number, cqrsId, routingKey, format, body, traceContext: typeof trace === 'string' ? trace : null }
+}
+
+/** A running LISTEN; `close()` stops it, gives up the lead and releases its connection. */
 export interface OutboxListener {
   close(): Promise<void>
 }
 
 interface ListenClient {
-  query(sql: string): Promise<{ rows: unknown[] }>
-  on(event: 'notification', fn: (msg: { channel: string }) => void): unknown
+  query(sql: string): Promise<{ rows: any[] }>
+  on(event: 'notification', fn: (msg: { channel: string; payload?: string }) => void): unknown
   on(event: 'error' | 'end', fn: (err?: Error) => void): unknown
   removeAllListeners(event?: string): unknown
   release(err?: Error | boolean): void
 }
 
+export interface ListenOptions {
+  /** The outbox's column names, to read the rows that notifications carry. */
+  columns: OutboxColumns
+  /** How often a follower tries to take the lead (default 1,000 ms). */
+  electEveryMs?: number
+}
+
 /**
- * LISTEN for outbox notifications on a dedicated connection from `client`'s pg driver adapter, and
- * call `onWake` for each one. After the connection is lost it reconnects with backoff, LISTENs again
- * and calls `onWake` once (notifications sent meanwhile are gone). Returns null where LISTEN is not
- * available (not the pg driver adapter); the relay then polls only.
+ * LISTEN for outbox notifications on a dedicated connection from `client`'s pg driver adapter. With
+ * the row-level trigger installed, the relays of one database elect a leader (see above): the leader
+ * gets each committed row (`events.row`), or a wake-up for a notification without one; a follower
+ * LISTENs to nothing and tries to take the lead every `electEveryMs`. With the statement-level trigger
+ * of earlier versions, or none, every relay is woken (`events.wake`), as before. After the connection
+ * is lost it reconnects with backoff and wakes the relay once (notifications sent meanwhile are
+ * gone). Returns null where LISTEN is not available (not the pg driver adapter); the relay then polls only.
  */
-export async function listenForOutbox(client: any, outboxTable: string, onWake: () => void, logger: Logger): Promise<OutboxListener | null> {
+export async function listenForOutbox(client: any, outboxTable: string, events: OutboxEvents, logger: Logger, options: ListenOptions): Promise<OutboxListener | null> {
   let adapter: AdapterConnection | null
   try {
     adapter = await openAdapter(client)
@@ -72,11 +140,57 @@ export async function listenForOutbox(client: any, outboxTable: string, onWake: 
     await adapter?.dispose()
     return null
   }
+  const tableLiteral = `'${outboxTable.replace(/'/g, "''")}'`
+  const tryLead = `SELECT pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${tableLiteral})) AS leader`
   let closed = false
   let current: ListenClient | null = null
   let timer: NodeJS.Timeout | undefined
+  let electTimer: NodeJS.Timeout | undefined
   let backoff = 100
-  let checkedTrigger = false
+  let warnedNoTrigger = false
+  let toldStatementLevel = false
+  let role: 'alone' | 'leader' | 'follower' | null = null
+
+  const setRole = (r: 'alone' | 'leader' | 'follower') => {
+    if (r === role) return
+    role = r
+    events.role?.(r)
+  }
+
+  /** LISTEN on `conn`, which leads (row-level trigger) or is alone; false when closed meanwhile. */
+  const listen = async (conn: ListenClient, leading: boolean): Promise<boolean> => {
+    conn.on('notification', (msg) => {
+      if (msg.channel !== OUTBOX_CHANNEL) return
+      const row = leading && events.row ? parseOutboxPayload(msg.payload, options.columns) : null
+      if (row) events.row!(row)
+      else events.wake()
+    })
+    await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
+    if (closed) return false
+    setRole(leading ? 'leader' : 'alone')
+    logger.info(leading ? 'cqrs relay: listening for outbox notifications, leading: this relay publishes rows as they commit' : 'cqrs relay: listening for outbox notifications', { channel: OUTBOX_CHANNEL })
+    // Whatever was committed while we were not listening is found now, not at the next poll.
+    events.wake()
+    return true
+  }
+
+  /** A follower: try to take the lead every electEveryMs, on its own connection. */
+  const elect = (conn: ListenClient) => {
+    electTimer = setTimeout(async () => {
+      electTimer = undefined
+      if (closed || current !== conn) return
+      try {
+        const won = (await conn.query(tryLead)).rows[0]?.leader === true
+        if (closed || current !== conn) return
+        if (won) await listen(conn, true)
+        else elect(conn)
+      } catch {
+        // A lost connection is reconnected by its 'error' handler; anything else: try again later.
+        if (!closed && current === conn && role === 'follower') elect(conn)
+      }
+    }, options.electEveryMs ?? 1000)
+    electTimer.unref?.()
+  }
 
   const connect = async (): Promise<void> => {
     if (closed) return
@@ -90,36 +204,45 @@ export async function listenForOutbox(client: any, outboxTable: string, onWake: 
         lost = true
         conn.removeAllListeners('notification')
         if (current === conn) current = null
+        clearTimeout(electTimer)
         // A client that failed is dropped from the pool, not reused.
         try {
           conn.release(err ?? true)
         } catch {}
         if (closed) return
+        // A leader may have missed notifications: it claims everything until it leads again. A
+        // follower stays one: the leader is most likely still there.
+        if (role === 'leader') setRole('alone')
         logger.warn('cqrs relay: the LISTEN connection was lost; reconnecting (polling meanwhile)', { error: err, retryInMs: backoff })
         schedule()
       }
       conn.on('error', onLost)
       conn.on('end', () => onLost(new Error('connection ended')))
-      conn.on('notification', (msg) => {
-        if (msg.channel === OUTBOX_CHANNEL) onWake()
-      })
-      if (!checkedTrigger) {
-        checkedTrigger = true
-        const installed = (await conn.query(outboxNotifyInstalledSql(outboxTable)).catch(() => ({ rows: [1] }))).rows.length > 0
-        if (!installed) logger.warn(`cqrs relay: the outbox has no NOTIFY trigger, so this relay finds new events by polling only; install it with \`cqrs triggers --notify-only --apply\` (or add the output of \`cqrs triggers\` to a migration)`)
+      const trigger = (await conn.query(outboxNotifyInstalledSql(outboxTable)).catch(() => ({ rows: [] as any[] }))).rows[0] as { row_level: boolean } | undefined
+      if (!trigger && !warnedNoTrigger) {
+        warnedNoTrigger = true
+        logger.warn(`cqrs relay: the outbox has no NOTIFY trigger, so this relay finds new events by polling only; install it with \`cqrs triggers --notify-only --apply\` (or add the output of \`cqrs triggers --notify\` to a migration)`)
       }
-      await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
+      if (trigger && !trigger.row_level && !toldStatementLevel) {
+        toldStatementLevel = true
+        logger.info('cqrs relay: the outbox NOTIFY trigger is the statement-level one of an earlier version: commits wake this relay, which then claims their rows; reinstall it (`cqrs triggers --notify-only --apply`) to have rows published as they commit')
+      }
+      const rowLevel = trigger?.row_level === true
+      const leading = rowLevel && (await conn.query(tryLead)).rows[0]?.leader === true
       if (lost) return
       if (closed) {
-        await conn.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => {})
-        conn.release()
+        conn.release(true)
         return
       }
       current = conn
       backoff = 100
-      logger.info('cqrs relay: listening for outbox notifications', { channel: OUTBOX_CHANNEL })
-      // Whatever was committed while we were not listening is found now, not at the next poll.
-      onWake()
+      if (rowLevel && !leading) {
+        setRole('follower')
+        logger.info('cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes')
+        elect(conn)
+        return
+      }
+      await listen(conn, leading)
     } catch (e) {
       // A lost connection was released and a retry scheduled by its 'error' handler already.
       if (lost) return
@@ -151,13 +274,15 @@ export async function listenForOutbox(client: any, outboxTable: string, onWake: 
     async close() {
       closed = true
       clearTimeout(timer)
+      clearTimeout(electTimer)
       const c = current
       current = null
       if (c) {
         c.removeAllListeners('notification')
-        await c.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => {})
+        // Destroyed, not returned to the pool: ending its session gives up the lead (the advisory
+        // lock) at once, for a follower to take.
         try {
-          c.release()
+          c.release(true)
         } catch {}
       }
       await adapter.dispose()

@@ -1,8 +1,8 @@
 import type { Logger } from '../core/logger.js'
-import type { ClaimOptions, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
+import type { ClaimOptions, OutboxEvents, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
 import { ClaimFloor } from './claim-floor.js'
-import { listenForOutbox } from './outbox-notify.js'
+import { listenForOutbox, type OutboxColumns } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner, type SqlSession } from './sql-runner.js'
@@ -28,7 +28,7 @@ export class PrismaOutboxStore implements OutboxStore {
     private readonly provider: Provider,
     private readonly meta: ModelMeta,
     /** PostgreSQL: LISTEN for the outbox trigger's NOTIFY (a separate relay; see outbox-notify.ts). */
-    private readonly options: { listen?: boolean } = {},
+    private readonly options: { listen?: boolean; electEveryMs?: number } = {},
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
@@ -87,7 +87,8 @@ export class PrismaOutboxStore implements OutboxStore {
   private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
     const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
     // PostgreSQL 13+: the claim starts above the floor, and the xids read around it let the floor move (claim-floor.ts).
-    const floored = this.provider === 'postgresql' && (await this.snapshotsReadable()) ? this.floor.start(performance.now(), options.fromStart) : null
+    // Not for a claim of old rows alone (a follower's), which passes the young ones below its reach.
+    const floored = this.provider === 'postgresql' && !options.olderThanMs && (await this.snapshotsReadable()) ? this.floor.start(performance.now(), options.fromStart) : null
     const claim = this.claimSql(limit, options, floored?.floor ?? null)
     let clean = false
     let committed = false
@@ -137,6 +138,8 @@ export class PrismaOutboxStore implements OutboxStore {
     const where = [
       ...(floor === null ? [] : [`${col('id')} > ${floor.toString()}`]),
       ...(options.exclude?.length ? [`${col('id')} NOT IN (${options.exclude.map((id) => BigInt(id).toString()).join(',')})`] : []),
+      // PostgreSQL only (a follower's claim; see RelayRole).
+      ...(options.olderThanMs ? [`${col('createdAt')} < CURRENT_TIMESTAMP - make_interval(secs => ${Math.floor(options.olderThanMs) / 1000})`] : []),
     ]
     const trace = this.traced ? `, ${col('traceContext')} AS trace_context` : ''
     return `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`
@@ -146,11 +149,37 @@ export class PrismaOutboxStore implements OutboxStore {
     return `DELETE FROM ${this.table} WHERE ${this.col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`
   }
 
-  /** PostgreSQL with `listen`: wake the relay on the outbox trigger's NOTIFY; elsewhere a no-op (poll only). */
-  async watch(wake: () => void, logger: Logger): Promise<() => Promise<void>> {
+  /** PostgreSQL with `listen`: the outbox trigger's NOTIFY wakes (or feeds) the relay; elsewhere a no-op (poll only). */
+  async watch(events: OutboxEvents, logger: Logger): Promise<() => Promise<void>> {
     if (this.provider !== 'postgresql' || !this.options.listen) return async () => {}
-    const listener = await listenForOutbox(this.client, this.meta.table, wake, logger)
+    const column = (field: string) => this.meta.fields.find((f) => f.name === field)?.column ?? field
+    const columns: OutboxColumns = { id: column('id'), cqrsId: column('cqrsId'), routingKey: column('routingKey'), format: column('format'), body: column('body'), traceContext: traceColumnOf(this.meta) }
+    const listener = await listenForOutbox(this.client, this.meta.table, events, logger, { columns, electEveryMs: this.options.electEveryMs })
     return async () => listener?.close()
+  }
+
+  /**
+   * Delete published rows by id. PostgreSQL: in one round trip, and like a claim's deletion without
+   * waiting for its WAL flush (a deletion lost to a crash publishes the rows again: at least once).
+   */
+  async deletePublished(ids: ReadonlyArray<bigint | number>): Promise<void> {
+    if (ids.length === 0) return
+    const sql = `DELETE FROM ${this.table} WHERE ${this.col('id')} IN (${ids.map((id) => BigInt(id).toString()).join(',')})`
+    const session = this.provider === 'postgresql' ? await this.sql.session?.() : null
+    if (!session) {
+      await this.sql.execute(sql)
+      return
+    }
+    let error: Error | undefined
+    try {
+      await session.run(['BEGIN', 'SET LOCAL synchronous_commit TO off', sql, 'COMMIT'])
+    } catch (e) {
+      error = e as Error
+      throw e
+    } finally {
+      // A connection that failed mid-transaction is closed, which rolls it back.
+      session.release(error)
+    }
   }
 
   close(): Promise<void> {
