@@ -298,7 +298,9 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     await measureLag('baseline', ctx.quick ? 100 : 500)
     type LagRun = Awaited<ReturnType<typeof measureLag>>
     const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], prisma: [], baseline: [] }
-    const whos: Who[] = LAG_ONLY ? ['cqrs', 'baseline', 'prisma'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
+    // BENCH_LAG_WHO=cqrs,baseline,relayProcess: these variants only (cqrs and baseline always run).
+    const chosen = process.env.BENCH_LAG_WHO?.split(',') as Who[] | undefined
+    const whos: Who[] = chosen ? [...new Set<Who>(['cqrs', 'baseline', ...chosen])] : LAG_ONLY ? ['cqrs', 'baseline', 'prisma'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess']
     for (let run = 0; run < ctx.runs; run++) {
       const order = whos.map((_, i) => whos[(i + run) % whos.length])
       for (const who of order) lag[who].push(await measureLag(who, LAG_MS))

@@ -92,7 +92,7 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
   }
   const { relay, log } = await newRelay(relayClient)
   const cliEnv = { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url, CQRS_ID_SUFFIX: `_${cqrsId.split('_')[1]}`, AMQP_URL }
-  return { db, q, app, relay, log, newRelay, cliEnv, defer }
+  return { db, q, app, relay, log, newRelay, cliEnv, defer, client, models }
 }
 
 const outboxCount = async (db: TestDatabase) => Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n)
@@ -187,6 +187,35 @@ describe('without the NOTIFY trigger a separate relay finds events by its poll',
 })
 
 describe('relays of one PostgreSQL outbox with the row-level trigger elect a leader, which publishes rows as they commit', () => {
+  it.runIf(DIALECTS.includes('postgresql'))("in-process relays of two app processes: one leads and publishes the other's commits too, each once", async (ctx) => {
+    const { db, q, client, models, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: true })
+    // Two apps with the quick start's in-process relay (polling every ten minutes), as two processes would be.
+    const apps = await Promise.all(
+      [0, 1].map(async () => {
+        const log = recordingLogger()
+        const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), capture: 'extension', models, relay: { pollIntervalMs: LONG_POLL_MS }, logger: log.logger }))
+        defer(() => app.$cqrs.close())
+        return { app, log }
+      }),
+    )
+    await Promise.all(apps.map((a) => a.log.until(/leading|another relay leads/)))
+    const leaders = apps.filter((a) => a.log.lines.some((l) => /leading/.test(l)))
+    expect(leaders, 'exactly one leads').toHaveLength(1)
+
+    await Promise.all(apps.map((a) => writeLoad(a.app, { writers: 2, rounds: 10, updates: 2 })))
+    const expected = await committedEvents(db)
+    expect(expected.size).toBe(2 * 2 * 10 * 3)
+    await q.until(expected.size)
+    for (const a of apps) await a.app.$cqrs.close()
+    await q.barrier()
+    expect(tally(q.received, expected)).toEqual({ dupes: [], missing: [], extra: [] })
+    for (const [pk, revs] of revisionsByPk(q.received)) expect(revs, `revisions of author ${pk} in order`).toEqual([0, 1, 2])
+    const [leader, follower] = apps[0] === leaders[0] ? apps : [apps[1], apps[0]]
+    expect(leader.app.$cqrs.relay.stats.notified, "the leader published every event, the other app's too, from its notification").toBe(expected.size)
+    expect(follower.app.$cqrs.relay.stats.published, "the follower's commits did not make it claim").toBe(0)
+    expect(await outboxCount(db), 'the outbox is empty').toBe(0)
+  })
+
   it.runIf(DIALECTS.includes('postgresql'))('two relays: one leads, the other leaves its rows alone; each event arrives once, in revision order', async (ctx) => {
     const { db, q, app, relay, log, newRelay } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 50, notifyTrigger: true })
     relay.start()

@@ -124,6 +124,14 @@ export class Relay {
     if (this.pause?.byKick) this.pause.end()
   }
 
+  /**
+   * This process committed rows: claim them now, unless a notification brings them (this relay
+   * leads) or another relay leads (this one follows).
+   */
+  committed(): void {
+    if (this.role === 'alone') this.kick()
+  }
+
   private setRole(role: RelayRole): void {
     this.role = role
     // Rows not yet sent stay in the outbox, for a claim (ours or the new leader's).

@@ -62,7 +62,7 @@ interface RelayOverrides {
   batchSize?: number
   pollIntervalMs?: number
   gatherMs?: number
-  listen?: boolean
+  listen?: boolean | 'row-trigger'
 }
 
 function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: RelayOverrides = {}): Relay {
@@ -93,7 +93,9 @@ export function cqrsMaster(options: MasterOptions) {
     const s = setup(client, opts)
     const { plans, provider } = s
     const transport = runtime(opts.transport)
-    const relay = makeRelay(client, s, transport, logger)
+    // Kicked by this process's commits; on PostgreSQL with the outbox's row-level NOTIFY trigger it
+    // also LISTENs, to lead (publish rows as they commit, this process's or others') or follow.
+    const relay = makeRelay(client, s, transport, logger, { listen: 'row-trigger' })
     const capture = new Capture(client, provider, s.metas, plans, s.outboxMeta, opts)
     const byTrigger = opts.capture === 'trigger'
     /** What the capture triggers should record of this write's request, or null when nothing (the usual case). */
@@ -112,7 +114,7 @@ export function cqrsMaster(options: MasterOptions) {
     const afterCommit = () => {
       if (!opts.relay.enabled) return
       relay.start()
-      relay.kick()
+      relay.committed()
     }
     const handle: CqrsMasterHandle = {
       relay,

@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.js'
 import type { ClaimOptions, OutboxEvents, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
 import { ClaimFloor } from './claim-floor.js'
-import { listenForOutbox, type OutboxColumns } from './outbox-notify.js'
+import { listenForOutbox, outboxNotifyInstalledSql, type OutboxColumns } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner, type SqlSession } from './sql-runner.js'
@@ -27,8 +27,12 @@ export class PrismaOutboxStore implements OutboxStore {
     private readonly client: any,
     private readonly provider: Provider,
     private readonly meta: ModelMeta,
-    /** PostgreSQL: LISTEN for the outbox trigger's NOTIFY (a separate relay; see outbox-notify.ts). */
-    private readonly options: { listen?: boolean; electEveryMs?: number } = {},
+    /**
+     * PostgreSQL: LISTEN for the outbox trigger's NOTIFY (see outbox-notify.ts): `true` for a separate
+     * relay; `'row-trigger'` (the in-process relay, which its own commits kick) only where the
+     * row-level trigger is installed, to lead or follow.
+     */
+    private readonly options: { listen?: boolean | 'row-trigger'; electEveryMs?: number } = {},
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
@@ -152,6 +156,11 @@ export class PrismaOutboxStore implements OutboxStore {
   /** PostgreSQL with `listen`: the outbox trigger's NOTIFY wakes (or feeds) the relay; elsewhere a no-op (poll only). */
   async watch(events: OutboxEvents, logger: Logger): Promise<() => Promise<void>> {
     if (this.provider !== 'postgresql' || !this.options.listen) return async () => {}
+    if (this.options.listen === 'row-trigger') {
+      // Unknown (the database is away): kicked by its commits and polling, as without the trigger.
+      const trigger = await this.sql.query<{ row_level: boolean }>(outboxNotifyInstalledSql(this.meta.table)).catch(() => [])
+      if (trigger[0]?.row_level !== true) return async () => {}
+    }
     const column = (field: string) => this.meta.fields.find((f) => f.name === field)?.column ?? field
     const columns: OutboxColumns = { id: column('id'), cqrsId: column('cqrsId'), routingKey: column('routingKey'), format: column('format'), body: column('body'), traceContext: traceColumnOf(this.meta) }
     const listener = await listenForOutbox(this.client, this.meta.table, events, logger, { columns, electEveryMs: this.options.electEveryMs })
