@@ -14,6 +14,7 @@ export { CqrsError, ConfigError, NonRetryableError, MessageValidationError, Tran
 export { decodeMessage, encodeMessage, type CqrsMessage, type SignalType } from './core/message.js'
 export { stderrLogger, silentLogger, type Logger } from './core/logger.js'
 export { Relay, type RelayStats } from './master/relay.js'
+export type { RelayRole } from './master/outbox-store.js'
 export { cqrsMetrics, cqrsMetricsText, type MetricsRegistry } from './metrics/cqrs-metrics.js'
 export { METRICS, type MetricSpec, type MessageOutcome } from './metrics/metric-catalogue.js'
 export { listDeadLetters, retryDeadLetters, purgeDeadLetters, type DeadLetterInfo, type DeadLetterSelector } from './replica/dead-letters.js'

@@ -73,7 +73,7 @@ const CLAIMED_MEMORY_MS = 60_000
 export class Relay {
   readonly stats: RelayStats = { published: 0, notified: 0, batches: 0, errors: 0, lastError: null }
   /** This relay's part among the relays of its outbox (see RelayRole). */
-  private role: RelayRole = 'alone'
+  private currentRole: RelayRole = 'alone'
   /** The leader's rows from notifications, waiting to be sent. */
   private fresh: OutboxRow[] = []
   private pumpScheduled = false
@@ -124,16 +124,21 @@ export class Relay {
     if (this.pause?.byKick) this.pause.end()
   }
 
+  /** This relay's part among the relays of its outbox: `leader`, `follower` or `alone` (see RelayRole). */
+  get role(): RelayRole {
+    return this.currentRole
+  }
+
   /**
    * This process committed rows: claim them now, unless a notification brings them (this relay
    * leads) or another relay leads (this one follows).
    */
   committed(): void {
-    if (this.role === 'alone') this.kick()
+    if (this.currentRole === 'alone') this.kick()
   }
 
   private setRole(role: RelayRole): void {
-    this.role = role
+    this.currentRole = role
     // Rows not yet sent stay in the outbox, for a claim (ours or the new leader's).
     if (role !== 'leader') this.fresh = []
   }
@@ -145,14 +150,14 @@ export class Relay {
    */
   private ageLimit(options: { all?: boolean; leftBehind?: boolean }): Pick<ClaimOptions, 'olderThanMs'> {
     if (options.all) return {}
-    if (this.role === 'follower') return { olderThanMs: Math.max(2000, 5 * this.opts.pollIntervalMs) }
-    if (this.role === 'leader' && options.leftBehind) return { olderThanMs: 1000 }
+    if (this.currentRole === 'follower') return { olderThanMs: Math.max(2000, 5 * this.opts.pollIntervalMs) }
+    if (this.currentRole === 'leader' && options.leftBehind) return { olderThanMs: 1000 }
     return {}
   }
 
   /** The leader got a committed row by notification: publish it soon, with those that arrive with it. */
   private takeNotified(row: OutboxRow): void {
-    if (this.role !== 'leader' || !this.running || !this.opts.store.deletePublished) return this.kick()
+    if (this.currentRole !== 'leader' || !this.running || !this.opts.store.deletePublished) return this.kick()
     // Too many waiting (the broker is slow or away): the row waits in the outbox for a claim.
     if (this.fresh.length + this.unsettled.size >= NOTIFIED_CAP) return this.kick()
     this.fresh.push(row)
@@ -173,7 +178,7 @@ export class Relay {
    */
   private pump(): void {
     if (this.pumping || this.claiming > 0 || this.fresh.length === 0 || this.freshBatches.size >= PIPELINE_DEPTH) return
-    if (!this.running || this.role !== 'leader') {
+    if (!this.running || this.currentRole !== 'leader') {
       this.fresh = []
       return
     }
@@ -281,7 +286,7 @@ export class Relay {
         (rows) => {
           const ms = performance.now() - started
           if (ms >= (this.opts.slowClaimMs ?? 100)) this.explainSlowClaim(ms)
-          if (this.role === 'leader') this.rememberClaimed(rows)
+          if (this.currentRole === 'leader') this.rememberClaimed(rows)
           return publish(rows, sent)
         },
         { ...options, exclude },
