@@ -281,7 +281,9 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
       [small.id, 5],
     ])
     expect(relay.stats.notified, 'the small one came with its notification').toBe(1)
+    expect(relay.role).toBe('leader')
     await relay.stop()
+    expect(relay.role, 'a stopped relay leads nothing: started again, it takes the part its watch finds').toBe('alone')
 
     // An outbox whose trigger is the statement-level one of an earlier version: commits wake the relay.
     await db.query('DROP TRIGGER cqrs_outbox_notify ON cqrs_outbox')

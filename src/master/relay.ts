@@ -434,6 +434,8 @@ export class Relay {
     const unwatch = await this.unwatch
     this.unwatch = null
     await unwatch?.()
+    // Started again, it leads or follows only once its watch says so.
+    this.setRole('alone')
     await this.loop
     this.loop = null
     await this.settleNotified()
