@@ -6,7 +6,7 @@
  * RabbitMQ meanwhile; each against plain Prisma 7 on the same database, at concurrency 1 and 16 with
  * a pool of 16 connections each. Latency p50/p99 and throughput.
  */
-import { cqrsMaster, installCaptureTriggers, rabbitmq } from './package.js'
+import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq } from './package.js'
 import { Latencies, rate } from './stats.js'
 import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, captureTag, createTestDatabase, declareSink, deleteQueues, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
@@ -45,8 +45,11 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
   for (const dialect of ctx.dialects) {
     const sink = `bench_mw_${uniqueSuffix()}`
     const db = await createTestDatabase(dialect, 'bmw')
+    // Plain Prisma writes a database of its own on the same server: the capture triggers fire for
+    // every client of the database they are installed in, so beside them plain Prisma would pay them too.
+    const plainDb = await createTestDatabase(dialect, 'bmwp')
     try {
-      const plain = await db.client({ poolSize: 16 })
+      const plain = await plainDb.client({ poolSize: 16 })
       const base = await db.client({ poolSize: 16 })
       const models = { author: { cqrsId: `author_${uniqueSuffix()}` } }
       // Each mode named, so the rows stay what they say if the default changes; captureTag() marks the default.
@@ -58,7 +61,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       // The same default setup as the quick start runs it: its in-process relay publishes every event
       // (confirmed, persistent, into a durable queue) while the app writes, on the same Node thread.
       // Made in its phase: its relay would publish (and delete) the other phases' outbox rows.
-      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live', any> = { plain, cqrs: ext, trigger: trig, live: null }
+      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live' | 'notify', any> = { plain, cqrs: ext, trigger: trig, live: null, notify: null }
       type Who = keyof typeof clients
       // Warm up: connections, query plans, JIT.
       for (const c of [plain, ext]) {
@@ -73,6 +76,9 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         { who: 'cqrs', label: captureTag('extension') },
         { who: 'trigger', label: captureTag('trigger') },
         { who: 'live', label: `${captureTag('trigger')}, in-process relay publishing` },
+        // PostgreSQL: plus the outbox's row-level NOTIFY trigger (`cqrs triggers --notify`), so the
+        // in-process relay leads: it publishes each row as its notification arrives.
+        ...(dialect === 'postgresql' ? [{ who: 'notify' as const, label: `${captureTag('trigger')} + NOTIFY trigger, in-process relay leading` }] : []),
       ]
       // metric key -> label -> { cqrs, plain }
       const results = new Map<string, { cqrs: OpResult[]; plain: OpResult[] }>()
@@ -94,6 +100,16 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
           await runOps(warm, 16, (i) => clients.live.author.create({ data: authorData(800_000 + i) }))
           await clients.live.$cqrs.flush()
         }
+        if (variant === 'notify') {
+          // The quick start's relay would take (and be woken by) the same rows: gone first.
+          await clients.live?.$cqrs.close()
+          clients.live = null
+          for (const sql of outboxNotifyStatements(trigBase)) await db.exec(sql)
+          clients.notify = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { gatherMs: RELAY_GATHER_MS }, models }))
+          while (clients.notify.$cqrs.relay.role !== 'leader') await new Promise((r) => setTimeout(r, 10))
+          await runOps(warm, 16, (i) => clients.notify.author.create({ data: authorData(700_000 + i) }))
+          await clients.notify.$cqrs.flush()
+        }
         for (let run = 0; run < ctx.runs; run++) {
           for (const conc of [1, 16] as const) {
             const n = sizes[conc]
@@ -108,8 +124,8 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
               })
               const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
               // The relay's backlog is part of what the writes cost: wait for it before the next side runs.
-              if (who === 'live') {
-                await clients.live.$cqrs.flush()
+              if (who === 'live' || who === 'notify') {
+                await clients[who].$cqrs.flush()
                 await purgeQueue(conn, sink)
               }
               for (const [op, r] of [['create', cr], ['update', up]] as const) put(`${op} c${conc} (${label})`, who === 'plain' ? 'plain' : 'cqrs', r)
@@ -157,8 +173,10 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       await ext.$cqrs.close()
       await trig.$cqrs.close()
       await clients.live?.$cqrs.close()
+      await clients.notify?.$cqrs.close()
     } finally {
       await db.drop()
+      await plainDb.drop()
       await deleteQueues([sink])
     }
   }
