@@ -206,8 +206,9 @@ export function cqrsMaster(options: MasterOptions) {
 /**
  * A relay on its own (for `cqrs relay`): publishes the outbox of `prisma` through `transport`.
  * `master` (the cqrsMaster options without transport) renders row images from capture triggers.
- * On PostgreSQL it LISTENs for the outbox trigger's NOTIFY (`listen: false` to poll only), so it
- * wakes at commit; the poll stays as a safety net.
+ * On PostgreSQL it LISTENs for the outbox trigger's NOTIFY (`listen: false` to poll only): with the
+ * row-level trigger it leads (publishing each row as it commits) or follows; with the statement-level
+ * trigger of earlier versions it wakes at commit. The poll stays as a safety net.
  */
 export function createRelay(
   prisma: any,
@@ -236,8 +237,8 @@ export function installCaptureTriggers(prisma: any, options: Omit<MasterOptions,
 }
 
 /**
- * PostgreSQL: the statements that install the outbox's NOTIFY trigger, which wakes a separate
- * `cqrs relay` at commit (see outbox-notify.ts); none on other databases (their relay polls).
+ * PostgreSQL: the statements that install the outbox's NOTIFY trigger, which hands each row to the
+ * leading relay as it commits (see outbox-notify.ts); none on other databases (their relay polls).
  */
 export function outboxNotifyStatements(prisma: any, options: Pick<MasterOptions, 'outboxModel'> = {}): string[] {
   if (providerOf(prisma) !== 'postgresql') return []

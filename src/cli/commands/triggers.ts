@@ -9,12 +9,13 @@ Examples:
   cqrs triggers --migration            # a new migration in prisma/migrations; then: npx prisma migrate dev (or deploy)
   cqrs triggers > prisma/migrations/20261123000000_cqrs_triggers/migration.sql   # the same, by hand
   cqrs triggers --apply                # install or refresh now, without a migration
-  cqrs triggers --notify-only --apply  # only the outbox NOTIFY trigger, for a separate cqrs relay (PostgreSQL)
+  cqrs triggers --notify-only --apply  # only the outbox NOTIFY trigger (PostgreSQL), for lag of a few ms
 On MySQL and SQLite the triggers list the model's columns: run it again after a schema change of a
 master model (the first write refuses to run with outdated triggers and says so). On PostgreSQL they
 serialise the row whatever its columns; run it again when the master options of a model change
 (cqrs_id, trackedFields, filter, produce). --notify adds the outbox's NOTIFY trigger (PostgreSQL),
-which wakes a separate \`cqrs relay\` at commit instead of at its next poll. Its cost: PostgreSQL
+which hands each row to the leading relay (one of the \`cqrs relay\`s and in-process relays of the
+database) as it commits, for it to publish without a claim. Its cost: PostgreSQL
 lets notifying commits through one at a time (a cluster-wide lock held through the WAL flush), which
 cut 16 clients' one-row inserts to 0.28x in pgbench (README, "Choices we made").
 `
@@ -28,8 +29,8 @@ export function registerTriggers(program: Command): void {
     .description("Print, write as a Prisma migration (--migration) or install (--apply) the capture triggers of the master models (capture: 'trigger', the default)")
     .option('--apply', 'install or refresh them in the master database now')
     .option('--migration [dir]', 'write them as a new migration folder in dir (default prisma/migrations) for prisma migrate')
-    .option('--notify', "add the outbox's NOTIFY trigger (PostgreSQL), which wakes a separate cqrs relay at commit")
-    .option('--notify-only', "only the outbox's NOTIFY trigger (PostgreSQL), e.g. for capture: 'extension' with a separate cqrs relay")
+    .option('--notify', "add the outbox's NOTIFY trigger (PostgreSQL): each row goes to the leading relay as it commits (lag of a few ms, at a cost in write rate; see the README)")
+    .option('--notify-only', "only the outbox's NOTIFY trigger (PostgreSQL), e.g. to add it to capture triggers installed before, or for capture: 'extension'")
     .addHelpText('after', EXAMPLES)
     .action((opts, cmd: Command) =>
       runCommand(cmd, async (ctx) => {
