@@ -2,13 +2,15 @@
  * Master write overhead: `author.create` and `author.update` through a client extended with
  * `cqrsMaster({ relay: { enabled: false } })`, once per capture mode (the default one's rows say
  * `default`) (write + outbox row in one transaction; nothing is published, so this is the write path
- * alone), and once more as the quick start runs the default, its in-process relay publishing to
- * RabbitMQ meanwhile; each against plain Prisma 7 on the same database, at concurrency 1 and 16 with
- * a pool of 16 connections each. Latency p50/p99 and throughput.
+ * alone), once more as the quick start runs the default, its in-process relay publishing to
+ * RabbitMQ meanwhile, and on PostgreSQL with the outbox's NOTIFY trigger too (the in-process relay
+ * leading); each against plain Prisma 7 on a database of its own on the same server (so that it pays
+ * no capture trigger), at concurrency 1 and 16 with a pool of 16 connections each. A reference
+ * without cqrs-sync: plain Prisma then a confirmed publish per write. Latency p50/p99 and throughput.
  */
 import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq } from './package.js'
 import { Latencies, rate } from './stats.js'
-import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, captureTag, createTestDatabase, declareSink, deleteQueues, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
+import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, authorEventBody, captureTag, createTestDatabase, declareSink, deleteQueues, EXCHANGE, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
 interface OpResult {
   ops: number
@@ -61,7 +63,27 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       // The same default setup as the quick start runs it: its in-process relay publishes every event
       // (confirmed, persistent, into a durable queue) while the app writes, on the same Node thread.
       // Made in its phase: its relay would publish (and delete) the other phases' outbox rows.
-      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live' | 'notify', any> = { plain, cqrs: ext, trigger: trig, live: null, notify: null }
+      // A reference, no cqrs-sync: plain Prisma (on its own database) then a confirmed, persistent
+      // publish of the event, awaited, per write: what publishing every write costs on this machine.
+      const pubCh = await conn.createConfirmChannel()
+      const publishOne = (id: number) =>
+        new Promise<void>((resolve, reject) => pubCh.publish(EXCHANGE, models.author.cqrsId, Buffer.from(authorEventBody(models.author.cqrsId, id, 0)), { persistent: true, contentType: 'application/json' }, (err) => (err ? reject(err) : resolve())))
+      const plainPub = await plainDb.client({ poolSize: 16 })
+      const published = {
+        author: {
+          create: async (a: any) => {
+            const row = await plainPub.author.create(a)
+            await publishOne(row.id)
+            return row
+          },
+          update: async (a: any) => {
+            const row = await plainPub.author.update(a)
+            await publishOne(row.id)
+            return row
+          },
+        },
+      }
+      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live' | 'notify' | 'published', any> = { plain, cqrs: ext, trigger: trig, live: null, notify: null, published }
       type Who = keyof typeof clients
       // Warm up: connections, query plans, JIT.
       for (const c of [plain, ext]) {
@@ -73,6 +95,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
 
       // Each phase pairs plain Prisma with one variant, run for run under the same conditions.
       const phases: Array<{ who: Exclude<Who, 'plain'>; label: string }> = [
+        { who: 'published', label: 'reference, no cqrs-sync: plain Prisma then a confirmed publish per write' },
         { who: 'cqrs', label: captureTag('extension') },
         { who: 'trigger', label: captureTag('trigger') },
         { who: 'live', label: `${captureTag('trigger')}, in-process relay publishing` },
@@ -86,16 +109,20 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         if (!results.has(k)) results.set(k, { cqrs: [], plain: [] })
         results.get(k)![side].push(r)
       }
-      for (const [phase, { who: variant, label }] of phases.entries()) {
-        if (phase === 1) {
+      for (const { who: variant, label } of phases) {
+        if (variant === 'trigger') {
           // From here the triggers are installed (they fire for every client of this database, so the
           // extension phase ran before); plain runs again beside each variant.
           await installCaptureTriggers(trigBase, { models })
           await runOps(warm, 16, (i) => trig.author.create({ data: authorData(900_000 + i) }))
           await db.exec('DELETE FROM cqrs_outbox')
         }
-        if (variant === 'live') {
+        if (variant === 'published') {
           await declareSink(conn, sink, [models.author.cqrsId])
+          await runOps(warm, 16, (i) => published.author.create({ data: authorData(600_000 + i) }))
+          await purgeQueue(conn, sink)
+        }
+        if (variant === 'live') {
           clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { gatherMs: RELAY_GATHER_MS }, models }))
           await runOps(warm, 16, (i) => clients.live.author.create({ data: authorData(800_000 + i) }))
           await clients.live.$cqrs.flush()
@@ -124,10 +151,8 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
               })
               const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
               // The relay's backlog is part of what the writes cost: wait for it before the next side runs.
-              if (who === 'live' || who === 'notify') {
-                await clients[who].$cqrs.flush()
-                await purgeQueue(conn, sink)
-              }
+              if (who === 'live' || who === 'notify') await clients[who].$cqrs.flush()
+              if (who === 'live' || who === 'notify' || who === 'published') await purgeQueue(conn, sink)
               for (const [op, r] of [['create', cr], ['update', up]] as const) put(`${op} c${conc} (${label})`, who === 'plain' ? 'plain' : 'cqrs', r)
               ctx.log(`  master-writes ${dialect} run ${run + 1}/${ctx.runs} c${conc} ${who}: create ${cr.opsPerSec.toFixed(0)}/s p50 ${cr.p50.toFixed(2)} ms, update ${up.opsPerSec.toFixed(0)}/s p50 ${up.p50.toFixed(2)} ms`)
             }
@@ -174,6 +199,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       await trig.$cqrs.close()
       await clients.live?.$cqrs.close()
       await clients.notify?.$cqrs.close()
+      await pubCh.close()
     } finally {
       await db.drop()
       await plainDb.drop()
