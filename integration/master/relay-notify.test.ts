@@ -266,6 +266,31 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     expect(await outboxCount(db), 'the outbox is empty').toBe(0)
   })
 
+  it.runIf(DIALECTS.includes('postgresql'))("rows of another schema's outbox on the same channel are left to that outbox's relays", async (ctx) => {
+    const { db, q, app, relay, log } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: true })
+    // Another service's outbox in the same database: same table name, another schema, same trigger function.
+    await db.query('CREATE SCHEMA other')
+    await db.query('CREATE TABLE other.cqrs_outbox (LIKE public.cqrs_outbox INCLUDING ALL)')
+    await db.query('CREATE TRIGGER cqrs_outbox_notify AFTER INSERT ON other.cqrs_outbox FOR EACH ROW EXECUTE FUNCTION cqrs_outbox_notify()')
+    relay.start()
+    await log.until(/leading/)
+    await app.author.create({ data: { name: 'first', externalId: randomUUID() } })
+    const cqrsId = (await q.until(1))[0].routingKey
+    // Its rows take the ids this outbox gives next, and would reach this test's queue if published.
+    for (let id = 2; id <= 4; id++)
+      await db.query(`INSERT INTO other.cqrs_outbox (id, cqrs_id, pk, format, routing_key, body) VALUES (${id}, '${cqrsId}', '${id}', 0, '${cqrsId}', '{"foreign":true}')`)
+    const mine = []
+    for (let i = 0; i < 3; i++) mine.push(await app.author.create({ data: { name: `mine ${i}`, externalId: randomUUID() } }))
+    const got = await q.until(4)
+    await relay.stop()
+    await q.barrier()
+    expect(q.received.map((m) => m.body.instance_data?.name ?? m.text), "this outbox's events, each once; none of the other's").toEqual(['first', 'mine 0', 'mine 1', 'mine 2'])
+    expect(got.map((m) => Number(m.properties.messageId)), 'the ids the other outbox used too').toEqual([1, 2, 3, 4])
+    expect(relay.stats.notified).toBe(4)
+    expect(Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM other.cqrs_outbox'))[0].n), "the other outbox's rows are still there").toBe(3)
+    expect(await outboxCount(db), 'this outbox is empty').toBe(0)
+  })
+
   it.runIf(DIALECTS.includes('postgresql'))('a row too big for a notification is claimed; the statement-level trigger of earlier versions still wakes the relay', async (ctx) => {
     const { db, q, app, relay, log } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: true })
     relay.start()

@@ -24,8 +24,8 @@ export const OUTBOX_CHANNEL = 'cqrs_outbox'
 
 const FUNCTION = 'cqrs_outbox_notify'
 const TRIGGER = 'cqrs_outbox_notify'
-/** The first key of the leader's advisory lock ('cqrs'); the second is the outbox table's hash. */
-const LOCK_CLASS = 0x63717273
+/** The high half of the leader's advisory lock key ('cqrs'); the low half is the outbox table's oid. */
+const LOCK_CLASS = 0x63717273n
 /** PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more. */
 const MAX_PAYLOAD = 8000
 
@@ -36,15 +36,16 @@ const MAX_PAYLOAD = 8000
 export function outboxNotifySql(outboxTable = 'cqrs_outbox'): string[] {
   const table = quoteIdent('postgresql', outboxTable)
   return [
-    // Row-level: the row itself (row_to_json names every column, whatever the outbox has), so that
-    // the leading relay publishes it without reading it back. Sent at commit. The function also
+    // Row-level: the outbox table's oid (one channel serves every outbox of the database, in any
+    // schema), then the row itself (row_to_json names every column, whatever the outbox has), so
+    // that the leading relay publishes it without reading it back. Sent at commit. The function also
     // serves the statement-level trigger of earlier versions, with an empty payload.
     `CREATE OR REPLACE FUNCTION ${FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $cqrs$
 DECLARE
   payload text := '';
 BEGIN
   IF TG_LEVEL = 'ROW' THEN
-    payload := row_to_json(NEW)::text;
+    payload := TG_RELID::text || ' ' || row_to_json(NEW)::text;
     IF octet_length(payload) >= ${MAX_PAYLOAD} THEN
       payload := '';
     END IF;
@@ -59,10 +60,11 @@ END $cqrs$`,
 
 /**
  * SQL that returns one row when the outbox's NOTIFY trigger is installed: `row_level` true for this
- * version's trigger, false for the statement-level one of earlier versions (which wakes, but sends no rows).
+ * version's trigger, false for the statement-level one of earlier versions (which wakes, but sends
+ * no rows); `relid`, the outbox table's oid (as text), which the row-level trigger's payloads start with.
  */
 export function outboxNotifyInstalledSql(outboxTable = 'cqrs_outbox'): string {
-  return `SELECT (tgtype::int & 1) = 1 AS row_level FROM pg_trigger WHERE tgname = '${TRIGGER}' AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
+  return `SELECT (tgtype::int & 1) = 1 AS row_level, tgrelid::oid::text AS relid FROM pg_trigger WHERE tgname = '${TRIGGER}' AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
 }
 
 /** The outbox's columns, by what they hold, as named in the table (a notification's JSON keys). */
@@ -76,24 +78,28 @@ export interface OutboxColumns {
 }
 
 /**
- * A notification's payload as an outbox row; null when it carries none (empty: an outsized row or
- * the statement-level trigger) or one this relay cannot take exactly (an id past 2^53), which the
- * relay then claims instead.
+ * A notification's payload as a row of the outbox whose oid is `relid`; `'claim'` when it carries
+ * none (empty: an outsized row or the statement-level trigger) or one this relay cannot take exactly
+ * (an id past 2^53), so that the relay claims instead; `'other'` for a row of another outbox of the
+ * database (another schema's), which its own relays publish.
  */
-export function parseOutboxPayload(payload: string | undefined, cols: OutboxColumns): OutboxRow | null {
-  if (!payload || payload.charCodeAt(0) !== 123 /* { */) return null
+export function parseOutboxPayload(payload: string | undefined, cols: OutboxColumns, relid: string): OutboxRow | 'claim' | 'other' {
+  if (!payload) return 'claim'
+  const space = payload.indexOf(' ')
+  if (space < 0 || payload.charCodeAt(space + 1) !== 123 /* { */) return 'claim'
+  if (payload.slice(0, space) !== relid) return 'other'
   let o: Record<string, unknown>
   try {
-    o = JSON.parse(payload)
+    o = JSON.parse(payload.slice(space + 1))
   } catch {
-    return null
+    return 'claim'
   }
   const id = o[cols.id]
   const cqrsId = o[cols.cqrsId]
   const routingKey = o[cols.routingKey]
   const body = o[cols.body]
   const format = o[cols.format]
-  if (!Number.isSafeInteger(id) || typeof cqrsId !== 'string' || typeof routingKey !== 'string' || typeof body !== 'string' || typeof format !== 'number') return null
+  if (!Number.isSafeInteger(id) || typeof cqrsId !== 'string' || typeof routingKey !== 'string' || typeof body !== 'string' || typeof format !== 'number') return 'claim'
   const trace = cols.traceContext ? o[cols.traceContext] : null
   return { id: id as number, cqrsId, routingKey, format, body, traceContext: typeof trace === 'string' ? trace : null }
 }
@@ -140,8 +146,6 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     await adapter?.dispose()
     return null
   }
-  const tableLiteral = `'${outboxTable.replace(/'/g, "''")}'`
-  const tryLead = `SELECT pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${tableLiteral})) AS leader`
   let closed = false
   let current: ListenClient | null = null
   let timer: NodeJS.Timeout | undefined
@@ -157,13 +161,17 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     events.role?.(r)
   }
 
-  /** LISTEN on `conn`, which leads (row-level trigger) or is alone; false when closed meanwhile. */
-  const listen = async (conn: ListenClient, leading: boolean): Promise<boolean> => {
+  /** One leader per outbox table: the advisory lock's key holds the table's oid. */
+  const tryLead = (relid: string) => `SELECT pg_try_advisory_lock(${(LOCK_CLASS << 32n) | BigInt(relid)}) AS leader`
+
+  /** LISTEN on `conn`, which leads the outbox `relid` (row-level trigger) or is alone; false when closed meanwhile. */
+  const listen = async (conn: ListenClient, relid: string | null): Promise<boolean> => {
+    const leading = relid !== null
     conn.on('notification', (msg) => {
       if (msg.channel !== OUTBOX_CHANNEL) return
-      const row = leading && events.row ? parseOutboxPayload(msg.payload, options.columns) : null
-      if (row) events.row!(row)
-      else events.wake()
+      const row = leading && events.row ? parseOutboxPayload(msg.payload, options.columns, relid) : 'claim'
+      if (row === 'claim') events.wake()
+      else if (row !== 'other') events.row!(row)
     })
     await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
     if (closed) return false
@@ -175,18 +183,18 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   }
 
   /** A follower: try to take the lead every electEveryMs, on its own connection. */
-  const elect = (conn: ListenClient) => {
+  const elect = (conn: ListenClient, relid: string) => {
     electTimer = setTimeout(async () => {
       electTimer = undefined
       if (closed || current !== conn) return
       try {
-        const won = (await conn.query(tryLead)).rows[0]?.leader === true
+        const won = (await conn.query(tryLead(relid))).rows[0]?.leader === true
         if (closed || current !== conn) return
-        if (won) await listen(conn, true)
-        else elect(conn)
+        if (won) await listen(conn, relid)
+        else elect(conn, relid)
       } catch {
         // A lost connection is reconnected by its 'error' handler; anything else: try again later.
-        if (!closed && current === conn && role === 'follower') elect(conn)
+        if (!closed && current === conn && role === 'follower') elect(conn, relid)
       }
     }, options.electEveryMs ?? 1000)
     electTimer.unref?.()
@@ -218,7 +226,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       }
       conn.on('error', onLost)
       conn.on('end', () => onLost(new Error('connection ended')))
-      const trigger = (await conn.query(outboxNotifyInstalledSql(outboxTable)).catch(() => ({ rows: [] as any[] }))).rows[0] as { row_level: boolean } | undefined
+      const trigger = (await conn.query(outboxNotifyInstalledSql(outboxTable)).catch(() => ({ rows: [] as any[] }))).rows[0] as { row_level: boolean; relid: string } | undefined
       if (!trigger && !warnedNoTrigger) {
         warnedNoTrigger = true
         logger.warn(`cqrs relay: the outbox has no NOTIFY trigger, so this relay finds new events by polling only; install it with \`cqrs triggers --notify-only --apply\` (or add the output of \`cqrs triggers --notify\` to a migration)`)
@@ -227,8 +235,8 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         toldStatementLevel = true
         logger.info('cqrs relay: the outbox NOTIFY trigger is the statement-level one of an earlier version: commits wake this relay, which then claims their rows; reinstall it (`cqrs triggers --notify-only --apply`) to have rows published as they commit')
       }
-      const rowLevel = trigger?.row_level === true
-      const leading = rowLevel && (await conn.query(tryLead)).rows[0]?.leader === true
+      const relid = trigger?.row_level === true ? trigger.relid : null
+      const leading = relid !== null && (await conn.query(tryLead(relid))).rows[0]?.leader === true
       if (lost) return
       if (closed) {
         conn.release(true)
@@ -236,13 +244,13 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       }
       current = conn
       backoff = 100
-      if (rowLevel && !leading) {
+      if (relid !== null && !leading) {
         setRole('follower')
         logger.info('cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes')
-        elect(conn)
+        elect(conn, relid)
         return
       }
-      await listen(conn, leading)
+      await listen(conn, leading ? relid : null)
     } catch (e) {
       // A lost connection was released and a retry scheduled by its 'error' handler already.
       if (lost) return
