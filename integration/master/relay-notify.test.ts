@@ -14,6 +14,7 @@ import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
 import { eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received } from '../support/rabbit.js'
+import { TcpProxy } from '../support/tcp-proxy.js'
 
 const LONG_POLL_MS = 10 * 60_000
 
@@ -82,9 +83,9 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
     expect(applied.stderr).toMatch(/installed the outbox NOTIFY trigger/)
   }
   /** Another separate relay on this outbox, with its own client, transport and log. */
-  const newRelay = async (c?: any) => {
+  const newRelay = async (c?: any, amqpUrl = AMQP_URL) => {
     const log = recordingLogger()
-    const transport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
+    const transport = rabbitmq({ url: amqpUrl, logger: silentLogger, reconnect: { initialMs: 50, maxMs: 250 } })
     const relay = createRelay(c ?? (await client()), transport, { pollIntervalMs: opts.pollIntervalMs, logger: log.logger, master: { models } })
     defer(() => transport.close())
     defer(() => relay.stop())
@@ -263,6 +264,36 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     expect({ missing, extra }, "every committed event arrived (copies of the killed leader's last rows allowed)").toEqual({ missing: [], extra: [] })
     expect(log.lines.join('\n')).toMatch(/leading/)
     expect(relay.stats.notified, 'the new leader published rows as they committed').toBeGreaterThan(0)
+    expect(await outboxCount(db), 'the outbox is empty').toBe(0)
+  })
+
+  it.runIf(DIALECTS.includes('postgresql'))('a broker outage while leading: the rows committed meanwhile wait in the outbox and all arrive once it is back', async (ctx) => {
+    const { db, q, app, newRelay, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 100, notifyTrigger: true })
+    const proxy = await TcpProxy.start()
+    defer(() => proxy.close())
+    const { relay, log } = await newRelay(undefined, proxy.amqpUrl)
+    relay.start()
+    await log.until(/leading/)
+    await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
+    await q.until(20)
+    const notifiedBefore = relay.stats.notified
+
+    // The broker goes away while rows keep committing: the leader's publishes of them fail.
+    proxy.cut()
+    await writeLoad(app, { writers: 2, rounds: 10, updates: 1 })
+    await log.until(/publish failed/)
+    expect(await outboxCount(db), 'the rows of the outage wait in the outbox').toBeGreaterThanOrEqual(40)
+
+    proxy.restore()
+    await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
+    const expected = await committedEvents(db)
+    expect(expected.size).toBe(80)
+    await q.untilMatch((got) => [...expected].every((k) => eventCounts(got).has(k)), 'every committed event', 30_000)
+    await relay.drain()
+    await q.barrier()
+    const { missing, extra } = tally(q.received, expected)
+    expect({ missing, extra }).toEqual({ missing: [], extra: [] })
+    expect(relay.stats.notified, 'after the outage it leads as before').toBeGreaterThan(notifiedBefore)
     expect(await outboxCount(db), 'the outbox is empty').toBe(0)
   })
 
