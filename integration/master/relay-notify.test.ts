@@ -13,6 +13,7 @@ import { createRelay, cqrsMaster, outboxNotifyStatements } from '../../src/prism
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
+import { committedEvents, outboxCount } from '../support/outbox.js'
 import { eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received } from '../support/rabbit.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 
@@ -96,15 +97,6 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
   return { db, q, app, relay, log, newRelay, cliEnv, defer, client, models }
 }
 
-const outboxCount = async (db: TestDatabase) => Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n)
-
-/** Every event the master committed: `pk:revision:SAVE` for revisions 0..cqrs_revision of each author. */
-async function committedEvents(db: TestDatabase): Promise<Set<string>> {
-  const rows = await db.query<{ id: number | bigint; cqrs_revision: number | bigint }>('SELECT id, cqrs_revision FROM author')
-  const out = new Set<string>()
-  for (const r of rows) for (let rev = 0; rev <= Number(r.cqrs_revision); rev++) out.add(`${r.id}:${rev}:SAVE`)
-  return out
-}
 
 /** What arrived against what was committed: copies, events missing, events nobody committed. */
 function tally(received: Received[], expected: Set<string>) {

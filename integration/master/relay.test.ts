@@ -18,6 +18,7 @@ import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, ROOT, type Dialect, type TestDatabase } from '../support/databases.js'
 import { fixture } from '../support/fixtures.js'
+import { committedEvents, outboxCount } from '../support/outbox.js'
 import { eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received, type TestQueue } from '../support/rabbit.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 
@@ -100,15 +101,6 @@ class Scope {
   }
 }
 
-const outboxCount = async (db: TestDatabase) => Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n)
-
-/** Every event the database says was committed: revisions 0..cqrs_revision of every author row. */
-async function committedEvents(db: TestDatabase): Promise<Set<string>> {
-  const rows = await db.query<{ id: number | bigint; cqrs_revision: number | bigint }>('SELECT id, cqrs_revision FROM author')
-  const out = new Set<string>()
-  for (const r of rows) for (let rev = 0; rev <= Number(r.cqrs_revision); rev++) out.add(`${r.id}:${rev}:SAVE`)
-  return out
-}
 
 /** Each expected event arrived exactly once, and nothing else arrived. */
 function expectExactlyOnce(received: Received[], expected: Set<string>) {
