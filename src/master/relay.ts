@@ -106,7 +106,12 @@ export class Relay {
   start(): void {
     if (this.running) return
     this.running = true
-    this.unregister = metricsHub.add(metricsHub.outboxes, this.opts.store)
+    const unregisterOutbox = metricsHub.add(metricsHub.outboxes, this.opts.store)
+    const unregisterRelay = metricsHub.add(metricsHub.relays, this)
+    this.unregister = () => {
+      unregisterOutbox()
+      unregisterRelay()
+    }
     const { store, logger } = this.opts
     // A failed watch leaves the poll, which finds every row anyway.
     this.unwatch = store.watch

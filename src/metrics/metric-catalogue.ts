@@ -42,6 +42,13 @@ export const METRICS = {
     buckets: SECONDS_BUCKETS,
   },
   relayErrors: { name: 'cqrs_relay_errors_total', kind: 'counter', help: 'Relay batches that failed (broker or database); their events stay in the outbox.', labels: [] },
+  relayLeader: {
+    name: 'cqrs_relay_leader',
+    kind: 'gauge',
+    help: "1 while a relay of this process leads its outbox (PostgreSQL with the outbox's row-level NOTIFY trigger: it publishes rows as they commit), else 0 (read on scrape).",
+    labels: [],
+    aggregator: 'max',
+  },
   messages: {
     name: 'cqrs_messages_total',
     kind: 'counter',

@@ -1,4 +1,4 @@
-import type { OutboxStore } from '../master/outbox-store.js'
+import type { OutboxStore, RelayRole } from '../master/outbox-store.js'
 import type { QueueSpec, QueueStats } from '../transport/types.js'
 import type { MetricKey } from './metric-catalogue.js'
 
@@ -26,6 +26,8 @@ class MetricsHub {
   sink: MetricsSink | null = null
   readonly outboxes = new Set<Pick<OutboxStore, 'backlog'>>()
   readonly queues = new Set<QueueSource>()
+  /** Running relays, whose part `cqrs_relay_leader` reads. */
+  readonly relays = new Set<{ readonly role: RelayRole }>()
 
   inc(key: MetricKey, labels: Labels = {}, n = 1): void {
     if (n > 0) this.sink?.inc(key, labels, n)

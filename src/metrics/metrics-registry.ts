@@ -51,6 +51,9 @@ export function registerMetrics(client: PromClient, registry: Registry<RegistryC
       const b = await backlog()
       if (b) g.set(b.ageSeconds)
     },
+    async relayLeader(g) {
+      g.set([...metricsHub.relays].some((r) => r.role === 'leader') ? 1 : 0)
+    },
     queueMessages: queueGauge(queues, (s) => s.messages),
     queueConsumers: queueGauge(queues, (s) => s.consumers),
     retryQueueMessages: queueGauge(queues, (s) => s.retrying),

@@ -88,4 +88,16 @@ describe('replica counts', () => {
     text = await registry.metrics()
     expect(text).toMatch(/^cqrs_outbox_backlog 0$/m)
   })
+
+  it('cqrs_relay_leader is 1 while a running relay of the process leads, else 0', async () => {
+    const registry = new Registry()
+    registerMetrics(await loadPromClient(), registry)
+    const relay = { role: 'follower' as 'leader' | 'follower' }
+    const remove = metricsHub.add(metricsHub.relays, relay)
+    expect(await registry.metrics()).toMatch(/^cqrs_relay_leader 0$/m)
+    relay.role = 'leader'
+    expect(await registry.metrics()).toMatch(/^cqrs_relay_leader 1$/m)
+    remove()
+    expect(await registry.metrics(), 'a stopped relay leads nothing').toMatch(/^cqrs_relay_leader 0$/m)
+  })
 })
