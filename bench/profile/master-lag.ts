@@ -8,9 +8,10 @@
  * CPU profile of each measured part; ONLY=1, 2 or 3 runs that setup alone. SINK=1 binds a durable
  * queue to the events, so the broker confirms a message only once it has stored it, as in production
  * (without a queue it confirms at once). CQRS_RELAY_GATHER_MS sets the in-process relay's gatherMs.
+ * NOTIFY=1 installs the outbox's row-level NOTIFY trigger, so the in-process relay leads.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
+import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq, silentLogger } from '../package.js'
 import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, createTestDatabase, declareSink, deleteQueues, steady, uniqueSuffix } from '../support.js'
 import { profiled } from './cpu.js'
 
@@ -29,6 +30,8 @@ try {
   for (const setup of process.env.ONLY ? [setups[Number(process.env.ONLY) - 1]] : setups) {
     const base = await master.client({ poolSize: 16 })
     await installCaptureTriggers(base, { models })
+    // NOTIFY=1: the outbox's row-level NOTIFY trigger too, so the in-process relay leads.
+    if (process.env.NOTIFY === '1') for (const sql of outboxNotifyStatements(base)) await master.exec(sql)
     const client: any = setup === 'plain Prisma' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), logger: silentLogger, models, relay: { enabled: setup !== 'cqrsMaster, relay off', gatherMs: RELAY_GATHER_MS } }))
     const write = async (i: number) => void (await client.author.create({ data: authorData(i) }))
     await steady(RATE, 2000, 16, write) // warm up

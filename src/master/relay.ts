@@ -61,6 +61,8 @@ const PIPELINE_DEPTH = 2
 const NOTIFIED_CAP = 20_000
 /** How long the leader remembers the ids it claimed, so that a late notification of one is not published again. */
 const CLAIMED_MEMORY_MS = 60_000
+/** How long the leader gathers confirmed notified rows into one DELETE. */
+const DELETE_GATHER_MS = 5
 
 /**
  * Moves events from the outbox to the broker: claim the oldest rows, publish them with confirms,
@@ -229,6 +231,8 @@ export class Relay {
     this.deleting ??= (async () => {
       let backoff = 100
       while (this.toDelete.length > 0) {
+        // Rows confirmed over the next few ms go in the same statement (the lag does not wait for it).
+        if (this.running) await new Promise((r) => setTimeout(r, DELETE_GATHER_MS))
         const ids = this.toDelete.splice(0, 10_000)
         try {
           await this.opts.store.deletePublished!(ids)
