@@ -10,6 +10,7 @@ import type { Logger } from '../../src/core/logger.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { createRelay, cqrsMaster, outboxNotifyStatements } from '../../src/prisma/cqrs-master.js'
+import { cqrsStatus } from '../../src/prisma/cqrs-status.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
@@ -210,12 +211,19 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
   })
 
   it.runIf(DIALECTS.includes('postgresql'))('two relays: one leads, the other leaves its rows alone; each event arrives once, in revision order', async (ctx) => {
-    const { db, q, app, relay, log, newRelay } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 50, notifyTrigger: true })
+    const { db, q, app, relay, log, newRelay, client } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 50, notifyTrigger: true })
     relay.start()
     await log.until(/leading/)
     const other = await newRelay()
     other.relay.start()
     await other.log.until(/another relay leads/)
+    expect([relay.role, other.relay.role]).toEqual(['leader', 'follower'])
+    // `cqrs status` names the leader's session: the one that LISTENs.
+    const statusClient = await client()
+    const listening = await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN cqrs_outbox'")
+    expect(listening).toHaveLength(1)
+    const status = await cqrsStatus({ master: { prisma: statusClient } })
+    expect(status.master?.relays).toEqual({ notifyTrigger: 'row', leader: expect.objectContaining({ pid: Number(listening[0].pid) }) })
 
     await writeLoad(app, { writers: 4, rounds: 25, updates: 2 })
     const expected = await committedEvents(db)
@@ -223,6 +231,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     await q.until(expected.size)
     await relay.stop()
     await other.relay.stop()
+    expect((await cqrsStatus({ master: { prisma: statusClient } })).master?.relays, 'stopped, nobody leads').toEqual({ notifyTrigger: 'row', leader: null })
     await q.barrier()
     expect(tally(q.received, expected)).toEqual({ dupes: [], missing: [], extra: [] })
     for (const [pk, revs] of revisionsByPk(q.received)) expect(revs, `revisions of author ${pk} in order`).toEqual([0, 1, 2])

@@ -5,12 +5,13 @@ import type { QueueStats, Transport } from '../transport/types.js'
 import { cqrsReplica } from './cqrs-replica.js'
 import { modelsOf, providerOf } from './internals.js'
 import { findModel } from './model-plans.js'
-import { PrismaOutboxStore } from './prisma-outbox-store.js'
+import { PrismaOutboxStore, type OutboxLeadership } from './prisma-outbox-store.js'
 import type { ReplicaSection } from './replica-tools.js'
 
 /** What `cqrs status` reports; `--json` prints it as it is. */
 export interface StatusReport {
-  master?: { outboxBacklog: number; oldestEventAt: string | null; oldestEventAgeSeconds: number | null }
+  /** `relays` on PostgreSQL: the outbox's NOTIFY trigger, and the session of the relay that leads. */
+  master?: { outboxBacklog: number; oldestEventAt: string | null; oldestEventAgeSeconds: number | null; relays?: OutboxLeadership }
   replica?: QueueStats
 }
 
@@ -28,7 +29,8 @@ export async function cqrsStatus(sides: { master?: { prisma: any; outboxModel?: 
     const store = new PrismaOutboxStore(prisma, providerOf(prisma), meta)
     try {
       const { count, oldestAt } = await store.backlog()
-      report.master = { outboxBacklog: count, oldestEventAt: oldestAt?.toISOString() ?? null, oldestEventAgeSeconds: oldestAt ? Math.max(0, (now - oldestAt.getTime()) / 1000) : null }
+      const relays = await store.leadership()
+      report.master = { outboxBacklog: count, oldestEventAt: oldestAt?.toISOString() ?? null, oldestEventAgeSeconds: oldestAt ? Math.max(0, (now - oldestAt.getTime()) / 1000) : null, ...(relays && { relays }) }
     } finally {
       await store.close()
     }

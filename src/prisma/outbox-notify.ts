@@ -67,6 +67,21 @@ export function outboxNotifyInstalledSql(outboxTable = 'cqrs_outbox'): string {
   return `SELECT (tgtype::int & 1) = 1 AS row_level, tgrelid::oid::text AS relid FROM pg_trigger WHERE tgname = '${TRIGGER}' AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
 }
 
+/** The advisory lock key the leader of the outbox `relid` holds (one leader per outbox table). */
+function leaderLockKey(relid: string): bigint {
+  return (LOCK_CLASS << 32n) | BigInt(relid)
+}
+
+/**
+ * SQL for the session that leads the outbox `relid` (holds its lock): pid, application_name,
+ * client_addr and backend_start; no row when none leads. A bigint advisory key shows in pg_locks
+ * as classid (high half), objid (low half) and objsubid 1.
+ */
+export function outboxLeaderSql(relid: string): string {
+  const key = leaderLockKey(relid)
+  return `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.classid = ${key >> 32n} AND l.objid = ${key & 0xffffffffn} AND l.objsubid = 1 LIMIT 1`
+}
+
 /** The outbox's columns, by what they hold, as named in the table (a notification's JSON keys). */
 export interface OutboxColumns {
   id: string
@@ -162,7 +177,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   }
 
   /** One leader per outbox table: the advisory lock's key holds the table's oid. */
-  const tryLead = (relid: string) => `SELECT pg_try_advisory_lock(${(LOCK_CLASS << 32n) | BigInt(relid)}) AS leader`
+  const tryLead = (relid: string) => `SELECT pg_try_advisory_lock(${leaderLockKey(relid)}) AS leader`
 
   /** LISTEN on `conn`, which leads the outbox `relid` (row-level trigger) or is alone; false when closed meanwhile. */
   const listen = async (conn: ListenClient, relid: string | null): Promise<boolean> => {

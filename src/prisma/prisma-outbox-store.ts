@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.js'
 import type { ClaimOptions, OutboxEvents, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
 import { ClaimFloor } from './claim-floor.js'
-import { listenForOutbox, outboxNotifyInstalledSql, type OutboxColumns } from './outbox-notify.js'
+import { listenForOutbox, outboxLeaderSql, outboxNotifyInstalledSql, type OutboxColumns } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner, type SqlSession } from './sql-runner.js'
@@ -196,6 +196,20 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 
   /**
+   * PostgreSQL: the outbox's NOTIFY trigger (`row` level, the `statement`-level one of earlier
+   * versions, or null) and the session of the relay that leads (with the row-level one); elsewhere null.
+   */
+  async leadership(): Promise<OutboxLeadership | null> {
+    if (this.provider !== 'postgresql') return null
+    const trigger = (await this.sql.query<{ row_level: boolean; relid: string }>(outboxNotifyInstalledSql(this.meta.table)))[0]
+    if (!trigger) return { notifyTrigger: null, leader: null }
+    if (!trigger.row_level) return { notifyTrigger: 'statement', leader: null }
+    const r = (await this.sql.query<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date | string }>(outboxLeaderSql(String(trigger.relid))))[0]
+    const leader = r ? { pid: Number(r.pid), application: r.application_name || null, clientAddr: r.client_addr ?? null, since: new Date(r.backend_start).toISOString() } : null
+    return { notifyTrigger: 'row', leader }
+  }
+
+  /**
    * PostgreSQL: the client session of this database with the oldest transaction that holds a snapshot
    * (`backend_xmin`; sessions of other databases do not hold back this one's deleted rows); elsewhere null.
    */
@@ -216,6 +230,12 @@ export class PrismaOutboxStore implements OutboxStore {
     const oldest = r?.oldest == null ? null : r.oldest instanceof Date ? r.oldest : new Date(typeof r.oldest === 'number' ? r.oldest : String(r.oldest).replace(' ', 'T') + (/[zZ+]/.test(String(r.oldest).slice(10)) ? '' : 'Z'))
     return { count: Number(r?.n ?? 0), oldestAt: oldest }
   }
+}
+
+/** The outbox's NOTIFY trigger and its leading relay's session (see PrismaOutboxStore.leadership). */
+export interface OutboxLeadership {
+  notifyTrigger: 'row' | 'statement' | null
+  leader: { pid: number; application: string | null; clientAddr: string | null; since: string } | null
 }
 
 /** The oldest xid still running, and the next xid to be given out: read just before and just after a claim. */

@@ -42,6 +42,11 @@ export function registerStatus(program: Command): void {
       else {
         const m = report.master
         if (m) process.stdout.write(`master  outbox: ${m.outboxBacklog} events waiting${m.oldestEventAgeSeconds !== null ? `, oldest ${duration(m.oldestEventAgeSeconds * 1000)} old` : ''}\n`)
+        const relays = m?.relays
+        if (relays?.notifyTrigger === 'row') {
+          const l = relays.leader
+          process.stdout.write(l ? `master  leading relay: pid ${l.pid}${l.application ? ` (${l.application})` : ''}${l.clientAddr ? ` from ${l.clientAddr}` : ''}, connected since ${l.since}\n` : 'master  leading relay: none (no relay runs, or those running started before the NOTIFY trigger was installed)\n')
+        } else if (relays?.notifyTrigger === 'statement') process.stdout.write('master  NOTIFY trigger: the statement-level one of an earlier version (relays are woken, none leads; `cqrs triggers --notify-only --apply` replaces it)\n')
         const r = report.replica
         if (r) process.stdout.write(`replica queue ${r.queue}: ${r.messages} ready, ${r.consumers} consumers, ${r.retrying} retrying, ${r.deadLettered} dead-lettered\n`)
       }
