@@ -241,6 +241,9 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       }
       conn.on('error', onLost)
       conn.on('end', () => onLost(new Error('connection ended')))
+      // The server ends this session, and so frees the lead, about 25 s after the client goes silent
+      // (a network partition), not after the system's two hours of TCP keepalive.
+      await conn.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => {})
       const trigger = (await conn.query(outboxNotifyInstalledSql(outboxTable)).catch(() => ({ rows: [] as any[] }))).rows[0] as { row_level: boolean; relid: string } | undefined
       if (!trigger && !warnedNoTrigger) {
         warnedNoTrigger = true
