@@ -99,6 +99,17 @@ async function setupSeparateRelay(dialect: Dialect, ctx: TestContext, opts: { po
 }
 
 
+/**
+ * Until the outbox is empty: the relay deleted (and so counted) what it published. A message can reach
+ * the queue before its confirm reaches the relay.
+ */
+async function outboxEmptied(db: TestDatabase, what: string): Promise<void> {
+  for (let i = 0; (await outboxCount(db)) > 0; i++) {
+    if (i > 1500) throw new Error(`the outbox did not empty within 30 s (${what})`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 /** What arrived against what was committed: copies, events missing, events nobody committed. */
 function tally(received: Received[], expected: Set<string>) {
   const counts = eventCounts(received)
@@ -138,10 +149,12 @@ describe('a separate relay on PostgreSQL is woken by the outbox NOTIFY trigger',
 
     const a = await app.author.create({ data: { name: 'first', externalId: randomUUID() } })
     await q.until(1)
+    await outboxEmptied(db, 'first')
     // The first may have gone with the claim a relay makes as it starts listening; not the next.
     const notified = relay.stats.notified
     await app.author.update({ where: { id: a.id }, data: { name: 'second' } })
     await q.until(2)
+    await outboxEmptied(db, 'second')
     expect(relay.stats.notified - notified, 'published from its notification, not claimed (the poll is ten minutes away)').toBe(1)
 
     // Kill the LISTEN session: the relay reconnects, LISTENs again, and is woken as before.
@@ -200,6 +213,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     // A first event, which the claim the leader makes as it starts may take; the count starts after it.
     await apps[1].app.author.create({ data: { name: 'warm-up', externalId: randomUUID() } })
     await q.until(1)
+    await outboxEmptied(db, 'warm-up')
     const notified = leaders[0].app.$cqrs.relay.stats.notified
 
     await Promise.all(apps.map((a) => writeLoad(a.app, { writers: 2, rounds: 10, updates: 2 })))
@@ -233,6 +247,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     // A first event, which the claim the leader makes as it starts may take; the count starts after it.
     await app.author.create({ data: { name: 'warm-up', externalId: randomUUID() } })
     await q.until(1)
+    await outboxEmptied(db, 'warm-up')
     const notified = relay.stats.notified
 
     await writeLoad(app, { writers: 4, rounds: 25, updates: 2 })
@@ -287,6 +302,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     await log.until(/leading/)
     await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
     await q.until(20)
+    await outboxEmptied(db, 'before the outage')
     const notifiedBefore = relay.stats.notified
 
     // The broker goes away while rows keep committing: the leader's publishes of them fail.
@@ -299,10 +315,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     // Its claims publish the backlog; once the outbox is empty, the next rows come by notification.
     const duringOutage = await committedEvents(db)
     await q.untilMatch((got) => [...duringOutage].every((k) => eventCounts(got).has(k)), 'every event of the outage', 30_000)
-    for (let i = 0; (await outboxCount(db)) > 0; i++) {
-      if (i > 1500) throw new Error('the outbox did not empty within 30 s of the last event arriving')
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
+    await outboxEmptied(db, 'after the outage')
     const notifiedAfterOutage = relay.stats.notified
     await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
     const expected = await committedEvents(db)

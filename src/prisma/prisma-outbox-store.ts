@@ -68,7 +68,7 @@ export class PrismaOutboxStore implements OutboxStore {
           failed = { error }
           return 0
         }
-        await tx.execute(this.deleteSql(rows))
+        await tx.execute(this.deleteSql(rows.map((r) => r.id)))
         return rows.length
       },
       // MySQL: no gap locks, so the user's inserts into the outbox never wait for a relay.
@@ -108,7 +108,7 @@ export class PrismaOutboxStore implements OutboxStore {
           throw error
         }
       }
-      await session.run(rows.length > 0 ? [this.deleteSql(rows), 'COMMIT'] : ['COMMIT'])
+      await session.run(rows.length > 0 ? [this.deleteSql(rows.map((r) => r.id)), 'COMMIT'] : ['COMMIT'])
       clean = committed = true
       if (floored) this.floor.done(floored.ticket, xid(results[begin.length]), xid(results[begin.length + 2]), rows.map((r) => r.id), rows.length < limit)
       return rows.length
@@ -149,8 +149,9 @@ export class PrismaOutboxStore implements OutboxStore {
     return `SELECT ${col('id')} AS id, ${col('cqrsId')} AS cqrs_id, ${col('routingKey')} AS routing_key, ${col('format')} AS format, ${col('body')} AS body${trace} FROM ${table}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${col('id')} LIMIT ${Math.floor(limit)}${lock}`
   }
 
-  private deleteSql(rows: OutboxRow[]): string {
-    return `DELETE FROM ${this.table} WHERE ${this.col('id')} IN (${rows.map((r) => String(r.id)).join(',')})`
+  /** Ids come from the database (integers), so they are inlined as they are. */
+  private deleteSql(ids: ReadonlyArray<bigint | number>): string {
+    return `DELETE FROM ${this.table} WHERE ${this.col('id')} IN (${ids.join(',')})`
   }
 
   /** PostgreSQL with `listen`: the outbox trigger's NOTIFY wakes (or feeds) the relay; elsewhere a no-op (poll only). */
@@ -173,7 +174,7 @@ export class PrismaOutboxStore implements OutboxStore {
    */
   async deletePublished(ids: ReadonlyArray<bigint | number>): Promise<void> {
     if (ids.length === 0) return
-    const sql = `DELETE FROM ${this.table} WHERE ${this.col('id')} IN (${ids.map((id) => BigInt(id).toString()).join(',')})`
+    const sql = this.deleteSql(ids)
     const session = this.provider === 'postgresql' ? await this.sql.session?.() : null
     if (!session) {
       await this.sql.execute(sql)
@@ -205,7 +206,7 @@ export class PrismaOutboxStore implements OutboxStore {
     if (!trigger) return { notifyTrigger: null, leader: null }
     if (!trigger.row_level) return { notifyTrigger: 'statement', leader: null }
     const r = (await this.sql.query<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date | string }>(outboxLeaderSql(String(trigger.relid))))[0]
-    const leader = r ? { pid: Number(r.pid), application: r.application_name || null, clientAddr: r.client_addr ?? null, since: new Date(r.backend_start).toISOString() } : null
+    const leader = r ? { pid: Number(r.pid), application: r.application_name || null, clientAddr: r.client_addr ?? null, since: r.backend_start instanceof Date ? r.backend_start.toISOString() : String(r.backend_start) } : null
     return { notifyTrigger: 'row', leader }
   }
 
