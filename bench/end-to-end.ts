@@ -320,25 +320,23 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       const r = lag.relayProcess.at(-1)
       const p = lag.prisma.at(-1)
       if (p) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: plain Prisma create + confirmed publish p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms ${split(p)} at ${p.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${p.masterEventLoopDelayMs.p99.toFixed(1)} ms`)
-      if (r) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync with cqrs relay in its own process, leading (row-level NOTIFY trigger) p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms ${split(r)} at ${r.achievedPerSec.toFixed(0)}/s`)
-      const nt = lag.notify.at(-1)
-      if (nt) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync with the row-level NOTIFY trigger, in-process relay leading p50 ${nt.p50.toFixed(1)} ms p99 ${nt.p99.toFixed(1)} ms ${split(nt)} at ${nt.achievedPerSec.toFixed(0)}/s`)
+      const logVariant = (x: LagRun | undefined, label: string) => x && ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync ${label} p50 ${x.p50.toFixed(1)} ms p99 ${x.p99.toFixed(1)} ms ${split(x)} at ${x.achievedPerSec.toFixed(0)}/s`)
+      logVariant(r, 'with cqrs relay in its own process, leading (row-level NOTIFY trigger)')
+      logVariant(lag.notify.at(-1), 'with the row-level NOTIFY trigger, in-process relay leading')
       ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)} (${c.relay!.cycle}); raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
     }
     const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], prisma: lag.prisma[i], relayProcess: lag.relayProcess[i] ?? null, notify: lag.notify[i] ?? null }))
-    const sepRows: Measurement[] = [
-      ...(lag.relayProcess.length
-        ? [
-            { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p50, cqrs relay in its own process, leading (row-level NOTIFY trigger)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
-            { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, cqrs relay in its own process, leading (row-level NOTIFY trigger)', unit: 'ms', cqrs: lag.relayProcess.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 15, text: '< 15 ms (issue 12)' } },
-          ] satisfies Measurement[]
-        : []),
-      ...(lag.notify.length
-        ? [
-            { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p50, default setup plus the row-level NOTIFY trigger (in-process relay leading)', unit: 'ms', cqrs: lag.notify.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
-            { benchmark: 'end-to-end', dialect: 'postgresql', metric: 'lag p99, default setup plus the row-level NOTIFY trigger (in-process relay leading)', unit: 'ms', cqrs: lag.notify.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 15, text: '< 15 ms (issue 12)' } },
-          ] satisfies Measurement[]
-        : []),
+    /** The p50 and p99 rows of a variant that ran (none when it did not). */
+    const variantRows = (runs: LagRun[], label: string): Measurement[] =>
+      runs.length === 0
+        ? []
+        : [
+            { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p50, ${label}`, unit: 'ms', cqrs: runs.map((x) => x.p50), baseline: lag.baseline.map((x) => x.p50), baselineLabel: 'pg INSERT + confirmed publish, raw consumer' },
+            { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99, ${label}`, unit: 'ms', cqrs: runs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 15, text: '< 15 ms (issue 12)' } },
+          ]
+    const sepRows = [
+      ...variantRows(lag.relayProcess, 'cqrs relay in its own process, leading (row-level NOTIFY trigger)'),
+      ...variantRows(lag.notify, 'default setup plus the row-level NOTIFY trigger (in-process relay leading)'),
     ]
     const steadyNote = `steady ${PER_SEC}/s for ${LAG_MS / 1000} s per run`
     const satRows: Measurement[] = LAG_ONLY

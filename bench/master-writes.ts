@@ -71,20 +71,12 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
       const publishOne = (id: number) =>
         new Promise<void>((resolve, reject) => pubCh.publish(EXCHANGE, models.author.cqrsId, Buffer.from(authorEventBody(models.author.cqrsId, id, 0)), { persistent: true, contentType: 'application/json' }, (err) => (err ? reject(err) : resolve())))
       const plainPub = await plainDb.client({ poolSize: 16 })
-      const published = {
-        author: {
-          create: async (a: any) => {
-            const row = await plainPub.author.create(a)
-            await publishOne(row.id)
-            return row
-          },
-          update: async (a: any) => {
-            const row = await plainPub.author.update(a)
-            await publishOne(row.id)
-            return row
-          },
-        },
+      const thenPublish = (op: 'create' | 'update') => async (a: any) => {
+        const row = await plainPub.author[op](a)
+        await publishOne(row.id)
+        return row
       }
+      const published = { author: { create: thenPublish('create'), update: thenPublish('update') } }
       const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live' | 'notify' | 'published', any> = { plain, cqrs: ext, trigger: trig, live: null, notify: null, published }
       type Who = keyof typeof clients
       // Warm up: connections, query plans, JIT.
@@ -132,6 +124,8 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         if (variant === 'notify') {
           // The quick start's relay would take (and be woken by) the same rows: gone first.
           await clients.live?.$cqrs.close()
+          // And its 16 connections: with every phase's pool open, the server's 100 would run out.
+          await clients.live?.$disconnect()
           clients.live = null
           for (const sql of outboxNotifyStatements(trigBase)) await db.exec(sql)
           clients.notify = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { gatherMs: RELAY_GATHER_MS }, models }))

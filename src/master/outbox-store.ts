@@ -27,10 +27,11 @@ export interface SnapshotHolder {
 
 export interface ClaimOptions {
   /**
-   * Ids of rows this relay claimed in transactions still open: skipped instead of waited for. Rows
-   * other relays hold are still waited for, so one row's events never leave out of order.
+   * Ids (integers, or their decimal text) of rows this relay has in flight: claimed in transactions
+   * still open, or published from notifications and not yet deleted. Skipped instead of waited for.
+   * Rows other relays hold are still waited for, so one row's events never leave out of order.
    */
-  exclude?: ReadonlyArray<bigint | number>
+  exclude?: ReadonlyArray<bigint | number | string>
   /**
    * Look from the oldest row, past any floor the store keeps to skip the rows it deleted (PostgreSQL):
    * for a drain that found rows left after a claim that took none.

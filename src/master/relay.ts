@@ -184,11 +184,8 @@ export class Relay {
    * a failure they stay in the outbox and the loop claims them (with its backoff).
    */
   private pump(): void {
-    if (this.pumping || this.claiming > 0 || this.fresh.length === 0 || this.freshBatches.size >= PIPELINE_DEPTH) return
-    if (!this.running || this.currentRole !== 'leader') {
-      this.fresh = []
-      return
-    }
+    // Rows wait here only while this relay leads: setRole() drops them when it stops leading (or stops).
+    if (this.pumping || this.claiming > 0 || this.fresh.length === 0 || this.freshBatches.size >= PIPELINE_DEPTH || !this.running) return
     const taken = this.fresh.length <= this.opts.batchSize ? this.fresh : this.fresh.slice(0, this.opts.batchSize)
     this.fresh = taken === this.fresh ? [] : this.fresh.slice(taken.length)
     const rows = this.claimedLately.size === 0 ? taken : taken.filter((r) => !this.claimedLately.has(String(r.id)))
@@ -288,7 +285,7 @@ export class Relay {
       this.claiming--
       this.pump()
     }
-    const exclude = this.unsettled.size === 0 ? options.exclude : [...(options.exclude ?? []), ...[...this.unsettled].map((id) => BigInt(id))]
+    const exclude = this.unsettled.size === 0 ? options.exclude : [...(options.exclude ?? []), ...this.unsettled]
     return this.opts.store
       .claim(
         limit,

@@ -15,7 +15,7 @@
  * (or an outbox without the trigger) costs at most one poll interval, never an event.
  */
 import type { Logger } from '../core/logger.js'
-import type { OutboxEvents, OutboxRow } from '../master/outbox-store.js'
+import type { OutboxEvents, OutboxRow, RelayRole } from '../master/outbox-store.js'
 import { openAdapter, pgPoolOf, type AdapterConnection } from './internals.js'
 import { quoteIdent } from './sql.js'
 
@@ -168,9 +168,9 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   let backoff = 100
   let warnedNoTrigger = false
   let toldStatementLevel = false
-  let role: 'alone' | 'leader' | 'follower' | null = null
+  let role: RelayRole | null = null
 
-  const setRole = (r: 'alone' | 'leader' | 'follower') => {
+  const setRole = (r: RelayRole) => {
     if (r === role) return
     role = r
     events.role?.(r)
@@ -179,8 +179,8 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   /** One leader per outbox table: the advisory lock's key holds the table's oid. */
   const tryLead = (relid: string) => `SELECT pg_try_advisory_lock(${leaderLockKey(relid)}) AS leader`
 
-  /** LISTEN on `conn`, which leads the outbox `relid` (row-level trigger) or is alone; false when closed meanwhile. */
-  const listen = async (conn: ListenClient, relid: string | null): Promise<boolean> => {
+  /** LISTEN on `conn`, which leads the outbox `relid` (row-level trigger) or is alone. */
+  const listen = async (conn: ListenClient, relid: string | null): Promise<void> => {
     const leading = relid !== null
     conn.on('notification', (msg) => {
       if (msg.channel !== OUTBOX_CHANNEL) return
@@ -189,12 +189,11 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       else if (row !== 'other') events.row!(row)
     })
     await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
-    if (closed) return false
+    if (closed) return
     setRole(leading ? 'leader' : 'alone')
     logger.info(leading ? 'cqrs relay: listening for outbox notifications, leading: this relay publishes rows as they commit' : 'cqrs relay: listening for outbox notifications', { channel: OUTBOX_CHANNEL })
     // Whatever was committed while we were not listening is found now, not at the next poll.
     events.wake()
-    return true
   }
 
   /** A follower: try to take the lead every electEveryMs, on its own connection. */
