@@ -7,7 +7,7 @@
  * Prints throughput, the CPU per op of this process, PostgreSQL (or MariaDB) and RabbitMQ, and where the JS time went.
  */
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
-import { AMQP_URL, authorData, createTestDatabase, type Dialect } from '../support.js'
+import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, type Dialect, uniqueSuffix } from '../support.js'
 import { cpuByKind, cpuPerEvent, profiled, serviceOf } from './cpu.js'
 import { execFileSync } from 'node:child_process'
 
@@ -19,6 +19,13 @@ const base = await db.client({ poolSize: 16 })
 const models = { author: { cqrsId: 'author_prof' } }
 // The default setup (trigger capture) needs its triggers, as a migration would install them.
 if (who === 'cqrs' || who === 'live') await installCaptureTriggers(base, { models })
+// With a relay publishing, a durable queue takes its events, as a replica's would.
+const sink = `prof_sink_${uniqueSuffix()}`
+if (who === 'live') {
+  const conn = await amqpConnect('profile-sink')
+  await declareSink(conn, sink, [models.author.cqrsId])
+  await conn.close()
+}
 const c = who === 'plain' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: who === 'live' }, logger: silentLogger, models }))
 const ids: number[] = []
 const run = async (count: number, offset: number) => {
@@ -73,4 +80,5 @@ if (relayStats) console.log(`relay: ${relayStats.published} events in ${relaySta
 console.log(`${who} ${op} c${conc} ${dialect}: ${n} ops in ${ms.toFixed(0)} ms = ${((n * 1000) / ms).toFixed(0)} ops/s; node CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/op; CPU µs per op by process (flush included): ${cpuPerEvent(k0, k1, n)}`)
 if (who === 'cqrs' || who === 'live') await (c as any).$cqrs.close()
 await db.drop()
+if (who === 'live') await deleteQueues([sink])
 if (file) console.log(execFileSync(process.execPath, ['--import', 'tsx', 'bench/profile/summarize.ts', file, '22'], { encoding: 'utf8' }))
