@@ -126,7 +126,10 @@ function tally(received: Received[], expected: Set<string>) {
  */
 async function writeLoad(app: any, opts: { writers: number; rounds: number; updates: number; until?: Promise<unknown> }): Promise<number> {
   let stopped = false
-  void opts.until?.then(() => (stopped = true))
+  void opts.until?.then(
+    () => (stopped = true),
+    () => (stopped = true),
+  )
   let rows = 0
   await Promise.all(
     Array.from({ length: opts.writers }, async (_, w) => {
@@ -353,6 +356,67 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     expect(relay.stats.notified, 'the three after the first came by notification').toBeGreaterThanOrEqual(3)
     expect(Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM other.cqrs_outbox'))[0].n), "the other outbox's rows are still there").toBe(3)
     expect(await outboxCount(db), 'this outbox is empty').toBe(0)
+  })
+
+  it.runIf(DIALECTS.includes('postgresql'))('the trigger installed, then dropped, while a separate and an in-process relay run: they elect a leader, then both claim again; no event is missing', async (ctx) => {
+    // Both poll every ten minutes, and look at the trigger every five seconds.
+    const { db, q, relay, log, client, models, cliEnv, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: false })
+    relay.start()
+    await log.until(/no NOTIFY trigger/)
+    // The quick start's in-process relay: kicked by its own commits.
+    const appLog = recordingLogger()
+    const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), capture: 'extension', models, relay: { pollIntervalMs: LONG_POLL_MS }, logger: appLog.logger }))
+    defer(() => app.$cqrs.close())
+    const inProcess = app.$cqrs.relay
+    const arrived = (events: Set<string>, what: string) => q.untilMatch((got) => [...events].every((k) => eventCounts(got).has(k)), what)
+    /** Events of rows written from here on, committed while no relay changes its part: each must arrive once. */
+    const quietPhase = async (what: string) => {
+      const before = await committedEvents(db)
+      await writeLoad(app, { writers: 2, rounds: 3, updates: 1 })
+      const phase = new Set([...(await committedEvents(db))].filter((k) => !before.has(k)))
+      expect(phase.size).toBe(2 * 3 * 2)
+      await arrived(phase, what)
+      await outboxEmptied(db, what)
+      return phase
+    }
+    const once = new Set<string>()
+    for (const k of await quietPhase('events before the trigger')) once.add(k)
+    expect([relay.role, inProcess.role]).toEqual(['alone', 'alone'])
+
+    // Installed while both run and the app writes: each relay sees it, and exactly one leads.
+    const applied = await cqrs(['triggers', '--notify-only', '--apply'], cliEnv)
+    expect(applied.code, applied.stderr).toBe(0)
+    const elected = Promise.all([log.until(/leading|another relay leads/), appLog.until(/leading|another relay leads/)])
+    await writeLoad(app, { writers: 2, rounds: 100_000, updates: 1, until: elected })
+    await elected
+    expect(appLog.lines.join('\n')).toMatch(/NOTIFY trigger changed \(no trigger, now the row-level trigger\)/)
+    expect([relay.role, inProcess.role].sort()).toEqual(['follower', 'leader'])
+    await arrived(await committedEvents(db), 'events written while the trigger was installed')
+    await outboxEmptied(db, 'after the install')
+    const leader = relay.role === 'leader' ? relay : inProcess
+    const notified = leader.stats.notified
+    const led = await quietPhase('events with a leader')
+    for (const k of led) once.add(k)
+    expect(leader.stats.notified - notified, 'the leader published them from their notifications').toBe(led.size)
+
+    // Dropped while both run: the leader must not wait for notifications that no longer come.
+    await db.query('DROP TRIGGER cqrs_outbox_notify ON cqrs_outbox')
+    const dropped = Promise.all([log.until(/now no trigger/), appLog.until(/now no trigger/)])
+    await writeLoad(app, { writers: 2, rounds: 100_000, updates: 1, until: dropped })
+    await dropped
+    expect([relay.role, inProcess.role]).toEqual(['alone', 'alone'])
+    // The separate relay polls every ten minutes: these leave because the app's commits kick its relay.
+    for (const k of await quietPhase('events after the drop')) once.add(k)
+
+    await relay.stop()
+    await app.$cqrs.close()
+    const got = await q.barrier()
+    const expected = await committedEvents(db)
+    const { missing, extra, dupes } = tally(got, expected)
+    expect({ missing, extra }).toEqual({ missing: [], extra: [] })
+    // Copies are possible only while the relays changed parts (the version gate drops them).
+    expect(dupes.filter((d) => once.has(d.split(' ')[0])), 'events of the quiet phases arrived once').toEqual([])
+    expect(await outboxCount(db)).toBe(0)
   })
 
   it.runIf(DIALECTS.includes('postgresql'))('a row too big for a notification is claimed; the statement-level trigger of earlier versions still wakes the relay', async (ctx) => {

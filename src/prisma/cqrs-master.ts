@@ -66,9 +66,11 @@ interface RelayOverrides {
 }
 
 function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: RelayOverrides = {}): Relay {
+  // A follower tries to take the lead as often as it polls, within 0.1-1 s; every relay looks at the
+  // outbox's NOTIFY trigger again five times less often (0.5-5 s), in case it was installed or dropped.
+  const electEveryMs = Math.min(1000, Math.max(100, overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs))
   return new Relay({
-    // A follower tries to take the lead as often as it polls, within 0.1-1 s.
-    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen, electEveryMs: Math.min(1000, Math.max(100, overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs)) }),
+    store: new PrismaOutboxStore(client, s.provider, s.outboxMeta, { listen: overrides.listen, electEveryMs, recheckEveryMs: 5 * electEveryMs }),
     transport: runtime(transport),
     batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
     pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,

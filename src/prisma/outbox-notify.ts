@@ -137,16 +137,33 @@ export interface ListenOptions {
   columns: OutboxColumns
   /** How often a follower tries to take the lead (default 1,000 ms). */
   electEveryMs?: number
+  /** How often the relay looks whether the outbox's NOTIFY trigger changed (default 5,000 ms). */
+  recheckEveryMs?: number
+  /**
+   * LISTEN only with the row-level trigger, to lead or follow (an in-process relay, which its own
+   * commits kick): without it, hold no connection and only look for the trigger now and then.
+   */
+  rowTriggerOnly?: boolean
 }
+
+/** The outbox's NOTIFY trigger as a relay saw it: the row-level one (with the outbox's oid), the statement-level one of earlier versions, or none. */
+type TriggerState = { level: 'row'; relid: string } | { level: 'statement' } | { level: 'none' }
+
+const triggerState = (row: { row_level: boolean; relid: string } | undefined): TriggerState => (!row ? { level: 'none' } : row.row_level ? { level: 'row', relid: String(row.relid) } : { level: 'statement' })
+const sameTrigger = (a: TriggerState, b: TriggerState) => a.level === b.level && (a.level !== 'row' || a.relid === (b as { relid: string }).relid)
+const describeTrigger = (t: TriggerState) => (t.level === 'row' ? 'the row-level trigger' : t.level === 'statement' ? 'the statement-level trigger of an earlier version' : 'no trigger')
 
 /**
  * LISTEN for outbox notifications on a dedicated connection from `client`'s pg driver adapter. With
  * the row-level trigger installed, the relays of one database elect a leader (see above): the leader
  * gets each committed row (`events.row`), or a wake-up for a notification without one; a follower
  * LISTENs to nothing and tries to take the lead every `electEveryMs`. With the statement-level trigger
- * of earlier versions, or none, every relay is woken (`events.wake`), as before. After the connection
- * is lost it reconnects with backoff and wakes the relay once (notifications sent meanwhile are
- * gone). Returns null where LISTEN is not available (not the pg driver adapter); the relay then polls only.
+ * of earlier versions, or none, every relay is woken (`events.wake`), as before (with
+ * `rowTriggerOnly`, not at all). After the connection is lost it reconnects with backoff and wakes the
+ * relay once (notifications sent meanwhile are gone). Every `recheckEveryMs` it looks at the trigger
+ * again: installed, dropped or replaced while the relay runs, it takes the part the trigger now calls
+ * for (a leader whose trigger was dropped would otherwise wait for notifications that never come).
+ * Returns null where LISTEN is not available (not the pg driver adapter); the relay then polls only.
  */
 export async function listenForOutbox(client: any, outboxTable: string, events: OutboxEvents, logger: Logger, options: ListenOptions): Promise<OutboxListener | null> {
   let adapter: AdapterConnection | null
@@ -165,10 +182,15 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   let current: ListenClient | null = null
   let timer: NodeJS.Timeout | undefined
   let electTimer: NodeJS.Timeout | undefined
+  let recheckTimer: NodeJS.Timeout | undefined
   let backoff = 100
   let warnedNoTrigger = false
   let toldStatementLevel = false
   let role: RelayRole | null = null
+  /** The trigger as the last (re)connect saw it; null until then. */
+  let seen: TriggerState | null = null
+  /** Connections given up on purpose (the trigger changed): their end is no loss. */
+  const retired = new WeakSet<ListenClient>()
 
   const setRole = (r: RelayRole) => {
     if (r === role) return
@@ -178,6 +200,12 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
 
   /** One leader per outbox table: the advisory lock's key holds the table's oid. */
   const tryLead = (relid: string) => `SELECT pg_try_advisory_lock(${leaderLockKey(relid)}) AS leader`
+
+  /** The trigger as it is now, read on `conn`, or through the relay's own Prisma client (no connection of ours held). */
+  const readTrigger = async (conn: ListenClient | null): Promise<TriggerState> => {
+    const sql = outboxNotifyInstalledSql(outboxTable)
+    return triggerState(conn ? (await conn.query(sql)).rows[0] : (await client.$queryRawUnsafe(sql))[0])
+  }
 
   /** LISTEN on `conn`, which leads the outbox `relid` (row-level trigger) or is alone. */
   const listen = async (conn: ListenClient, relid: string | null): Promise<void> => {
@@ -189,7 +217,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       else if (row !== 'other') events.row!(row)
     })
     await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
-    if (closed) return
+    if (closed || current !== conn) return
     setRole(leading ? 'leader' : 'alone')
     logger.info(leading ? 'cqrs relay: listening for outbox notifications, leading: this relay publishes rows as they commit' : 'cqrs relay: listening for outbox notifications', { channel: OUTBOX_CHANNEL })
     // Whatever was committed while we were not listening is found now, not at the next poll.
@@ -214,8 +242,61 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     electTimer.unref?.()
   }
 
+  /**
+   * Look at the trigger again every recheckEveryMs (on the LISTEN connection, or a pooled one when
+   * none is held); when it changed, give up the connection (and with it the lead) and set up anew.
+   */
+  const recheck = () => {
+    clearTimeout(recheckTimer)
+    recheckTimer = setTimeout(async () => {
+      recheckTimer = undefined
+      if (closed || !seen) return
+      const conn = current
+      let now: TriggerState
+      try {
+        now = await readTrigger(conn)
+      } catch {
+        // A lost connection is reconnected by its 'error' handler (which schedules the next look); a
+        // database away: look again later.
+        if (!closed && current === conn) recheck()
+        return
+      }
+      if (closed || current !== conn) return
+      if (sameTrigger(now, seen)) return recheck()
+      logger.info(`cqrs relay: the outbox's NOTIFY trigger changed (${describeTrigger(seen)}, now ${describeTrigger(now)}); this relay takes the part it calls for`)
+      if (conn) {
+        retired.add(conn)
+        current = null
+        clearTimeout(electTimer)
+        conn.removeAllListeners('notification')
+        // Destroyed: ending its session gives up the lead, and the LISTEN.
+        try {
+          conn.release(true)
+        } catch {}
+      }
+      // Until it leads again, the relay claims every row (as after a lost connection).
+      if (role === 'leader') setRole('alone')
+      backoff = 100
+      void connect()
+    }, options.recheckEveryMs ?? 5000)
+    recheckTimer.unref?.()
+  }
+
+  /** Without the row-level trigger, a relay with rowTriggerOnly holds no connection: it looks again later. */
+  const standBy = (trigger: TriggerState) => {
+    seen = trigger
+    setRole('alone')
+    backoff = 100
+    recheck()
+  }
+
   const connect = async (): Promise<void> => {
     if (closed) return
+    if (options.rowTriggerOnly) {
+      const trigger = await readTrigger(null).catch((): TriggerState => ({ level: 'none' }))
+      if (closed) return
+      if (trigger.level !== 'row') return standBy(trigger)
+    }
     let c: ListenClient | null = null
     let lost = false
     try {
@@ -225,8 +306,10 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         if (lost) return
         lost = true
         conn.removeAllListeners('notification')
+        if (retired.has(conn)) return
         if (current === conn) current = null
         clearTimeout(electTimer)
+        clearTimeout(recheckTimer)
         // A client that failed is dropped from the pool, not reused.
         try {
           conn.release(err ?? true)
@@ -240,19 +323,28 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       }
       conn.on('error', onLost)
       conn.on('end', () => onLost(new Error('connection ended')))
+      const trigger = await readTrigger(conn).catch((): TriggerState => ({ level: 'none' }))
+      if (options.rowTriggerOnly && trigger.level !== 'row') {
+        // Dropped in the meantime. Kicked by its own commits, this relay needs no LISTEN.
+        lost = true
+        conn.removeAllListeners('error')
+        conn.removeAllListeners('end')
+        conn.release()
+        if (!closed) standBy(trigger)
+        return
+      }
       // The server ends this session, and so frees the lead, about 25 s after the client goes silent
       // (a network partition), not after the system's two hours of TCP keepalive.
       await conn.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => {})
-      const trigger = (await conn.query(outboxNotifyInstalledSql(outboxTable)).catch(() => ({ rows: [] as any[] }))).rows[0] as { row_level: boolean; relid: string } | undefined
-      if (!trigger && !warnedNoTrigger) {
+      if (trigger.level === 'none' && !warnedNoTrigger) {
         warnedNoTrigger = true
         logger.warn(`cqrs relay: the outbox has no NOTIFY trigger, so this relay finds new events by polling only; install it with \`cqrs triggers --notify-only --apply\` (or add the output of \`cqrs triggers --notify\` to a migration)`)
       }
-      if (trigger && !trigger.row_level && !toldStatementLevel) {
+      if (trigger.level === 'statement' && !toldStatementLevel) {
         toldStatementLevel = true
         logger.info('cqrs relay: the outbox NOTIFY trigger is the statement-level one of an earlier version: commits wake this relay, which then claims their rows; reinstall it (`cqrs triggers --notify-only --apply`) to have rows published as they commit')
       }
-      const relid = trigger?.row_level === true ? trigger.relid : null
+      const relid = trigger.level === 'row' ? trigger.relid : null
       const leading = relid !== null && (await conn.query(tryLead(relid))).rows[0]?.leader === true
       if (lost) return
       if (closed) {
@@ -260,7 +352,9 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         return
       }
       current = conn
+      seen = trigger
       backoff = 100
+      recheck()
       if (relid !== null && !leading) {
         setRole('follower')
         logger.info('cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes')
@@ -274,6 +368,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       if (c) {
         lost = true
         if (current === c) current = null
+        clearTimeout(recheckTimer)
         try {
           c.release(e as Error)
         } catch {}
@@ -300,6 +395,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       closed = true
       clearTimeout(timer)
       clearTimeout(electTimer)
+      clearTimeout(recheckTimer)
       const c = current
       current = null
       if (c) {

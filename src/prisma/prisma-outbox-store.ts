@@ -29,10 +29,10 @@ export class PrismaOutboxStore implements OutboxStore {
     private readonly meta: ModelMeta,
     /**
      * PostgreSQL: LISTEN for the outbox trigger's NOTIFY (see outbox-notify.ts): `true` for a separate
-     * relay; `'row-trigger'` (the in-process relay, which its own commits kick) only where the
-     * row-level trigger is installed, to lead or follow.
+     * relay; `'row-trigger'` (the in-process relay, which its own commits kick) only while the
+     * row-level trigger is installed, to lead or follow (it looks for it every `recheckEveryMs`).
      */
-    private readonly options: { listen?: boolean | 'row-trigger'; electEveryMs?: number } = {},
+    private readonly options: { listen?: boolean | 'row-trigger'; electEveryMs?: number; recheckEveryMs?: number } = {},
   ) {
     this.sql = sqlRunner(client, provider)
     this.table = quoteIdent(provider, meta.table)
@@ -157,14 +157,10 @@ export class PrismaOutboxStore implements OutboxStore {
   /** PostgreSQL with `listen`: the outbox trigger's NOTIFY wakes (or feeds) the relay; elsewhere a no-op (poll only). */
   async watch(events: OutboxEvents, logger: Logger): Promise<() => Promise<void>> {
     if (this.provider !== 'postgresql' || !this.options.listen) return async () => {}
-    if (this.options.listen === 'row-trigger') {
-      // Unknown (the database is away): kicked by its commits and polling, as without the trigger.
-      const trigger = await this.sql.query<{ row_level: boolean }>(outboxNotifyInstalledSql(this.meta.table)).catch(() => [])
-      if (trigger[0]?.row_level !== true) return async () => {}
-    }
     const column = (field: string) => this.meta.fields.find((f) => f.name === field)?.column ?? field
     const columns: OutboxColumns = { id: column('id'), cqrsId: column('cqrsId'), routingKey: column('routingKey'), format: column('format'), body: column('body'), traceContext: traceColumnOf(this.meta) }
-    const listener = await listenForOutbox(this.client, this.meta.table, events, logger, { columns, electEveryMs: this.options.electEveryMs })
+    const { electEveryMs, recheckEveryMs } = this.options
+    const listener = await listenForOutbox(this.client, this.meta.table, events, logger, { columns, electEveryMs, recheckEveryMs, rowTriggerOnly: this.options.listen === 'row-trigger' })
     return async () => listener?.close()
   }
 
