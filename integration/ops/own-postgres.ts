@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { schemaSql } from '../support/databases.js'
@@ -40,11 +40,17 @@ async function freePort(): Promise<number> {
   return port
 }
 
-export async function ownPostgres(label: string): Promise<OwnPostgres> {
+/**
+ * `listen`: addresses to listen on besides 127.0.0.1, whose clients (`hosts`, CIDR) are trusted too;
+ * e.g. a veth's, for a client in a network namespace.
+ */
+export async function ownPostgres(label: string, options: { listen?: string[]; hosts?: string[] } = {}): Promise<OwnPostgres> {
   const name = `cqrs_${label}_${randomBytes(3).toString('hex')}`
   const port = await freePort()
   // Durability is not under test: fsync off keeps the cluster's start and stop quick.
-  await run('pg_createcluster', [VERSION, name, '-p', String(port), '-o', 'fsync=off', '-o', 'max_connections=40', '-o', 'shared_buffers=16MB', '--', '--auth=trust'])
+  const listen = ['127.0.0.1', ...(options.listen ?? [])].join(',')
+  await run('pg_createcluster', [VERSION, name, '-p', String(port), '-o', 'fsync=off', '-o', 'max_connections=40', '-o', 'shared_buffers=16MB', '-o', `listen_addresses=${listen}`, '--', '--auth=trust'])
+  for (const cidr of options.hosts ?? []) appendFileSync(`/etc/postgresql/${VERSION}/${name}/pg_hba.conf`, `host all all ${cidr} trust\n`)
   const cluster = {
     start: async () => void (await run('pg_ctlcluster', ['--skip-systemctl-redirect', VERSION, name, 'start'])),
     drop: async () => void (await run('pg_dropcluster', ['--stop', VERSION, name])),

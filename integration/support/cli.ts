@@ -29,9 +29,11 @@ export function cqrs(args: string[], env: Record<string, string | undefined> = {
 }
 
 /** Start `cqrs <args>` and leave it running (consume, relay). */
-export function spawnCqrs(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
+export function spawnCqrs(args: string[], env: Record<string, string | undefined> = {}, options: { prefix?: string[] } = {}): ChildProcess {
   // CQRS_CLI_NODE_ARGS: options for node itself, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the CLI and its workers (NODE_OPTIONS refuses --cpu-prof).
-  const child = spawn(process.execPath, [...(process.env.CQRS_CLI_NODE_ARGS?.split(' ').filter(Boolean) ?? []), BIN, ...args], { cwd: ROOT, env: { ...process.env, CQRS_CONFIG: TEST_CONFIG, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const command = [...(options.prefix ?? []), process.execPath, ...(process.env.CQRS_CLI_NODE_ARGS?.split(' ').filter(Boolean) ?? []), BIN, ...args]
+  // prefix: a command that runs node, e.g. `ip netns exec <ns>` (which execs it: the child's pid is node's).
+  const child = spawn(command[0], command.slice(1), { cwd: ROOT, env: { ...process.env, CQRS_CONFIG: TEST_CONFIG, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   const log = { text: '' }
   logs.set(child, log)
   child.stderr!.on('data', (d) => (log.text += d))

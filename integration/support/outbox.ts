@@ -5,7 +5,7 @@ import type { TestDatabase } from './databases.js'
 export const outboxCount = async (db: TestDatabase): Promise<number> => Number((await db.query<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n)
 
 /** Every event the database says was committed: `pk:revision:SAVE` for revisions 0..cqrs_revision of every author row. */
-export async function committedEvents(db: TestDatabase): Promise<Set<string>> {
+export async function committedEvents(db: Pick<TestDatabase, 'query'>): Promise<Set<string>> {
   const rows = await db.query<{ id: number | bigint; cqrs_revision: number | bigint }>('SELECT id, cqrs_revision FROM author')
   const out = new Set<string>()
   for (const r of rows) for (let rev = 0; rev <= Number(r.cqrs_revision); rev++) out.add(`${r.id}:${rev}:SAVE`)

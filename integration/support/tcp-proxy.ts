@@ -30,11 +30,12 @@ export class TcpProxy {
     this.server = net.createServer((client) => this.onConnection(client))
   }
 
-  static async start(targetPort = 5672, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  /** A proxy to `targetHost:targetPort`, listening on a free port of `listenHost`. */
+  static async start(targetPort = 5672, targetHost = '127.0.0.1', listenHost = '127.0.0.1'): Promise<TcpProxy> {
     const p = new TcpProxy(targetPort, targetHost)
     await new Promise<void>((resolve, reject) => {
       p.server.once('error', reject)
-      p.server.listen(0, '127.0.0.1', () => resolve())
+      p.server.listen(0, listenHost, () => resolve())
     })
     p.port = (p.server.address() as net.AddressInfo).port
     return p

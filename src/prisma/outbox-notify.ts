@@ -334,8 +334,11 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         return
       }
       // The server ends this session, and so frees the lead, about 25 s after the client goes silent
-      // (a network partition), not after the system's two hours of TCP keepalive.
-      await conn.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => {})
+      // (a network partition), not after the system's two hours of TCP keepalive: keepalive probes
+      // while it has nothing to send, and a user timeout for what it sent (notifications of commits)
+      // and nobody acknowledged, which TCP would otherwise retransmit for some fifteen minutes, with
+      // no probe meanwhile. (PostgreSQL 12 and newer; on an older one, the keepalive alone.)
+      await conn.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET tcp_user_timeout = 25000').catch(() => {})
       if (trigger.level === 'none' && !warnedNoTrigger) {
         warnedNoTrigger = true
         logger.warn(`cqrs relay: the outbox has no NOTIFY trigger, so this relay finds new events by polling only; install it with \`cqrs triggers --notify-only --apply\` (or add the output of \`cqrs triggers --notify\` to a migration)`)
