@@ -42,6 +42,12 @@ export interface ClaimOptions {
    * rows the leading relay publishes as they commit alone (see {@link OutboxEvents}).
    */
   olderThanMs?: number
+  /**
+   * The longest the claim may wait for its publish (the relay's publish timeout). Where the store
+   * can (PostgreSQL), a claim's transaction left idle well past it is ended by the database, so that
+   * a relay frozen or cut off mid-claim does not keep its rows locked from every other relay.
+   */
+  publishWithinMs?: number
 }
 
 /**

@@ -104,6 +104,11 @@ export class Relay {
 
   constructor(private readonly opts: RelayOptions) {}
 
+  /** How long a batch may wait for the broker's confirms before it fails (its rows stay in the outbox). */
+  private get publishTimeoutMs(): number {
+    return this.opts.publishTimeoutMs ?? 5000
+  }
+
   /** Start the background loop (idempotent). */
   start(): void {
     if (this.running) return
@@ -295,7 +300,7 @@ export class Relay {
           if (this.currentRole === 'leader') this.rememberClaimed(rows)
           return publish(rows, sent)
         },
-        { ...options, exclude },
+        { ...options, exclude, publishWithinMs: this.publishTimeoutMs },
       )
       .finally(sent)
   }
@@ -452,7 +457,7 @@ export class Relay {
 
   /** Publish `rows` and wait for their confirms; `onSent` is called once they are all written (before the confirms, where the transport can tell). */
   private async publish(rows: OutboxRow[], onSent?: () => void): Promise<void> {
-    const timeoutMs = this.opts.publishTimeoutMs ?? 5000
+    const timeoutMs = this.publishTimeoutMs
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the broker did not confirm ${rows.length} event(s) within ${timeoutMs} ms; they stay in the outbox`)), timeoutMs)

@@ -89,7 +89,13 @@ export class PrismaOutboxStore implements OutboxStore {
    * the user's own writes keep their setting, so G1 holds.
    */
   private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
-    const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off'] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    // PostgreSQL: the claim's rows stay locked while it publishes (its transaction idle meanwhile). A
+    // relay that stops there (frozen, or cut off by a network partition, its connection still open as
+    // far as the server knows) would keep them locked from every other relay, and stall the outbox,
+    // for as long as TCP takes to notice (hours): the server ends such a transaction instead, well
+    // after the publish would have timed out.
+    const idleLimitMs = Math.max(15_000, 3 * Math.ceil(options.publishWithinMs ?? 5000))
+    const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off', `SET LOCAL idle_in_transaction_session_timeout = ${idleLimitMs}`] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
     // PostgreSQL 13+: the claim starts above the floor, and the xids read around it let the floor move (claim-floor.ts).
     // Not for a claim of old rows alone (a follower's), which passes the young ones below its reach.
     const floored = this.provider === 'postgresql' && !options.olderThanMs && (await this.snapshotsReadable()) ? this.floor.start(performance.now(), options.fromStart) : null
