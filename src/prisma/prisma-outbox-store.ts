@@ -89,13 +89,19 @@ export class PrismaOutboxStore implements OutboxStore {
    * the user's own writes keep their setting, so G1 holds.
    */
   private async claimInSession(session: SqlSession, limit: number, publish: (rows: OutboxRow[]) => Promise<void>, options: ClaimOptions): Promise<number> {
-    // PostgreSQL: the claim's rows stay locked while it publishes (its transaction idle meanwhile). A
-    // relay that stops there (frozen, or cut off by a network partition, its connection still open as
-    // far as the server knows) would keep them locked from every other relay, and stall the outbox,
-    // for as long as TCP takes to notice (hours): the server ends such a transaction instead, well
-    // after the publish would have timed out.
+    // The claim's rows stay locked while it publishes (its transaction idle meanwhile). A relay that
+    // stops there (frozen, or cut off by a network partition, its connection still open as far as the
+    // server knows) would keep them locked from every other relay, and stall the outbox, for as long
+    // as TCP takes to notice (hours): the server ends such a transaction instead, well after the
+    // publish would have timed out. PostgreSQL for this transaction alone; MariaDB for the session,
+    // set back once the claim ends (MySQL has no such limit).
     const idleLimitMs = Math.max(15_000, 3 * Math.ceil(options.publishWithinMs ?? 5000))
-    const begin = this.provider === 'postgresql' ? ['BEGIN', 'SET LOCAL synchronous_commit TO off', `SET LOCAL idle_in_transaction_session_timeout = ${idleLimitMs}`] : ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    const mariadb = this.provider === 'mysql' && (await this.isMariadb())
+    const begin =
+      this.provider === 'postgresql'
+        ? ['BEGIN', 'SET LOCAL synchronous_commit TO off', `SET LOCAL idle_in_transaction_session_timeout = ${idleLimitMs}`]
+        : [...(mariadb ? [`SET SESSION idle_transaction_timeout = ${Math.ceil(idleLimitMs / 1000)}`] : []), 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    const end = mariadb ? ['SET SESSION idle_transaction_timeout = DEFAULT'] : []
     // PostgreSQL 13+: the claim starts above the floor, and the xids read around it let the floor move (claim-floor.ts).
     // Not for a claim of old rows alone (a follower's), which passes the young ones below its reach.
     const floored = this.provider === 'postgresql' && !options.olderThanMs && (await this.snapshotsReadable()) ? this.floor.start(performance.now(), options.fromStart) : null
@@ -109,12 +115,12 @@ export class PrismaOutboxStore implements OutboxStore {
         try {
           await publish(rows)
         } catch (error) {
-          await session.run(['ROLLBACK'])
+          await session.run(['ROLLBACK', ...end])
           clean = true
           throw error
         }
       }
-      await session.run(rows.length > 0 ? [this.deleteSql(rows.map((r) => r.id)), 'COMMIT'] : ['COMMIT'])
+      await session.run([...(rows.length > 0 ? [this.deleteSql(rows.map((r) => r.id))] : []), 'COMMIT', ...end])
       clean = committed = true
       if (floored) this.floor.done(floored.ticket, xid(results[begin.length]), xid(results[begin.length + 2]), rows.map((r) => r.id), rows.length < limit)
       return rows.length
@@ -127,6 +133,16 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 
   private snapshots: Promise<boolean> | null = null
+  private mariadb: Promise<boolean> | null = null
+
+  /** MySQL provider: whether the server is MariaDB (which has `idle_transaction_timeout`). Read once. */
+  private isMariadb(): Promise<boolean> {
+    this.mariadb ??= this.sql.query<{ v: string }>('SELECT VERSION() AS v').then(
+      (rows) => /mariadb/i.test(String(rows[0]?.v ?? '')),
+      () => ((this.mariadb = null), false), // asked again next time
+    )
+    return this.mariadb
+  }
 
   /** PostgreSQL 13 or newer has `pg_current_snapshot()`; on an older one claims keep no floor. Read once. */
   private snapshotsReadable(): Promise<boolean> {
