@@ -48,8 +48,9 @@ export async function ownPostgres(label: string, options: { listen?: string[]; h
   const name = `cqrs_${label}_${randomBytes(3).toString('hex')}`
   const port = await freePort()
   // Durability is not under test: fsync off keeps the cluster's start and stop quick.
-  const listen = ['127.0.0.1', ...(options.listen ?? [])].join(',')
-  await run('pg_createcluster', [VERSION, name, '-p', String(port), '-o', 'fsync=off', '-o', 'max_connections=40', '-o', 'shared_buffers=16MB', '-o', `listen_addresses=${listen}`, '--', '--auth=trust'])
+  // (pg_createcluster quotes a list itself; a lone address would go unquoted, which PostgreSQL refuses.)
+  const listen = options.listen?.length ? ['-o', `listen_addresses=localhost,${options.listen.join(',')}`] : []
+  await run('pg_createcluster', [VERSION, name, '-p', String(port), '-o', 'fsync=off', '-o', 'max_connections=40', '-o', 'shared_buffers=16MB', ...listen, '--', '--auth=trust'])
   for (const cidr of options.hosts ?? []) appendFileSync(`/etc/postgresql/${VERSION}/${name}/pg_hba.conf`, `host all all ${cidr} trust\n`)
   const cluster = {
     start: async () => void (await run('pg_ctlcluster', ['--skip-systemctl-redirect', VERSION, name, 'start'])),
