@@ -243,8 +243,9 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   }
 
   /**
-   * Look at the trigger again every recheckEveryMs (on the LISTEN connection, or a pooled one when
-   * none is held); when it changed, give up the connection (and with it the lead) and set up anew.
+   * Look at the trigger again every recheckEveryMs (on the LISTEN connection, or through the relay's
+   * Prisma client when none is held); when it changed, give up the connection (and with it the lead)
+   * and set up anew.
    */
   const recheck = () => {
     clearTimeout(recheckTimer)
