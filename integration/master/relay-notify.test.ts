@@ -6,7 +6,6 @@
  */
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it, type TestContext } from 'vitest'
-import type { Logger } from '../../src/core/logger.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { createRelay, cqrsMaster, outboxNotifyStatements } from '../../src/prisma/cqrs-master.js'
@@ -15,36 +14,11 @@ import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
 import { committedEvents, outboxCount } from '../support/outbox.js'
+import { recordingLogger } from '../support/recording-logger.js'
 import { eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received } from '../support/rabbit.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 
 const LONG_POLL_MS = 10 * 60_000
-
-/** A logger that keeps every line and lets a test await one. */
-function recordingLogger() {
-  const lines: string[] = []
-  let waiters: Array<() => void> = []
-  const add = (level: string) => (msg: string) => {
-    lines.push(`${level} ${msg}`)
-    const w = waiters
-    waiters = []
-    for (const f of w) f()
-  }
-  const logger: Logger = { debug: add('debug'), info: add('info'), warn: add('warn'), error: add('error') }
-  /** Resolves once `n` lines match `re`. */
-  const until = (re: RegExp, n = 1, timeoutMs = 30_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${n} log line(s) matching ${re} after ${timeoutMs} ms; log:\n${lines.join('\n')}`)), timeoutMs)
-      const check = () => {
-        if (lines.filter((l) => re.test(l)).length >= n) {
-          clearTimeout(timer)
-          resolve()
-        } else waiters.push(check)
-      }
-      check()
-    })
-  return { logger, lines, until }
-}
 
 /** Everything a test opened, closed in reverse order when it finishes. */
 function cleanups(ctx: TestContext) {

@@ -15,7 +15,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { silentLogger, type Logger } from '../../src/core/logger.js'
+import { silentLogger } from '../../src/core/logger.js'
 import { adapterFromUrl } from '../../src/prisma/adapter-from-url.js'
 import { createRelay, cqrsMaster, outboxNotifyStatements } from '../../src/prisma/cqrs-master.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
@@ -23,6 +23,7 @@ import { spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, DIALECTS } from '../support/databases.js'
 import { committedEvents } from '../support/outbox.js'
 import { eventCounts, testQueue, uniqueSuffix, type TestQueue } from '../support/rabbit.js'
+import { recordingLogger } from '../support/recording-logger.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 import { canCreateClusters, ownPostgres, type OwnPostgres } from './own-postgres.js'
 
@@ -67,34 +68,6 @@ async function netns() {
   }
 }
 
-/** A logger that lets a test await a line. */
-function awaitableLogger() {
-  const lines: string[] = []
-  const waiters = new Set<() => void>()
-  const add = (msg: string) => {
-    lines.push(msg)
-    for (const w of [...waiters]) w()
-  }
-  const logger: Logger = { debug: add, info: add, warn: add, error: add }
-  const until = (re: RegExp, timeoutMs: number) =>
-    new Promise<number>((resolve, reject) => {
-      const started = Date.now()
-      const timer = setTimeout(() => {
-        waiters.delete(check)
-        reject(new Error(`no log line matching ${re} within ${timeoutMs} ms; log:\n${lines.join('\n')}`))
-      }, timeoutMs)
-      const check = () => {
-        if (!lines.some((l) => re.test(l))) return
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(Date.now() - started)
-      }
-      waiters.add(check)
-      check()
-    })
-  return { logger, until }
-}
-
 describe.skipIf(!canPartition)('a leading relay cut off by a network partition', () => {
   let net: Awaited<ReturnType<typeof netns>>
   let db: OwnPostgres
@@ -136,13 +109,13 @@ describe.skipIf(!canPartition)('a leading relay cut off by a network partition',
     await waitForStderr(leader, /leading/, 60_000)
 
     // The follower, here.
-    const log = awaitableLogger()
+    const log = recordingLogger()
     const transport = rabbitmq({ url: AMQP_URL, logger: silentLogger })
     const follower = createRelay(prisma, transport, { pollIntervalMs: 100, logger: log.logger, master: { models } })
     closers.push(() => transport.close())
     closers.push(() => follower.stop())
     follower.start()
-    await log.until(/another relay leads/, 30_000)
+    await log.until(/another relay leads/)
 
     const write = async (n: number, label: string) => {
       for (let i = 0; i < n; i++) await app.author.create({ data: { name: `${label}-${i}`, externalId: randomUUID() } })
@@ -153,7 +126,7 @@ describe.skipIf(!canPartition)('a leading relay cut off by a network partition',
     await net.partition()
     // Committed while the leader cannot be reached: their notifications wait, unacknowledged, for its session.
     await write(10, 'during')
-    const tookMs = await log.until(/listening for outbox notifications, leading/, 60_000)
+    const tookMs = await log.until(/listening for outbox notifications, leading/, 1, 60_000)
     expect(follower.role).toBe('leader')
     await write(10, 'after')
 
