@@ -307,6 +307,49 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     expect(await outboxCount(db), 'the outbox is empty').toBe(0)
   })
 
+  it.runIf(DIALECTS.includes('postgresql'))('a leader that loses its broker gives up the lead: a follower that has one takes it and publishes rows as they commit; every event arrives', async (ctx) => {
+    const { db, q, app, newRelay, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 100, notifyTrigger: true })
+    const proxy = await TcpProxy.start()
+    defer(() => proxy.close())
+    // The leader reaches the broker through the proxy; the follower directly.
+    const a = await newRelay(undefined, proxy.amqpUrl)
+    a.relay.start()
+    await a.log.until(/leading/)
+    const b = await newRelay()
+    b.relay.start()
+    await b.log.until(/another relay leads/)
+    await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
+    await q.until(20)
+    await outboxEmptied(db, 'before the cut')
+    expect(a.relay.stats.notified, 'the leader published rows as they committed').toBeGreaterThan(0)
+
+    // Only the leader's broker connection is cut.
+    proxy.cut()
+    const handedOver = Promise.all([a.log.until(/without its broker, this relay leaves the lead/), b.log.until(/listening for outbox notifications, leading/)])
+    await writeLoad(app, { writers: 2, rounds: 100_000, updates: 1, until: handedOver })
+    await handedOver
+    expect([a.relay.role, b.relay.role]).toEqual(['follower', 'leader'])
+    const cut = await committedEvents(db)
+    await q.untilMatch((got) => [...cut].every((k) => eventCounts(got).has(k)), 'every event committed around the cut', 30_000)
+    await outboxEmptied(db, 'after the hand-over')
+    const notified = b.relay.stats.notified
+    const before = cut.size
+    await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
+    const expected = await committedEvents(db)
+    await q.untilMatch((got) => [...expected].every((k) => eventCounts(got).has(k)), 'every committed event', 30_000)
+    await outboxEmptied(db, 'after the last writes')
+    expect(b.relay.stats.notified - notified, 'the new leader published them as they committed').toBe(expected.size - before)
+
+    // The broker back for the old leader: it stays a follower while the other leads.
+    proxy.restore()
+    await a.relay.stop()
+    await b.relay.stop()
+    await q.barrier()
+    const { missing, extra } = tally(q.received, expected)
+    expect({ missing, extra }).toEqual({ missing: [], extra: [] })
+    expect(await outboxCount(db), 'the outbox is empty').toBe(0)
+  })
+
   it.runIf(DIALECTS.includes('postgresql'))("rows of another schema's outbox on the same channel are left to that outbox's relays", async (ctx) => {
     const { db, q, app, relay, log } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: true })
     // Another service's outbox in the same database: same table name, another schema, same trigger function.

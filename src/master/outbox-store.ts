@@ -67,6 +67,11 @@ export interface OutboxEvents {
   row?(row: OutboxRow): void
   /** This relay's part changed. */
   role?(role: RelayRole): void
+  /**
+   * Whether this relay may lead now (default: yes). A relay that lost its broker does not take the
+   * lead, and a leader that lost it gives the lead up, to a relay that can publish.
+   */
+  canLead?(): boolean
 }
 
 /**

@@ -122,12 +122,22 @@ export class Relay {
     const { store, logger } = this.opts
     // A failed watch leaves the poll, which finds every row anyway.
     this.unwatch = store.watch
-      ? store.watch({ wake: () => this.kick(), row: (r) => this.takeNotified(r), role: (r) => this.setRole(r) }, logger).catch((e) => {
+      ? store.watch({ wake: () => this.kick(), row: (r) => this.takeNotified(r), role: (r) => this.setRole(r), canLead: () => this.canLead() }, logger).catch((e) => {
           logger.warn('cqrs relay: cannot watch the outbox for commits; polling only', { error: e as Error })
           return null
         })
       : null
     this.loop = this.run()
+  }
+
+  /**
+   * Whether this relay may lead: not once its broker is lost (its transport, which connects on the
+   * first publish, says it is not connected after that first try), so that the lead goes to a relay
+   * that can publish the rows as they commit.
+   */
+  private canLead(): boolean {
+    const tried = this.stats.batches + this.stats.errors > 0
+    return !tried || this.opts.transport.isConnected?.() !== false
   }
 
   /** Wake the loop now: a commit just added rows. */

@@ -183,6 +183,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   let timer: NodeJS.Timeout | undefined
   let electTimer: NodeJS.Timeout | undefined
   let recheckTimer: NodeJS.Timeout | undefined
+  let leadTimer: NodeJS.Timeout | undefined
   let backoff = 100
   let warnedNoTrigger = false
   let toldStatementLevel = false
@@ -200,6 +201,37 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
 
   /** One leader per outbox table: the advisory lock's key holds the table's oid. */
   const tryLead = (relid: string) => `SELECT pg_try_advisory_lock(${leaderLockKey(relid)}) AS leader`
+  const canLead = () => events.canLead?.() ?? true
+
+  /** Give up `conn` on purpose (and with it the LISTEN and the lead), to set up anew. */
+  const retire = (conn: ListenClient) => {
+    retired.add(conn)
+    if (current === conn) current = null
+    clearTimeout(electTimer)
+    clearTimeout(leadTimer)
+    conn.removeAllListeners('notification')
+    // Destroyed: ending its session frees the advisory lock at once.
+    try {
+      conn.release(true)
+    } catch {}
+    // Until it leads again, the relay claims every row (as after a lost connection).
+    if (role === 'leader') setRole('alone')
+    backoff = 100
+  }
+
+  /** A leader looks every electEveryMs whether it may still lead (see OutboxEvents.canLead); if not, it gives the lead up. */
+  const watchLead = (conn: ListenClient) => {
+    clearTimeout(leadTimer)
+    leadTimer = setTimeout(() => {
+      leadTimer = undefined
+      if (closed || current !== conn || role !== 'leader') return
+      if (canLead()) return watchLead(conn)
+      logger.info('cqrs relay: lost its broker while leading; gives up the lead, for a relay that can publish to take')
+      retire(conn)
+      void connect()
+    }, options.electEveryMs ?? 1000)
+    leadTimer.unref?.()
+  }
 
   /** The trigger as it is now, read on `conn`, or through the relay's own Prisma client (no connection of ours held). */
   const readTrigger = async (conn: ListenClient | null): Promise<TriggerState> => {
@@ -219,6 +251,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
     if (closed || current !== conn) return
     setRole(leading ? 'leader' : 'alone')
+    if (leading) watchLead(conn)
     logger.info(leading ? 'cqrs relay: listening for outbox notifications, leading: this relay publishes rows as they commit' : 'cqrs relay: listening for outbox notifications', { channel: OUTBOX_CHANNEL })
     // Whatever was committed while we were not listening is found now, not at the next poll.
     events.wake()
@@ -229,6 +262,8 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     electTimer = setTimeout(async () => {
       electTimer = undefined
       if (closed || current !== conn) return
+      // Without a broker, leave the lead to a relay that can publish.
+      if (!canLead()) return elect(conn, relid)
       try {
         const won = (await conn.query(tryLead(relid))).rows[0]?.leader === true
         if (closed || current !== conn) return
@@ -265,19 +300,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       if (closed || current !== conn) return
       if (sameTrigger(now, seen)) return recheck()
       logger.info(`cqrs relay: the outbox's NOTIFY trigger changed (${describeTrigger(seen)}, now ${describeTrigger(now)}); this relay takes the part it calls for`)
-      if (conn) {
-        retired.add(conn)
-        current = null
-        clearTimeout(electTimer)
-        conn.removeAllListeners('notification')
-        // Destroyed: ending its session gives up the lead, and the LISTEN.
-        try {
-          conn.release(true)
-        } catch {}
-      }
-      // Until it leads again, the relay claims every row (as after a lost connection).
-      if (role === 'leader') setRole('alone')
-      backoff = 100
+      if (conn) retire(conn)
       void connect()
     }, options.recheckEveryMs ?? 5000)
     recheckTimer.unref?.()
@@ -311,6 +334,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         if (current === conn) current = null
         clearTimeout(electTimer)
         clearTimeout(recheckTimer)
+        clearTimeout(leadTimer)
         // A client that failed is dropped from the pool, not reused.
         try {
           conn.release(err ?? true)
@@ -349,7 +373,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         logger.info('cqrs relay: the outbox NOTIFY trigger is the statement-level one of an earlier version: commits wake this relay, which then claims their rows; reinstall it (`cqrs triggers --notify-only --apply`) to have rows published as they commit')
       }
       const relid = trigger.level === 'row' ? trigger.relid : null
-      const leading = relid !== null && (await conn.query(tryLead(relid))).rows[0]?.leader === true
+      const leading = relid !== null && canLead() && (await conn.query(tryLead(relid))).rows[0]?.leader === true
       if (lost) return
       if (closed) {
         conn.release(true)
@@ -361,7 +385,11 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       recheck()
       if (relid !== null && !leading) {
         setRole('follower')
-        logger.info('cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes')
+        logger.info(
+          canLead()
+            ? 'cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes'
+            : 'cqrs relay: without its broker, this relay leaves the lead to another; it publishes the rows left behind, and may lead once it has its broker again',
+        )
         elect(conn, relid)
         return
       }
@@ -373,6 +401,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         lost = true
         if (current === c) current = null
         clearTimeout(recheckTimer)
+        clearTimeout(leadTimer)
         try {
           c.release(e as Error)
         } catch {}
@@ -400,6 +429,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       clearTimeout(timer)
       clearTimeout(electTimer)
       clearTimeout(recheckTimer)
+      clearTimeout(leadTimer)
       const c = current
       current = null
       if (c) {
