@@ -15,7 +15,7 @@ import { cqrs, spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
 import { committedEvents, outboxCount } from '../support/outbox.js'
 import { recordingLogger } from '../support/recording-logger.js'
-import { eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received } from '../support/rabbit.js'
+import { allArrived, eventCounts, revisionsByPk, testQueue, uniqueSuffix, type Received } from '../support/rabbit.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 
 const LONG_POLL_MS = 10 * 60_000
@@ -270,6 +270,32 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     expect(await outboxCount(db), 'the outbox is empty').toBe(0)
   })
 
+  it.runIf(DIALECTS.includes('postgresql'))('a leader frozen (SIGSTOP) while rows commit: once its socket stops taking notifications, PostgreSQL ends its session and the follower leads', async (ctx) => {
+    const { db, q, app, relay, log, cliEnv, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 100, notifyTrigger: true })
+    const leader = spawnCqrs(['relay', '--poll-ms', '100'], { ...cliEnv, CQRS_LOG_LEVEL: 'info' })
+    defer(async () => {
+      leader.kill('SIGCONT')
+      await stop(leader, 'SIGKILL')
+    })
+    await waitForStderr(leader, /leading/)
+    relay.start()
+    await log.until(/another relay leads/)
+    await app.author.create({ data: { name: 'warm-up', externalId: randomUUID() } })
+    await q.until(1)
+
+    leader.kill('SIGSTOP')
+    const started = Date.now()
+    const led = log.until(/listening for outbox notifications, leading/, 1, 120_000)
+    // Enough commits to fill its socket's buffers: from then on what PostgreSQL sends it goes unacknowledged.
+    await writeLoad(app, { writers: 2, rounds: 1_000_000, updates: 1, until: led })
+    await led
+    console.log(`frozen leader: the follower led ${Math.round((Date.now() - started) / 1000)} s after the freeze`)
+    const expected = await committedEvents(db)
+    await q.untilMatch(allArrived(expected), 'every committed event', 60_000)
+    const { missing, extra } = tally(q.received, expected)
+    expect({ missing, extra }).toEqual({ missing: [], extra: [] })
+  }, 180_000)
+
   it.runIf(DIALECTS.includes('postgresql'))('a broker outage while leading: the rows committed meanwhile wait in the outbox and all arrive once it is back', async (ctx) => {
     const { db, q, app, newRelay, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 100, notifyTrigger: true })
     const proxy = await TcpProxy.start()
@@ -291,13 +317,13 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     proxy.restore()
     // Its claims publish the backlog; once the outbox is empty, the next rows come by notification.
     const duringOutage = await committedEvents(db)
-    await q.untilMatch((got) => [...duringOutage].every((k) => eventCounts(got).has(k)), 'every event of the outage', 30_000)
+    await q.untilMatch(allArrived(duringOutage), 'every event of the outage', 30_000)
     await outboxEmptied(db, 'after the outage')
     const notifiedAfterOutage = relay.stats.notified
     await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
     const expected = await committedEvents(db)
     expect(expected.size).toBe(80)
-    await q.untilMatch((got) => [...expected].every((k) => eventCounts(got).has(k)), 'every committed event', 30_000)
+    await q.untilMatch(allArrived(expected), 'every committed event', 30_000)
     await relay.drain()
     await q.barrier()
     const { missing, extra } = tally(q.received, expected)
@@ -330,13 +356,13 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     await handedOver
     expect([a.relay.role, b.relay.role]).toEqual(['follower', 'leader'])
     const cut = await committedEvents(db)
-    await q.untilMatch((got) => [...cut].every((k) => eventCounts(got).has(k)), 'every event committed around the cut', 30_000)
+    await q.untilMatch(allArrived(cut), 'every event committed around the cut', 30_000)
     await outboxEmptied(db, 'after the hand-over')
     const notified = b.relay.stats.notified
     const before = cut.size
     await writeLoad(app, { writers: 2, rounds: 5, updates: 1 })
     const expected = await committedEvents(db)
-    await q.untilMatch((got) => [...expected].every((k) => eventCounts(got).has(k)), 'every committed event', 30_000)
+    await q.untilMatch(allArrived(expected), 'every committed event', 30_000)
     await outboxEmptied(db, 'after the last writes')
     expect(b.relay.stats.notified - notified, 'the new leader published them as they committed').toBe(expected.size - before)
 
@@ -385,7 +411,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), capture: 'extension', models, relay: { pollIntervalMs: LONG_POLL_MS }, logger: appLog.logger }))
     defer(() => app.$cqrs.close())
     const inProcess = app.$cqrs.relay
-    const arrived = (events: Set<string>, what: string) => q.untilMatch((got) => [...events].every((k) => eventCounts(got).has(k)), what)
+    const arrived = (events: Set<string>, what: string) => q.untilMatch(allArrived(events), what)
     /** Events of rows written from here on, committed while no relay changes its part: each must arrive once. */
     const quietPhase = async (what: string) => {
       const before = await committedEvents(db)

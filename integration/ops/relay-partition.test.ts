@@ -22,7 +22,7 @@ import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, DIALECTS } from '../support/databases.js'
 import { committedEvents } from '../support/outbox.js'
-import { eventCounts, testQueue, uniqueSuffix, type TestQueue } from '../support/rabbit.js'
+import { allArrived, eventCounts, testQueue, uniqueSuffix, type TestQueue } from '../support/rabbit.js'
 import { recordingLogger } from '../support/recording-logger.js'
 import { TcpProxy } from '../support/tcp-proxy.js'
 import { canCreateClusters, ownPostgres, type OwnPostgres } from './own-postgres.js'
@@ -132,7 +132,7 @@ describe.skipIf(!canPartition)('a leading relay cut off by a network partition',
 
     const expected = await committedEvents({ query: async (sql: string) => prisma.$queryRawUnsafe(sql) })
     expect(expected.size).toBe(30)
-    await q.untilMatch((got) => [...expected].every((k) => eventCounts(got).has(k)), 'every committed event')
+    await q.untilMatch(allArrived(expected), 'every committed event')
     await q.barrier()
     expect([...eventCounts(q.received).keys()].filter((k) => !expected.has(k)), 'nothing nobody committed').toEqual([])
     // For the log of a run: how long the lead took to pass (PostgreSQL's timeouts: about 25 s).

@@ -168,3 +168,16 @@ export function eventCounts(received: Received[]): Map<string, number> {
   }
   return out
 }
+
+/**
+ * A `untilMatch` predicate: every event of `expected` (`pk:revision:signal` keys) arrived, copies
+ * allowed. Cheap until enough messages came (it runs on each one), then one pass.
+ */
+export function allArrived(expected: Set<string>): (received: Received[]) => boolean {
+  return (received) => {
+    if (received.length < expected.size) return false
+    const counts = eventCounts(received)
+    for (const k of expected) if (!counts.has(k)) return false
+    return true
+  }
+}
