@@ -147,9 +147,10 @@ export interface ListenOptions {
 }
 
 /** The outbox's NOTIFY trigger as a relay saw it: the row-level one (with the outbox's oid), the statement-level one of earlier versions, or none. */
-type TriggerState = { level: 'row'; relid: string } | { level: 'statement' } | { level: 'none' }
+export type TriggerState = { level: 'row'; relid: string } | { level: 'statement' } | { level: 'none' }
 
-const triggerState = (row: { row_level: boolean; relid: string } | undefined): TriggerState => (!row ? { level: 'none' } : row.row_level ? { level: 'row', relid: String(row.relid) } : { level: 'statement' })
+/** A row of {@link outboxNotifyInstalledSql} (or none) as a {@link TriggerState}. */
+export const triggerState = (row: { row_level: boolean; relid: string } | undefined): TriggerState => (!row ? { level: 'none' } : row.row_level ? { level: 'row', relid: String(row.relid) } : { level: 'statement' })
 const sameTrigger = (a: TriggerState, b: TriggerState) => a.level === b.level && (a.level !== 'row' || a.relid === (b as { relid: string }).relid)
 const describeTrigger = (t: TriggerState) => (t.level === 'row' ? 'the row-level trigger' : t.level === 'statement' ? 'the statement-level trigger of an earlier version' : 'no trigger')
 
@@ -316,11 +317,10 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
 
   const connect = async (): Promise<void> => {
     if (closed) return
-    if (options.rowTriggerOnly) {
-      const trigger = await readTrigger(null).catch((): TriggerState => ({ level: 'none' }))
-      if (closed) return
-      if (trigger.level !== 'row') return standBy(trigger)
-    }
+    // An in-process relay looks first through its own client, and takes a connection only to LISTEN.
+    const known = options.rowTriggerOnly ? await readTrigger(null).catch((): TriggerState => ({ level: 'none' })) : null
+    if (closed) return
+    if (known && known.level !== 'row') return standBy(known)
     let c: ListenClient | null = null
     let lost = false
     try {
@@ -348,16 +348,8 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       }
       conn.on('error', onLost)
       conn.on('end', () => onLost(new Error('connection ended')))
-      const trigger = await readTrigger(conn).catch((): TriggerState => ({ level: 'none' }))
-      if (options.rowTriggerOnly && trigger.level !== 'row') {
-        // Dropped in the meantime. Kicked by its own commits, this relay needs no LISTEN.
-        lost = true
-        conn.removeAllListeners('error')
-        conn.removeAllListeners('end')
-        conn.release()
-        if (!closed) standBy(trigger)
-        return
-      }
+      // (Dropped since `known` was read: the next look finds it.)
+      const trigger = known ?? (await readTrigger(conn).catch((): TriggerState => ({ level: 'none' })))
       // The server ends this session, and so frees the lead, about 25 s after the client goes silent
       // (a network partition), not after the system's two hours of TCP keepalive: keepalive probes
       // while it has nothing to send, and a user timeout for what it sent (notifications of commits)

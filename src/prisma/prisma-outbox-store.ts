@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.js'
 import type { ClaimOptions, OutboxEvents, OutboxRow, OutboxStore, SnapshotHolder } from '../master/outbox-store.js'
 import type { ModelMeta, Provider } from './internals.js'
 import { ClaimFloor } from './claim-floor.js'
-import { listenForOutbox, outboxLeaderSql, outboxNotifyInstalledSql, type OutboxColumns } from './outbox-notify.js'
+import { listenForOutbox, outboxLeaderSql, outboxNotifyInstalledSql, triggerState, type OutboxColumns } from './outbox-notify.js'
 import { traceColumnOf } from './outbox-trace.js'
 import { quoteIdent } from './sql.js'
 import { sqlRunner, type SqlRunner, type SqlSession } from './sql-runner.js'
@@ -220,10 +220,9 @@ export class PrismaOutboxStore implements OutboxStore {
    */
   async leadership(): Promise<OutboxLeadership | null> {
     if (this.provider !== 'postgresql') return null
-    const trigger = (await this.sql.query<{ row_level: boolean; relid: string }>(outboxNotifyInstalledSql(this.meta.table)))[0]
-    if (!trigger) return { notifyTrigger: null, leader: null }
-    if (!trigger.row_level) return { notifyTrigger: 'statement', leader: null }
-    const r = (await this.sql.query<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date | string }>(outboxLeaderSql(String(trigger.relid))))[0]
+    const trigger = triggerState((await this.sql.query<{ row_level: boolean; relid: string }>(outboxNotifyInstalledSql(this.meta.table)))[0])
+    if (trigger.level !== 'row') return { notifyTrigger: trigger.level === 'none' ? null : 'statement', leader: null }
+    const r = (await this.sql.query<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date | string }>(outboxLeaderSql(trigger.relid)))[0]
     const leader = r ? { pid: Number(r.pid), application: r.application_name || null, clientAddr: r.client_addr ?? null, since: r.backend_start instanceof Date ? r.backend_start.toISOString() : String(r.backend_start) } : null
     return { notifyTrigger: 'row', leader }
   }
