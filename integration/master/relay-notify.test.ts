@@ -122,7 +122,7 @@ describe('a separate relay on PostgreSQL is woken by the outbox NOTIFY trigger',
     const { db, q, app, relay, log } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: true })
     relay.start()
     await log.until(/listening for outbox notifications/)
-    expect(log.lines.join('\n'), 'the trigger is installed: no warning about polling only').not.toMatch(/no NOTIFY trigger/)
+    expect(log.lines.join('\n'), 'the trigger is installed: no warning about polling only').not.toMatch(/no trigger that wakes relays/)
 
     const a = await app.author.create({ data: { name: 'first', externalId: randomUUID() } })
     await q.until(1)
@@ -166,8 +166,8 @@ describe('without the NOTIFY trigger a separate relay finds events by its poll',
     const received = await q.until(2)
     expect(received.map((m) => m.body.instance_data.cqrs_revision)).toEqual([0, 1])
     if (dialect === 'postgresql') {
-      await log.until(/no NOTIFY trigger/)
-      expect(log.lines.filter((l) => l.startsWith('warn')), 'the one warning names the fix').toEqual([expect.stringContaining('cqrs triggers --notify-only --apply')])
+      await log.until(/no trigger that wakes relays/)
+      expect(log.lines.filter((l) => l.startsWith('warn')), 'the one warning names the fix').toEqual([expect.stringContaining('cqrs triggers --wake-only --apply')])
     } else expect(log.lines.filter((l) => /LISTEN|NOTIFY/.test(l)), 'no LISTEN on this database').toEqual([])
   })
 })
@@ -405,7 +405,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     // Both poll every ten minutes, and look at the trigger every five seconds.
     const { db, q, relay, log, client, models, cliEnv, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: LONG_POLL_MS, notifyTrigger: false })
     relay.start()
-    await log.until(/no NOTIFY trigger/)
+    await log.until(/no trigger that wakes relays/)
     // The quick start's in-process relay: kicked by its own commits.
     const appLog = recordingLogger()
     const app = (await client()).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), capture: 'extension', models, relay: { pollIntervalMs: LONG_POLL_MS }, logger: appLog.logger }))
@@ -432,7 +432,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     const elected = Promise.all([log.until(/leading|another relay leads/), appLog.until(/leading|another relay leads/)])
     await writeLoad(app, { writers: 2, rounds: 100_000, updates: 1, until: elected })
     await elected
-    expect(appLog.lines.join('\n')).toMatch(/NOTIFY trigger changed \(no trigger, now the row-level trigger\)/)
+    expect(appLog.lines.join('\n')).toMatch(/NOTIFY trigger changed \(no trigger, now the row-level NOTIFY trigger\)/)
     expect([relay.role, inProcess.role].sort()).toEqual(['follower', 'leader'])
     await arrived(await committedEvents(db), 'events written while the trigger was installed')
     await outboxEmptied(db, 'after the install')

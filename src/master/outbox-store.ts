@@ -59,6 +59,20 @@ export interface ClaimOptions {
  */
 export type RelayRole = 'alone' | 'leader' | 'follower'
 
+/**
+ * How a relay that commits wake sleeps (PostgreSQL with the outbox's wake-up trigger; one relay per
+ * outbox, the others poll): it arms before it sleeps, looks once more, and disarms once woken.
+ */
+export interface OutboxSleeper {
+  /**
+   * From now on, commits wake this relay. Resolves true once every commit made before is visible (the
+   * relay then looks once more, and sleeps if it finds nothing), false when it could not arm (it polls).
+   */
+  arm(): Promise<boolean>
+  /** Commits need not wake this relay: it is at work. */
+  disarm(): void
+}
+
 /** What a store's watch tells the relay (see {@link OutboxStore.watch}). */
 export interface OutboxEvents {
   /** Rows may have been committed: claim them. */
@@ -67,6 +81,8 @@ export interface OutboxEvents {
   row?(row: OutboxRow): void
   /** This relay's part changed. */
   role?(role: RelayRole): void
+  /** Commits wake this relay while it sleeps, armed with this (null: no longer; it polls). */
+  sleeper?(sleeper: OutboxSleeper | null): void
   /**
    * Whether this relay may lead now (default: yes). A relay that lost its broker does not take the
    * lead, and a leader that lost it gives the lead up, to a relay that can publish.
@@ -93,8 +109,8 @@ export interface OutboxStore {
   /** Rows waiting and the age of the oldest, for `cqrs status` and metrics. */
   backlog(): Promise<{ count: number; oldestAt: Date | null }>
   /**
-   * Tell the relay when another process added rows (PostgreSQL: LISTEN for the outbox trigger's
-   * NOTIFY: `wake`, or each row itself while this relay leads), until the returned function is
+   * Tell the relay when another process added rows (PostgreSQL: LISTEN for the outbox triggers'
+   * NOTIFY: `wake` while this relay sleeps, or each row itself while this relay leads), until the returned function is
    * called. Optional: without it the relay finds rows by polling; with it the relay still polls, as a
    * safety net.
    */

@@ -5,7 +5,7 @@ import { metricsHub } from '../metrics/metrics-hub.js'
 import { tracePublish } from '../tracing/tracing.js'
 import type { RuntimeTransport } from '../transport/runtime-transport.js'
 import type { OutgoingMessage } from '../transport/types.js'
-import type { ClaimOptions, OutboxRow, OutboxStore, RelayRole } from './outbox-store.js'
+import type { ClaimOptions, OutboxRow, OutboxSleeper, OutboxStore, RelayRole } from './outbox-store.js'
 
 export interface RelayOptions {
   store: OutboxStore
@@ -96,6 +96,9 @@ export class Relay {
   /** The loop's wait in progress: stop() ends it, and a kick too when `byKick` (not while gathering). */
   private pause: { end: () => void; byKick: boolean } | null = null
   private kicked = false
+  /** How commits wake this relay while it sleeps (see OutboxSleeper), when they do; and whether it is armed. */
+  private sleeper: OutboxSleeper | null = null
+  private armed = false
   private unregister: (() => void) | null = null
   private unwatch: Promise<(() => Promise<void>) | null> | null = null
   /** A slow claim's explanation under way (stop() waits for it), and when the last warning went out. */
@@ -122,7 +125,7 @@ export class Relay {
     const { store, logger } = this.opts
     // A failed watch leaves the poll, which finds every row anyway.
     this.unwatch = store.watch
-      ? store.watch({ wake: () => this.kick(), row: (r) => this.takeNotified(r), role: (r) => this.setRole(r), canLead: () => this.canLead() }, logger).catch((e) => {
+      ? store.watch({ wake: () => this.kick(), row: (r) => this.takeNotified(r), role: (r) => this.setRole(r), sleeper: (s) => this.setSleeper(s), canLead: () => this.canLead() }, logger).catch((e) => {
           logger.warn('cqrs relay: cannot watch the outbox for commits; polling only', { error: e as Error })
           return null
         })
@@ -149,6 +152,34 @@ export class Relay {
   /** This relay's part among the relays of its outbox: `leader`, `follower` or `alone` (see RelayRole). */
   get role(): RelayRole {
     return this.currentRole
+  }
+
+  /** True while commits wake this relay when it sleeps (PostgreSQL, the wake-up trigger: one relay per outbox). */
+  get wokenByCommits(): boolean {
+    return this.sleeper !== null
+  }
+
+  private setSleeper(sleeper: OutboxSleeper | null): void {
+    this.sleeper = sleeper
+    this.armed = false
+    // Asleep until the next poll: look now, and arm with the new sleeper.
+    this.kick()
+  }
+
+  /** Arm (see OutboxSleeper): true when the relay should look once more before it sleeps. */
+  private async arm(): Promise<boolean> {
+    const sleeper = this.sleeper
+    if (!sleeper || this.armed) return false
+    const armed = await sleeper.arm()
+    if (this.sleeper !== sleeper) return false
+    this.armed = armed
+    return armed
+  }
+
+  private disarm(): void {
+    if (!this.armed) return
+    this.armed = false
+    this.sleeper?.disarm()
   }
 
   /**
@@ -512,6 +543,8 @@ export class Relay {
     while (this.running) {
       try {
         everything ||= this.kicked
+        // Woken: commits need not notify while this relay works.
+        if (this.kicked) this.disarm()
         this.kicked = false
         const started = performance.now()
         const n = await this.publishOnce(undefined, { leftBehind: !everything })
@@ -519,10 +552,14 @@ export class Relay {
         everything = n >= this.opts.batchSize
         if (everything) continue
         if (this.kicked) {
+          this.disarm()
           // Commits came while this batch was out: gather them (and those still coming) into the next.
           if (n > 0) await this.wait(started + (this.opts.gatherMs ?? 0) - performance.now(), false)
           continue
         }
+        // Nothing left: commits from now on wake this relay, and it looks once more for those that
+        // committed before it armed.
+        if (await this.arm()) continue
         await this.wait(this.opts.pollIntervalMs, true)
       } catch (e) {
         this.stats.errors++

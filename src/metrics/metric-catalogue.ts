@@ -45,7 +45,7 @@ export const METRICS = {
   relayLeader: {
     name: 'cqrs_relay_leader',
     kind: 'gauge',
-    help: "1 while a relay of this process leads its outbox (PostgreSQL with the outbox's row-level NOTIFY trigger: it publishes rows as they commit), else 0 (read on scrape).",
+    help: "1 while a relay of this process leads its outbox (PostgreSQL: with the outbox's row-level NOTIFY trigger it publishes rows as they commit; with the wake-up trigger commits wake it when it sleeps), else 0 (read on scrape).",
     labels: [],
     aggregator: 'max',
   },

@@ -27,7 +27,7 @@ class MetricsHub {
   readonly outboxes = new Set<Pick<OutboxStore, 'backlog'>>()
   readonly queues = new Set<QueueSource>()
   /** Running relays, whose part `cqrs_relay_leader` reads. */
-  readonly relays = new Set<{ readonly role: RelayRole }>()
+  readonly relays = new Set<{ readonly role: RelayRole; readonly wokenByCommits: boolean }>()
 
   inc(key: MetricKey, labels: Labels = {}, n = 1): void {
     if (n > 0) this.sink?.inc(key, labels, n)

@@ -52,7 +52,7 @@ export function registerMetrics(client: PromClient, registry: Registry<RegistryC
       if (b) g.set(b.ageSeconds)
     },
     async relayLeader(g) {
-      g.set([...metricsHub.relays].some((r) => r.role === 'leader') ? 1 : 0)
+      g.set([...metricsHub.relays].some((r) => r.role === 'leader' || r.wokenByCommits) ? 1 : 0)
     },
     queueMessages: queueGauge(queues, (s) => s.messages),
     queueConsumers: queueGauge(queues, (s) => s.consumers),

@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/errors.js'
 import type { ModelPlan } from '../master/model-plan.js'
 import type { ModelMeta, Provider } from './internals.js'
+import { outboxWakeSql } from './outbox-notify.js'
 import { captureTriggerSql, dropTriggerSql, expectedTriggerNames, listTriggersSql, triggerBaseName, type OutboxTarget } from './trigger-sql.js'
 
 export interface TriggerTarget {
@@ -10,7 +11,8 @@ export interface TriggerTarget {
 
 /**
  * Every statement that installs the capture triggers of these models (for a migration file),
- * starting with drops of the capture triggers installed now (an older column list would capture twice).
+ * starting with drops of the capture triggers installed now (an older column list would capture twice),
+ * and on PostgreSQL the outbox's wake-up trigger (see outbox-notify.ts).
  */
 export async function captureTriggersScript(client: any, provider: Provider, targets: TriggerTarget[], outbox: OutboxTarget): Promise<string[]> {
   const out: string[] = []
@@ -18,8 +20,11 @@ export async function captureTriggersScript(client: any, provider: Provider, tar
     for (const name of await existing(client, provider, meta)) out.push(dropTriggerSql(provider, meta, name))
     out.push(...captureTriggerSql(provider, meta, plan, outbox))
   }
-  return out
+  return [...out, ...outboxTriggers(provider, outbox)]
 }
+
+/** The outbox's own triggers that come with the capture triggers: PostgreSQL's wake-up trigger. */
+const outboxTriggers = (provider: Provider, outbox: OutboxTarget) => (provider === 'postgresql' ? outboxWakeSql(outbox.table) : [])
 
 async function existing(client: any, provider: Provider, meta: ModelMeta): Promise<string[]> {
   const rows: Array<{ name: string }> = await client.$queryRawUnsafe(listTriggersSql(provider, meta))
@@ -35,6 +40,7 @@ export async function applyCaptureTriggers(client: any, provider: Provider, targ
     for (const sql of captureTriggerSql(provider, meta, plan, outbox)) await client.$executeRawUnsafe(sql)
     done.push(meta.name)
   }
+  for (const sql of outboxTriggers(provider, outbox)) await client.$executeRawUnsafe(sql)
   return done
 }
 

@@ -11,7 +11,7 @@ import { applyCaptureTriggers, assertCaptureTriggers, captureTriggersScript, typ
 import { Capture, WRITE_OPERATIONS } from './capture.js'
 import { clientInTransaction, currentTransaction, modelsOf, providerOf, queryInTransaction, runPromiseInTransaction, transactionOf, type ModelMeta, type Provider, type TransactionDescriptor } from './internals.js'
 import { buildPlans, findModel } from './model-plans.js'
-import { outboxNotifySql } from './outbox-notify.js'
+import { outboxNotifySql, outboxWakeSql } from './outbox-notify.js'
 import { outboxTargetOf, sessionContextSql, type OutboxTarget } from './trigger-sql.js'
 import { activeTraceparent } from '../tracing/tracing.js'
 import { PrismaOutboxStore } from './prisma-outbox-store.js'
@@ -208,9 +208,11 @@ export function cqrsMaster(options: MasterOptions) {
 /**
  * A relay on its own (for `cqrs relay`): publishes the outbox of `prisma` through `transport`.
  * `master` (the cqrsMaster options without transport) renders row images from capture triggers.
- * On PostgreSQL it LISTENs for the outbox trigger's NOTIFY (`listen: false` to poll only): with the
- * row-level trigger it leads (publishing each row as it commits) or follows; with the statement-level
- * trigger of earlier versions it wakes at commit. The poll stays as a safety net.
+ * On PostgreSQL it LISTENs for the outbox triggers' NOTIFY (`listen: false` to poll only): with the
+ * wake-up trigger (installed with the capture triggers) it leads (commits wake it while it sleeps) or
+ * claims on its poll; with the row-level NOTIFY trigger it leads (publishing each row as it commits)
+ * or follows; with the statement-level trigger of earlier versions it wakes at commit. The poll stays
+ * as a safety net.
  */
 export function createRelay(
   prisma: any,
@@ -243,9 +245,22 @@ export function installCaptureTriggers(prisma: any, options: Omit<MasterOptions,
  * leading relay as it commits (see outbox-notify.ts); none on other databases (their relay polls).
  */
 export function outboxNotifyStatements(prisma: any, options: Pick<MasterOptions, 'outboxModel'> = {}): string[] {
+  return outboxTriggerStatements(prisma, options, outboxNotifySql)
+}
+
+/**
+ * PostgreSQL: the statements that install the outbox's wake-up trigger alone (`capture: 'extension'`;
+ * the capture triggers' statements include it), by which commits wake the leading relay while it
+ * sleeps (see outbox-notify.ts); none on other databases (their relay polls).
+ */
+export function outboxWakeStatements(prisma: any, options: Pick<MasterOptions, 'outboxModel'> = {}): string[] {
+  return outboxTriggerStatements(prisma, options, outboxWakeSql)
+}
+
+function outboxTriggerStatements(prisma: any, options: Pick<MasterOptions, 'outboxModel'>, sql: (table: string) => string[]): string[] {
   if (providerOf(prisma) !== 'postgresql') return []
   const outboxModel = options.outboxModel ?? 'CqrsOutbox'
   const meta = findModel(modelsOf(prisma), outboxModel)
   if (!meta) throw new ConfigError(`The outbox model '${outboxModel}' is not in this Prisma schema. Copy node_modules/cqrs-sync/prisma/cqrs.postgresql.prisma into your schema folder, migrate, and run prisma generate.`)
-  return outboxNotifySql(meta.table)
+  return sql(meta.table)
 }

@@ -1,5 +1,16 @@
 /**
- * Wakes, and on PostgreSQL feeds, a separate relay at commit: a row-level trigger on the outbox sends
+ * Wakes, and on PostgreSQL feeds, a separate relay at commit.
+ *
+ * The wake-up trigger (installed with the capture triggers): one relay per outbox (the leader, as
+ * below) is woken by commits while it waits for them, and only then. While it waits it holds an
+ * advisory lock; the trigger, deferred to the commit, tries to share that lock and sends
+ * `NOTIFY cqrs_outbox_wake` when it cannot. A commit that can share it holds it until the commit has
+ * ended, so a relay that takes the lock to go to sleep waits for the commits in flight, and then looks
+ * once more: no commit is missed between its last look and its sleep. A busy relay holds no lock, so
+ * under load commits notify nothing (a notifying commit takes a lock shared by the whole cluster, see
+ * the README). The other relays claim and poll as without a trigger.
+ *
+ * The NOTIFY trigger (opt-in, for the lowest lag): a row-level trigger on the outbox sends
  * each new row with `NOTIFY cqrs_outbox` (as JSON; a row over the 8,000-byte limit sends an empty
  * payload instead), and the relay LISTENs on a connection of its own. PostgreSQL delivers a
  * notification only when its transaction commits, in commit order, so a rolled-back write sends
@@ -15,12 +26,22 @@
  * (or an outbox without the trigger) costs at most one poll interval, never an event.
  */
 import type { Logger } from '../core/logger.js'
-import type { OutboxEvents, OutboxRow, RelayRole } from '../master/outbox-store.js'
+import type { OutboxEvents, OutboxRow, OutboxSleeper, RelayRole } from '../master/outbox-store.js'
 import { openAdapter, pgPoolOf, type AdapterConnection } from './internals.js'
 import { quoteIdent } from './sql.js'
 
 /** The channel the trigger notifies and the relay listens on. */
 export const OUTBOX_CHANNEL = 'cqrs_outbox'
+/** The channel of the wake-up trigger: its payload is the outbox table's oid. */
+export const WAKE_CHANNEL = 'cqrs_outbox_wake'
+const WAKE = 'cqrs_outbox_wake'
+/**
+ * The first key of the advisory lock a relay waiting for commits holds ('cqrw'), the second being the
+ * outbox table's oid as an int4 (what `oid::int` gives, negative past 2^31).
+ */
+const WAKE_LOCK_CLASS = 0x63717277
+/** How long a relay going to sleep waits for the commits in flight before it polls instead. */
+const ARM_TIMEOUT_MS = 200
 
 const FUNCTION = 'cqrs_outbox_notify'
 const TRIGGER = 'cqrs_outbox_notify'
@@ -59,12 +80,35 @@ END $cqrs$`,
 }
 
 /**
- * SQL that returns one row when the outbox's NOTIFY trigger is installed: `row_level` true for this
- * version's trigger, false for the statement-level one of earlier versions (which wakes, but sends
- * no rows); `relid`, the outbox table's oid (as text), which the row-level trigger's payloads start with.
+ * Statements that install (or refresh) the outbox's wake-up trigger on PostgreSQL (see above).
+ * Idempotent; part of what `cqrs triggers` installs there.
+ */
+export function outboxWakeSql(outboxTable = 'cqrs_outbox'): string[] {
+  const table = quoteIdent('postgresql', outboxTable)
+  return [
+    // Deferred to the commit, so that the shared lock is held from just before the commit to its end
+    // (not through the rest of a long transaction, which would hold back a relay going to sleep).
+    `CREATE OR REPLACE FUNCTION ${WAKE}() RETURNS trigger LANGUAGE plpgsql AS $cqrs$
+BEGIN
+  -- A relay waiting for commits holds this lock: a commit that cannot share it wakes that relay.
+  IF NOT pg_try_advisory_xact_lock_shared(${WAKE_LOCK_CLASS}, TG_RELID::int) THEN
+    PERFORM pg_notify('${WAKE_CHANNEL}', TG_RELID::text);
+  END IF;
+  RETURN NULL;
+END $cqrs$`,
+    `DROP TRIGGER IF EXISTS ${WAKE} ON ${table}`,
+    `CREATE CONSTRAINT TRIGGER ${WAKE} AFTER INSERT ON ${table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${WAKE}()`,
+  ]
+}
+
+/**
+ * SQL that returns a row for each of the outbox's triggers that wake relays: `name` (the NOTIFY
+ * trigger or the wake-up trigger); `row_level`, for the NOTIFY trigger, true for this version's,
+ * false for the statement-level one of earlier versions (which wakes, but sends no rows); `relid`,
+ * the outbox table's oid (as text), which the row-level trigger's payloads start with.
  */
 export function outboxNotifyInstalledSql(outboxTable = 'cqrs_outbox'): string {
-  return `SELECT (tgtype::int & 1) = 1 AS row_level, tgrelid::oid::text AS relid FROM pg_trigger WHERE tgname = '${TRIGGER}' AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
+  return `SELECT tgname::text AS name, (tgtype::int & 1) = 1 AS row_level, tgrelid::oid::text AS relid FROM pg_trigger WHERE tgname IN ('${TRIGGER}', '${WAKE}') AND tgrelid = to_regclass('${quoteIdent('postgresql', outboxTable).replace(/'/g, "''")}')`
 }
 
 /** The advisory lock key the leader of the outbox `relid` holds (one leader per outbox table). */
@@ -146,13 +190,24 @@ export interface ListenOptions {
   rowTriggerOnly?: boolean
 }
 
-/** The outbox's NOTIFY trigger as a relay saw it: the row-level one (with the outbox's oid), the statement-level one of earlier versions, or none. */
-export type TriggerState = { level: 'row'; relid: string } | { level: 'statement' } | { level: 'none' }
+/**
+ * The outbox's triggers as a relay saw them, by what they call for: the row-level NOTIFY trigger (with
+ * the outbox's oid; the wake-up trigger beside it changes nothing), else the wake-up trigger (idem),
+ * else the statement-level NOTIFY trigger of earlier versions, or none.
+ */
+export type TriggerState = { level: 'row'; relid: string } | { level: 'wake'; relid: string } | { level: 'statement' } | { level: 'none' }
 
-/** A row of {@link outboxNotifyInstalledSql} (or none) as a {@link TriggerState}. */
-export const triggerState = (row: { row_level: boolean; relid: string } | undefined): TriggerState => (!row ? { level: 'none' } : row.row_level ? { level: 'row', relid: String(row.relid) } : { level: 'statement' })
-const sameTrigger = (a: TriggerState, b: TriggerState) => a.level === b.level && (a.level !== 'row' || a.relid === (b as { relid: string }).relid)
-const describeTrigger = (t: TriggerState) => (t.level === 'row' ? 'the row-level trigger' : t.level === 'statement' ? 'the statement-level trigger of an earlier version' : 'no trigger')
+/** The rows of {@link outboxNotifyInstalledSql} as a {@link TriggerState}. */
+export function triggerState(rows: ReadonlyArray<{ name: string; row_level: boolean; relid: string }>): TriggerState {
+  const notify = rows.find((r) => r.name === TRIGGER)
+  if (notify?.row_level) return { level: 'row', relid: String(notify.relid) }
+  const wake = rows.find((r) => r.name === WAKE)
+  if (wake) return { level: 'wake', relid: String(wake.relid) }
+  return notify ? { level: 'statement' } : { level: 'none' }
+}
+const relidOf = (t: TriggerState) => (t.level === 'row' || t.level === 'wake' ? t.relid : null)
+const sameTrigger = (a: TriggerState, b: TriggerState) => a.level === b.level && relidOf(a) === relidOf(b)
+const describeTrigger = (t: TriggerState) => (t.level === 'row' ? 'the row-level NOTIFY trigger' : t.level === 'wake' ? 'the wake-up trigger' : t.level === 'statement' ? 'the statement-level trigger of an earlier version' : 'no trigger')
 
 /**
  * LISTEN for outbox notifications on a dedicated connection from `client`'s pg driver adapter. With
@@ -193,11 +248,50 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   let seen: TriggerState | null = null
   /** Connections given up on purpose (the trigger changed): their end is no loss. */
   const retired = new WeakSet<ListenClient>()
+  /** The connection whose relay is woken by commits (the wake-up trigger's leader), when this one is. */
+  let sleeperConn: ListenClient | null = null
 
   const setRole = (r: RelayRole) => {
     if (r === role) return
     role = r
     events.role?.(r)
+  }
+
+  /** The relay no longer sleeps on `conn` (or on any connection): it polls, until it leads again. */
+  const dropSleeper = (conn?: ListenClient) => {
+    if (!sleeperConn || (conn && sleeperConn !== conn)) return
+    sleeperConn = null
+    events.sleeper?.(null)
+  }
+
+  /**
+   * How the relay leading on `conn` sleeps until a commit (the wake-up trigger): it holds the wake
+   * lock while it sleeps. Taking it waits for the commits that shared it (in flight); commits after
+   * that cannot share it, and notify.
+   */
+  const sleeperOn = (conn: ListenClient, relid: string): OutboxSleeper => {
+    const key = `${WAKE_LOCK_CLASS}, ${relid}::oid::int`
+    let held = false
+    return {
+      arm: async () => {
+        if (held) return true
+        if (closed || current !== conn) return false
+        try {
+          // Waits at most ARM_TIMEOUT_MS (the session's lock_timeout): a commit holding it longer is
+          // one whose deferred trigger ran early (SET CONSTRAINTS ... IMMEDIATE); the relay polls.
+          await conn.query(`SELECT pg_advisory_lock(${key})`)
+        } catch {
+          return false
+        }
+        held = !closed && current === conn
+        return held
+      },
+      disarm: () => {
+        if (!held) return
+        held = false
+        if (!closed && current === conn) conn.query(`SELECT pg_advisory_unlock(${key})`).catch(() => {})
+      },
+    }
   }
 
   /** One leader per outbox table: the advisory lock's key holds the table's oid. */
@@ -211,6 +305,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     clearTimeout(electTimer)
     clearTimeout(leadTimer)
     conn.removeAllListeners('notification')
+    dropSleeper(conn)
     // Destroyed: ending its session frees the advisory lock at once.
     try {
       conn.release(true)
@@ -237,42 +332,64 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
   /** The trigger as it is now, read on `conn`, or through the relay's own Prisma client (no connection of ours held). */
   const readTrigger = async (conn: ListenClient | null): Promise<TriggerState> => {
     const sql = outboxNotifyInstalledSql(outboxTable)
-    return triggerState(conn ? (await conn.query(sql)).rows[0] : (await client.$queryRawUnsafe(sql))[0])
+    return triggerState(conn ? (await conn.query(sql)).rows : await client.$queryRawUnsafe(sql))
   }
 
-  /** LISTEN on `conn`, which leads the outbox `relid` (row-level trigger) or is alone. */
-  const listen = async (conn: ListenClient, relid: string | null): Promise<void> => {
-    const leading = relid !== null
+  /**
+   * LISTEN on `conn`: as the leader of the outbox (the row-level trigger: rows as they commit; the
+   * wake-up trigger: a wake-up when this relay sleeps), or alone (the statement-level trigger of
+   * earlier versions, or none).
+   */
+  const listen = async (conn: ListenClient, trigger: TriggerState, leading: boolean): Promise<void> => {
+    const relid = relidOf(trigger)
+    const wake = leading && trigger.level === 'wake'
+    const channel = wake ? WAKE_CHANNEL : OUTBOX_CHANNEL
     conn.on('notification', (msg) => {
-      if (msg.channel !== OUTBOX_CHANNEL) return
-      const row = leading && events.row ? parseOutboxPayload(msg.payload, options.columns, relid) : 'claim'
+      if (msg.channel !== channel) return
+      // Another outbox of the database (another schema's) wakes its own relays.
+      if (wake) return msg.payload === relid ? events.wake() : undefined
+      const row = leading && relid && events.row ? parseOutboxPayload(msg.payload, options.columns, relid) : 'claim'
       if (row === 'claim') events.wake()
       else if (row !== 'other') events.row!(row)
     })
-    await conn.query(`LISTEN ${OUTBOX_CHANNEL}`)
+    if (wake) await conn.query(`SET lock_timeout = ${ARM_TIMEOUT_MS}`)
+    await conn.query(`LISTEN ${channel}`)
     if (closed || current !== conn) return
-    setRole(leading ? 'leader' : 'alone')
+    setRole(leading && !wake ? 'leader' : 'alone')
     if (leading) watchLead(conn)
-    logger.info(leading ? 'cqrs relay: listening for outbox notifications, leading: this relay publishes rows as they commit' : 'cqrs relay: listening for outbox notifications', { channel: OUTBOX_CHANNEL })
+    if (wake && relid) {
+      sleeperConn = conn
+      events.sleeper?.(sleeperOn(conn, relid))
+    }
+    logger.info(
+      wake
+        ? 'cqrs relay: listening for outbox wake-ups, leading: commits wake this relay while it waits for them'
+        : leading
+          ? 'cqrs relay: listening for outbox notifications, leading: this relay publishes rows as they commit'
+          : 'cqrs relay: listening for outbox notifications',
+      { channel },
+    )
     // Whatever was committed while we were not listening is found now, not at the next poll.
     events.wake()
   }
 
   /** A follower: try to take the lead every electEveryMs, on its own connection. */
-  const elect = (conn: ListenClient, relid: string) => {
+  const elect = (conn: ListenClient, trigger: TriggerState & { relid: string }) => {
+    const { relid } = trigger
     electTimer = setTimeout(async () => {
       electTimer = undefined
       if (closed || current !== conn) return
       // Without a broker, leave the lead to a relay that can publish.
-      if (!canLead()) return elect(conn, relid)
+      if (!canLead()) return elect(conn, trigger)
+      let won = false
       try {
-        const won = (await conn.query(tryLead(relid))).rows[0]?.leader === true
+        won = (await conn.query(tryLead(relid))).rows[0]?.leader === true
         if (closed || current !== conn) return
-        if (won) await listen(conn, relid)
-        else elect(conn, relid)
+        if (won) await listen(conn, trigger, true)
+        else elect(conn, trigger)
       } catch {
         // A lost connection is reconnected by its 'error' handler; anything else: try again later.
-        if (!closed && current === conn && role === 'follower') elect(conn, relid)
+        if (!closed && current === conn && !won) elect(conn, trigger)
       }
     }, options.electEveryMs ?? 1000)
     electTimer.unref?.()
@@ -330,6 +447,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
         if (lost) return
         lost = true
         conn.removeAllListeners('notification')
+        dropSleeper(conn)
         if (retired.has(conn)) return
         if (current === conn) current = null
         clearTimeout(electTimer)
@@ -358,13 +476,15 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       await conn.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET tcp_user_timeout = 25000').catch(() => {})
       if (trigger.level === 'none' && !warnedNoTrigger) {
         warnedNoTrigger = true
-        logger.warn(`cqrs relay: the outbox has no NOTIFY trigger, so this relay finds new events by polling only; install it with \`cqrs triggers --notify-only --apply\` (or add the output of \`cqrs triggers --notify\` to a migration)`)
+        logger.warn(
+          'cqrs relay: the outbox has no trigger that wakes relays (neither the wake-up trigger nor the NOTIFY trigger), so this relay finds new events by polling only; add the output of `cqrs triggers` to a migration (it installs the wake-up trigger with the capture triggers), or install the wake-up trigger alone with `cqrs triggers --wake-only --apply`',
+        )
       }
       if (trigger.level === 'statement' && !toldStatementLevel) {
         toldStatementLevel = true
         logger.info('cqrs relay: the outbox NOTIFY trigger is the statement-level one of an earlier version: commits wake this relay, which then claims their rows; reinstall it (`cqrs triggers --notify-only --apply`) to have rows published as they commit')
       }
-      const relid = trigger.level === 'row' ? trigger.relid : null
+      const relid = relidOf(trigger)
       const leading = relid !== null && canLead() && (await conn.query(tryLead(relid))).rows[0]?.leader === true
       if (lost) return
       if (closed) {
@@ -376,16 +496,20 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       backoff = 100
       recheck()
       if (relid !== null && !leading) {
-        setRole('follower')
+        const rows = trigger.level === 'row'
+        // With the wake-up trigger, followers claim every row, as relays without a trigger do.
+        setRole(rows ? 'follower' : 'alone')
         logger.info(
-          canLead()
-            ? 'cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes'
-            : 'cqrs relay: without its broker, this relay leaves the lead to another; it publishes the rows left behind, and may lead once it has its broker again',
+          !canLead()
+            ? `cqrs relay: without its broker, this relay leaves the lead to another; it publishes the rows ${rows ? 'left behind' : 'its polls find'}, and may lead once it has its broker again`
+            : rows
+              ? 'cqrs relay: another relay leads on this outbox (it publishes rows as they commit); this one publishes the rows left behind, and takes the lead if that relay goes'
+              : 'cqrs relay: another relay leads on this outbox (commits wake it); this one publishes the rows its polls find, and takes the lead if that relay goes',
         )
-        elect(conn, relid)
+        elect(conn, { ...trigger, relid })
         return
       }
-      await listen(conn, leading ? relid : null)
+      await listen(conn, trigger, leading)
     } catch (e) {
       // A lost connection was released and a retry scheduled by its 'error' handler already.
       if (lost) return
@@ -423,6 +547,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       clearTimeout(recheckTimer)
       clearTimeout(leadTimer)
       const c = current
+      dropSleeper()
       current = null
       if (c) {
         c.removeAllListeners('notification')

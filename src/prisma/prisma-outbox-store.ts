@@ -215,16 +215,17 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 
   /**
-   * PostgreSQL: the outbox's NOTIFY trigger (`row` level, the `statement`-level one of earlier
-   * versions, or null) and the session of the relay that leads (with the row-level one); elsewhere null.
+   * PostgreSQL: the outbox's trigger that wakes relays (`row`: the row-level NOTIFY trigger; `wake`:
+   * the wake-up trigger; the `statement`-level NOTIFY trigger of earlier versions; or null) and the
+   * session of the relay that leads (with the first two); elsewhere null.
    */
   async leadership(): Promise<OutboxLeadership | null> {
     if (this.provider !== 'postgresql') return null
-    const trigger = triggerState((await this.sql.query<{ row_level: boolean; relid: string }>(outboxNotifyInstalledSql(this.meta.table)))[0])
-    if (trigger.level !== 'row') return { notifyTrigger: trigger.level === 'none' ? null : 'statement', leader: null }
+    const trigger = triggerState(await this.sql.query<{ name: string; row_level: boolean; relid: string }>(outboxNotifyInstalledSql(this.meta.table)))
+    if (trigger.level !== 'row' && trigger.level !== 'wake') return { notifyTrigger: trigger.level === 'none' ? null : 'statement', leader: null }
     const r = (await this.sql.query<{ pid: number; application_name: string | null; client_addr: string | null; backend_start: Date | string }>(outboxLeaderSql(trigger.relid)))[0]
     const leader = r ? { pid: Number(r.pid), application: r.application_name || null, clientAddr: r.client_addr ?? null, since: r.backend_start instanceof Date ? r.backend_start.toISOString() : String(r.backend_start) } : null
-    return { notifyTrigger: 'row', leader }
+    return { notifyTrigger: trigger.level, leader }
   }
 
   /**
@@ -250,9 +251,13 @@ export class PrismaOutboxStore implements OutboxStore {
   }
 }
 
-/** The outbox's NOTIFY trigger and its leading relay's session (see PrismaOutboxStore.leadership). */
+/**
+ * The outbox's trigger that wakes relays (the row-level NOTIFY trigger, else the wake-up trigger, else
+ * the statement-level NOTIFY trigger of earlier versions, or none) and its leading relay's session
+ * (see PrismaOutboxStore.leadership).
+ */
 export interface OutboxLeadership {
-  notifyTrigger: 'row' | 'statement' | null
+  notifyTrigger: 'row' | 'wake' | 'statement' | null
   leader: { pid: number; application: string | null; clientAddr: string | null; since: string } | null
 }
 

@@ -92,11 +92,17 @@ describe('replica counts', () => {
   it('cqrs_relay_leader is 1 while a running relay of the process leads, else 0', async () => {
     const registry = new Registry()
     registerMetrics(await loadPromClient(), registry)
-    const relay = { role: 'follower' as 'leader' | 'follower' }
+    const relay = { role: 'follower' as 'leader' | 'follower' | 'alone', wokenByCommits: false }
     const remove = metricsHub.add(metricsHub.relays, relay)
     expect(await registry.metrics()).toMatch(/^cqrs_relay_leader 0$/m)
     relay.role = 'leader'
     expect(await registry.metrics()).toMatch(/^cqrs_relay_leader 1$/m)
+    // The wake-up trigger's leader claims as every relay does, and commits wake it.
+    Object.assign(relay, { role: 'alone', wokenByCommits: true })
+    expect(await registry.metrics()).toMatch(/^cqrs_relay_leader 1$/m)
+    relay.wokenByCommits = false
+    expect(await registry.metrics()).toMatch(/^cqrs_relay_leader 0$/m)
+    relay.wokenByCommits = true
     remove()
     expect(await registry.metrics(), 'a stopped relay leads nothing').toMatch(/^cqrs_relay_leader 0$/m)
   })

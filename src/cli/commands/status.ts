@@ -43,9 +43,11 @@ export function registerStatus(program: Command): void {
         const m = report.master
         if (m) process.stdout.write(`master  outbox: ${m.outboxBacklog} events waiting${m.oldestEventAgeSeconds !== null ? `, oldest ${duration(m.oldestEventAgeSeconds * 1000)} old` : ''}\n`)
         const relays = m?.relays
-        if (relays?.notifyTrigger === 'row') {
+        if (relays?.notifyTrigger === 'row' || relays?.notifyTrigger === 'wake') {
           const l = relays.leader
-          process.stdout.write(l ? `master  leading relay: pid ${l.pid}${l.application ? ` (${l.application})` : ''}${l.clientAddr ? ` from ${l.clientAddr}` : ''}, connected since ${l.since}\n` : 'master  leading relay: none (no relay runs, or those running started before the NOTIFY trigger was installed)\n')
+          const part = relays.notifyTrigger === 'row' ? 'leading relay (publishes rows as they commit)' : 'leading relay (woken by commits)'
+          const none = relays.notifyTrigger === 'row' ? 'none (no relay runs, or those running started before the NOTIFY trigger was installed)' : 'none (no `cqrs relay` runs: in-process relays are woken by their own process\'s commits)'
+          process.stdout.write(l ? `master  ${part}: pid ${l.pid}${l.application ? ` (${l.application})` : ''}${l.clientAddr ? ` from ${l.clientAddr}` : ''}, connected since ${l.since}\n` : `master  leading relay: ${none}\n`)
         } else if (relays?.notifyTrigger === 'statement') process.stdout.write('master  NOTIFY trigger: the statement-level one of an earlier version (relays are woken, none leads; `cqrs triggers --notify-only --apply` replaces it)\n')
         const r = report.replica
         if (r) process.stdout.write(`replica queue ${r.queue}: ${r.messages} ready, ${r.consumers} consumers, ${r.retrying} retrying, ${r.deadLettered} dead-lettered\n`)
