@@ -217,6 +217,8 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
         return id
       },
       relayProcess: async (i: number) => (await sep.author.create({ data: authorData(i) })).id as number,
+      // The default setup with `cqrs relay` in its own process, woken by the wake-up trigger that comes with the capture triggers.
+      relayWake: async (i: number) => (await sep.author.create({ data: authorData(i) })).id as number,
       // The default setup plus the outbox's row-level NOTIFY trigger: its in-process relay leads.
       notify: async (i: number) => (await live.author.create({ data: authorData(i) })).id as number,
       baseline: async (i: number) => {
@@ -247,13 +249,14 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     const measureLag = async (who: Who, ms: number) => {
       const ids: number[] = []
       let relayProcess: CliWorkers | undefined
-      if (who === 'relayProcess') {
+      if (who === 'relayProcess' || who === 'relayWake') {
         // Only this relay may see the outbox meanwhile.
         await live.$cqrs.relay.stop()
-        // Woken by the outbox's NOTIFY at commit; its default poll stays as the safety net. The
-        // trigger is there for this variant only (NOTIFY adds a lock at commit to every write).
-        for (const sql of outboxNotifyStatements(lagBase)) await master.exec(sql)
-        relayProcess = await startCli(['relay'], { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL }, /running/)
+        // relayProcess: fed by the outbox's row-level NOTIFY at commit; its default poll stays as the
+        // safety net. The trigger is there for this variant only (NOTIFY adds a lock at commit to
+        // every write). relayWake: woken by the wake-up trigger of the default setup.
+        if (who === 'relayProcess') for (const sql of outboxNotifyStatements(lagBase)) await master.exec(sql)
+        relayProcess = await startCli(['relay'], { CQRS_TEST_DIALECT: 'postgresql', CQRS_MASTER_URL: master.url, CQRS_ID_SUFFIX: `_${suffix}`, AMQP_URL, CQRS_LOG_LEVEL: 'info' }, /leading/)
       }
       if (who === 'notify') {
         // The in-process relay finds the trigger when it starts, and leads.
@@ -307,10 +310,10 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
     await measureLag('cqrs', ctx.quick ? 100 : 500)
     await measureLag('baseline', ctx.quick ? 100 : 500)
     type LagRun = Awaited<ReturnType<typeof measureLag>>
-    const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], notify: [], prisma: [], baseline: [] }
+    const lag: Record<Who, LagRun[]> = { cqrs: [], relayProcess: [], relayWake: [], notify: [], prisma: [], baseline: [] }
     // BENCH_LAG_WHO=cqrs,baseline,relayProcess: these variants only (cqrs and baseline always run).
     const chosen = process.env.BENCH_LAG_WHO?.split(',') as Who[] | undefined
-    const whos: Who[] = chosen ? [...new Set<Who>(['cqrs', 'baseline', ...chosen])] : LAG_ONLY ? ['cqrs', 'baseline', 'prisma'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayProcess', 'notify']
+    const whos: Who[] = chosen ? [...new Set<Who>(['cqrs', 'baseline', ...chosen])] : LAG_ONLY ? ['cqrs', 'baseline', 'prisma'] : ctx.quick ? ['cqrs', 'baseline', 'prisma'] : ['cqrs', 'baseline', 'prisma', 'relayWake', 'relayProcess', 'notify']
     for (let run = 0; run < ctx.runs; run++) {
       const order = whos.map((_, i) => whos[(i + run) % whos.length])
       for (const who of order) lag[who].push(await measureLag(who, LAG_MS))
@@ -321,11 +324,12 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
       const p = lag.prisma.at(-1)
       if (p) ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: plain Prisma create + confirmed publish p50 ${p.p50.toFixed(1)} ms p99 ${p.p99.toFixed(1)} ms ${split(p)} at ${p.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${p.masterEventLoopDelayMs.p99.toFixed(1)} ms`)
       const logVariant = (x: LagRun | undefined, label: string) => x && ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync ${label} p50 ${x.p50.toFixed(1)} ms p99 ${x.p99.toFixed(1)} ms ${split(x)} at ${x.achievedPerSec.toFixed(0)}/s`)
+      logVariant(lag.relayWake.at(-1), 'with cqrs relay in its own process, woken by commits (the wake-up trigger)')
       logVariant(r, 'with cqrs relay in its own process, leading (row-level NOTIFY trigger)')
       logVariant(lag.notify.at(-1), 'with the row-level NOTIFY trigger, in-process relay leading')
       ctx.log(`  end-to-end lag run ${run + 1}/${ctx.runs}: cqrs-sync p50 ${c.p50.toFixed(1)} ms p99 ${c.p99.toFixed(1)} ms ${split(c)} at ${c.achievedPerSec.toFixed(0)}/s, event loop delay p99 ${c.masterEventLoopDelayMs.p99.toFixed(1)} ms, relay batches of ${c.relay!.meanBatch.toFixed(1)} (${c.relay!.cycle}); raw p50 ${b.p50.toFixed(1)} ms p99 ${b.p99.toFixed(1)} ms ${split(b)} at ${b.achievedPerSec.toFixed(0)}/s`)
     }
-    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], prisma: lag.prisma[i], relayProcess: lag.relayProcess[i] ?? null, notify: lag.notify[i] ?? null }))
+    const lagDetails = lag.cqrs.map((c, i) => ({ cqrs: c, baseline: lag.baseline[i], prisma: lag.prisma[i], relayProcess: lag.relayProcess[i] ?? null, relayWake: lag.relayWake[i] ?? null, notify: lag.notify[i] ?? null }))
     /** The p50 and p99 rows of a variant that ran (none when it did not). */
     const variantRows = (runs: LagRun[], label: string): Measurement[] =>
       runs.length === 0
@@ -335,6 +339,7 @@ export async function endToEnd(ctx: BenchContext): Promise<Measurement[]> {
             { benchmark: 'end-to-end', dialect: 'postgresql', metric: `lag p99, ${label}`, unit: 'ms', cqrs: runs.map((x) => x.p99), baseline: lag.baseline.map((x) => x.p99), baselineLabel: 'pg INSERT + confirmed publish, raw consumer', goal: { kind: '<=', value: 15, text: '< 15 ms (issue 12)' } },
           ]
     const sepRows = [
+      ...variantRows(lag.relayWake, 'default setup with cqrs relay in its own process, woken by commits (wake-up trigger)'),
       ...variantRows(lag.relayProcess, 'cqrs relay in its own process, leading (row-level NOTIFY trigger)'),
       ...variantRows(lag.notify, 'default setup plus the row-level NOTIFY trigger (in-process relay leading)'),
     ]

@@ -4,7 +4,9 @@
  * hand-made outbox row through tx.cqrsOutbox.create, what the extension does without the extension),
  * raw2 (the same with the outbox row through tx.$executeRawUnsafe), cqrs (the default setup, relay
  * off), live (the default setup with its in-process relay publishing to RabbitMQ), sep (the default
- * setup with `cqrs relay` publishing from a process of its own; its CPU shows as `relay`).
+ * setup with `cqrs relay` publishing from a process of its own; its CPU shows as `relay`). NOWAKE=1
+ * drops the outbox's wake-up trigger (PostgreSQL) that comes with the capture triggers; SEP_ARGS, more
+ * arguments for `cqrs relay` (`--poll-ms 5`).
  * Prints throughput, the CPU per op of this process, PostgreSQL (or MariaDB) and RabbitMQ, and where the JS time went.
  */
 import { cqrsMaster, installCaptureTriggers, rabbitmq, silentLogger } from '../package.js'
@@ -20,6 +22,8 @@ const base = await db.client({ poolSize: 16 })
 const models = { author: { cqrsId: 'author_prof' } }
 // The default setup (trigger capture) needs its triggers, as a migration would install them.
 if (who === 'cqrs' || who === 'live' || who === 'sep') await installCaptureTriggers(base, { models })
+// NOWAKE=1: without the outbox's wake-up trigger (PostgreSQL), to see what it costs.
+if (process.env.NOWAKE === '1' && dialect === 'postgresql') await base.$executeRawUnsafe('DROP TRIGGER IF EXISTS cqrs_outbox_wake ON cqrs_outbox')
 // With a relay publishing, a durable queue takes its events, as a replica's would.
 const sink = `prof_sink_${uniqueSuffix()}`
 if (who === 'live' || who === 'sep') {
@@ -28,7 +32,7 @@ if (who === 'live' || who === 'sep') {
   await conn.close()
 }
 // `cqrs relay` on this database (the CLI tests' config: cqrs_id author + CQRS_ID_SUFFIX).
-const sep = who === 'sep' ? await startCli(['relay'], { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url, CQRS_ID_SUFFIX: '_prof', AMQP_URL }, /running/) : null
+const sep = who === 'sep' ? await startCli(['relay', ...(process.env.SEP_ARGS?.split(' ').filter(Boolean) ?? [])], { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url, CQRS_ID_SUFFIX: '_prof', AMQP_URL }, /running/) : null
 const c = who === 'plain' ? base : base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL, logger: silentLogger }), relay: { enabled: who === 'live' }, logger: silentLogger, models }))
 const ids: number[] = []
 const run = async (count: number, offset: number) => {

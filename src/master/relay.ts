@@ -551,7 +551,10 @@ export class Relay {
         backoff = 100
         everything = n >= this.opts.batchSize
         if (everything) continue
-        if (this.kicked) {
+        // A relay that commits wake only while it sleeps is not told of the commits that come while it
+        // works: after a batch that found rows it looks again (gathered), and sleeps only once a look
+        // finds none, so that commits notify only while it waits for them.
+        if (this.kicked || (n > 0 && this.sleeper)) {
           this.disarm()
           // Commits came while this batch was out: gather them (and those still coming) into the next.
           if (n > 0) await this.wait(started + (this.opts.gatherMs ?? 0) - performance.now(), false)
