@@ -432,7 +432,7 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     const elected = Promise.all([log.until(/leading|another relay leads/), appLog.until(/leading|another relay leads/)])
     await writeLoad(app, { writers: 2, rounds: 100_000, updates: 1, until: elected })
     await elected
-    expect(appLog.lines.join('\n')).toMatch(/NOTIFY trigger changed \(no trigger, now the row-level NOTIFY trigger\)/)
+    expect(appLog.lines.join('\n')).toMatch(/triggers that wake relays changed \(no trigger, now the row-level NOTIFY trigger\)/)
     expect([relay.role, inProcess.role].sort()).toEqual(['follower', 'leader'])
     await arrived(await committedEvents(db), 'events written while the trigger was installed')
     await outboxEmptied(db, 'after the install')

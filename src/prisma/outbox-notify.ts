@@ -417,7 +417,7 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       }
       if (closed || current !== conn) return
       if (sameTrigger(now, seen)) return recheck()
-      logger.info(`cqrs relay: the outbox's NOTIFY trigger changed (${describeTrigger(seen)}, now ${describeTrigger(now)}); this relay takes the part it calls for`)
+      logger.info(`cqrs relay: the outbox's triggers that wake relays changed (${describeTrigger(seen)}, now ${describeTrigger(now)}); this relay takes the part it calls for`)
       if (conn) retire(conn)
       void connect()
     }, options.recheckEveryMs ?? 5000)
