@@ -41,7 +41,10 @@ describe.each(DIALECTS)('cqrs triggers --migration on %s', (dialect) => {
       expect(basename(dirname(file))).toMatch(/^\d{14}_cqrs_triggers$/)
       expect(basename(file)).toBe('migration.sql')
       expect(run.stderr).toMatch(/prisma migrate/)
-      await db.exec(readFileSync(file, 'utf8'))
+      const script = readFileSync(file, 'utf8')
+      // On PostgreSQL with the outbox's wake-up trigger, by which commits wake a `cqrs relay`.
+      expect(/CREATE CONSTRAINT TRIGGER cqrs_outbox_wake\b/.test(script), 'the wake-up trigger').toBe(dialect === 'postgresql')
+      await db.exec(script)
 
       // A client made after the migration (the check runs once per client, on its first write).
       const after = prismaBase.$extends(cqrsMaster({ transport, logger: silentLogger, relay: { enabled: false }, models: { author: { cqrsId: `author${suffix}` } } }))
@@ -62,6 +65,33 @@ describe.each(DIALECTS)('cqrs triggers --migration on %s', (dialect) => {
       ])
     } finally {
       await prisma?.$cqrs.close()
+      await db.drop()
+    }
+  })
+})
+
+describe.each(DIALECTS)('cqrs triggers --wake-only on %s', (dialect) => {
+  it("prints (or installs) the outbox's wake-up trigger alone on PostgreSQL, and says it is for PostgreSQL elsewhere", async () => {
+    const db = await createTestDatabase(dialect, 'trgw')
+    try {
+      const env = { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url }
+      const printed = await cqrs(['triggers', '--wake-only'], env)
+      expect(printed.code, printed.stderr).toBe(0)
+      if (dialect !== 'postgresql') {
+        expect(printed.stderr).toMatch(/wake-up trigger is for PostgreSQL only; on this database the relay polls/)
+        expect(printed.stdout, 'no capture triggers either').not.toMatch(/TRIGGER/)
+        return
+      }
+      expect(printed.stdout).toMatch(/CREATE CONSTRAINT TRIGGER cqrs_outbox_wake AFTER INSERT ON "cqrs_outbox" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW/)
+      expect(printed.stdout, 'no capture triggers, no NOTIFY trigger').not.toMatch(/cqrs_author|cqrs_outbox_notify/)
+      const applied = await cqrs(['triggers', '--wake-only', '--apply'], env)
+      expect(applied.code, applied.stderr).toBe(0)
+      expect(applied.stderr).toMatch(/installed the outbox wake-up trigger/)
+      expect(await db.query("SELECT tgname::text AS name, tgdeferrable AS deferrable, tginitdeferred AS deferred FROM pg_trigger WHERE tgrelid = 'cqrs_outbox'::regclass")).toEqual([{ name: 'cqrs_outbox_wake', deferrable: true, deferred: true }])
+      const both = await cqrs(['triggers', '--wake-only', '--notify'], env)
+      expect(both.code).not.toBe(0)
+      expect(both.stderr).toMatch(/--wake-only installs the wake-up trigger alone/)
+    } finally {
       await db.drop()
     }
   })
