@@ -344,6 +344,8 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     const relid = relidOf(trigger)
     const wake = leading && trigger.level === 'wake'
     const channel = wake ? WAKE_CHANNEL : OUTBOX_CHANNEL
+    // One handler, also when a LISTEN that failed is tried again.
+    conn.removeAllListeners('notification')
     conn.on('notification', (msg) => {
       if (msg.channel !== channel) return
       // Another outbox of the database (another schema's) wakes its own relays.
@@ -381,15 +383,16 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
       if (closed || current !== conn) return
       // Without a broker, leave the lead to a relay that can publish.
       if (!canLead()) return elect(conn, trigger)
-      let won = false
       try {
-        won = (await conn.query(tryLead(relid))).rows[0]?.leader === true
+        const won = (await conn.query(tryLead(relid))).rows[0]?.leader === true
         if (closed || current !== conn) return
         if (won) await listen(conn, trigger, true)
         else elect(conn, trigger)
       } catch {
-        // A lost connection is reconnected by its 'error' handler; anything else: try again later.
-        if (!closed && current === conn && !won) elect(conn, trigger)
+        // A lost connection is reconnected by its 'error' handler; anything else (a LISTEN that failed
+        // after the lock was won, too): try again later.
+        const leadingHere = role === 'leader' || sleeperConn === conn
+        if (!closed && current === conn && !leadingHere) elect(conn, trigger)
       }
     }, options.electEveryMs ?? 1000)
     electTimer.unref?.()
