@@ -270,6 +270,37 @@ describe('relays of one PostgreSQL outbox with the row-level trigger elect a lea
     expect(await outboxCount(db), 'the outbox is empty').toBe(0)
   })
 
+  it.runIf(DIALECTS.includes('postgresql'))('a leader stopped while the confirms of rows it published are late hands the lead on only once it deleted them: no copies', async (ctx) => {
+    const { db, q, app, relay: follower, log, client, models, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 50, notifyTrigger: true })
+    // The leader's broker confirms 400 ms late: its published rows stay in the outbox that long.
+    const rabbit = rabbitmq({ url: AMQP_URL, logger: silentLogger })
+    defer(() => rabbit.close())
+    const slow = { name: 'slow-confirms', connect: () => rabbit.connect(), close: () => rabbit.close(), consume: rabbit.consume.bind(rabbit), publish: async (m: any) => {
+      await rabbit.publish(m)
+      await new Promise((r) => setTimeout(r, 400))
+    } }
+    const leaderLog = recordingLogger()
+    const leader = createRelay(await client(), slow as any, { pollIntervalMs: 50, logger: leaderLog.logger, master: { models } })
+    defer(() => leader.stop())
+    leader.start()
+    await leaderLog.until(/leading/)
+    follower.start()
+    await log.until(/another relay leads/)
+
+    await app.author.create({ data: { name: 'in flight', externalId: randomUUID() } })
+    // Published (it reached the queue), its confirm not yet back: the leader stops now. The follower
+    // tries the lead every 100 ms, so before the confirm comes back.
+    await q.until(1)
+    expect(await outboxCount(db), 'the row stays in the outbox until its confirm').toBe(1)
+    await leader.stop()
+    expect(await outboxCount(db), 'deleted before the lead went').toBe(0)
+    await log.until(/listening for outbox notifications, leading/)
+    await app.author.create({ data: { name: 'after', externalId: randomUUID() } })
+    await q.until(2)
+    await q.barrier()
+    expect(q.received.map((m) => m.body.instance_data.name), 'each event once').toEqual(['in flight', 'after'])
+  })
+
   it.runIf(DIALECTS.includes('postgresql'))('a leader frozen (SIGSTOP) while rows commit: once its socket stops taking notifications, PostgreSQL ends its session and the follower leads', async (ctx) => {
     const { db, q, app, relay, log, cliEnv, defer } = await setupSeparateRelay('postgresql', ctx, { pollIntervalMs: 100, notifyTrigger: true })
     const leader = spawnCqrs(['relay', '--poll-ms', '100'], { ...cliEnv, CQRS_LOG_LEVEL: 'info' })

@@ -482,15 +482,17 @@ export class Relay {
   async stop(): Promise<void> {
     this.running = false
     this.pause?.end()
-    // The lead goes first, to the next relay; the rows sent meanwhile are confirmed and deleted below.
+    await this.loop
+    this.loop = null
+    // A leader hands the lead on only once the rows it published from notifications are confirmed and
+    // deleted: the next leader claims every row when it takes the lead, and would publish those again.
+    // (Rows notified from now on stay in the outbox for it.)
+    await this.settleNotified()
     const unwatch = await this.unwatch
     this.unwatch = null
     await unwatch?.()
     // Started again, it leads or follows only once its watch says so.
     this.setRole('alone')
-    await this.loop
-    this.loop = null
-    await this.settleNotified()
     await this.explaining
     this.unregister?.()
     await this.opts.store.close?.()
