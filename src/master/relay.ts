@@ -27,6 +27,13 @@ export interface RelayOptions {
    */
   gatherMs?: number
   /**
+   * True for a relay that the commits it publishes kick (`kick()`): the in-process relay, kicked by
+   * its own process's commits. One that is not (`cqrs relay`: woken at most by a NOTIFY, or polling)
+   * cannot tell that commits came while a batch was out, so after a batch that found rows it looks
+   * again (gathered), and waits for a wake-up or its poll only once a look finds none.
+   */
+  seesCommits?: boolean
+  /**
    * Longest wait for the broker's confirms of one batch. The claim holds row locks (and on SQLite the
    * only write lock) meanwhile, so a broker that hangs instead of refusing must not hold them long.
    */
@@ -61,6 +68,11 @@ const PIPELINE_DEPTH = 2
 const NOTIFIED_CAP = 20_000
 /** How long the leader remembers the ids it claimed, so that a late notification of one is not published again. */
 const CLAIMED_MEMORY_MS = 60_000
+/**
+ * How soon a relay that nothing wakes (`cqrs relay` polling) looks again after a look found nothing
+ * following a batch that found rows; each further empty look doubles it, up to the poll interval.
+ */
+const FOLLOW_UP_MS = 10
 /** How long the leader gathers confirmed notified rows into one DELETE. */
 const DELETE_GATHER_MS = 5
 
@@ -542,6 +554,8 @@ export class Relay {
     // The leader's polls look only for rows left behind (its notifications bring the others); a wake,
     // an error or a full batch makes the next claim take every row.
     let everything = true
+    // Looks that found nothing since the last batch that found rows (see FOLLOW_UP_MS).
+    let quietLooks = 0
     while (this.running) {
       try {
         everything ||= this.kicked
@@ -551,12 +565,14 @@ export class Relay {
         const started = performance.now()
         const n = await this.publishOnce(undefined, { leftBehind: !everything })
         backoff = 100
+        if (n > 0) quietLooks = 0
         everything = n >= this.opts.batchSize
         if (everything) continue
-        // A relay that commits wake only while it sleeps is not told of the commits that come while it
-        // works: after a batch that found rows it looks again (gathered), and sleeps only once a look
-        // finds none, so that commits notify only while it waits for them.
-        if (this.kicked || (n > 0 && this.sleeper)) {
+        // A relay that commits do not kick (cqrs relay; woken, if at all, only while it sleeps) is not
+        // told of the commits that come while it works: after a batch that found rows it looks again
+        // (gathered), and sleeps only once a look finds none. So under steady traffic its events do
+        // not wait for its poll, and commits notify only while it waits for them.
+        if (this.kicked || (n > 0 && !this.opts.seesCommits)) {
           this.disarm()
           // Commits came while this batch was out: gather them (and those still coming) into the next.
           if (n > 0) await this.wait(started + (this.opts.gatherMs ?? 0) - performance.now(), false)
@@ -565,7 +581,11 @@ export class Relay {
         // Nothing left: commits from now on wake this relay, and it looks once more for those that
         // committed before it armed.
         if (await this.arm()) continue
-        await this.wait(this.opts.pollIntervalMs, true)
+        // A relay that nothing wakes (no trigger; MySQL, SQLite) looks again soon after traffic stopped,
+        // then less and less often, up to its poll interval: a pause in steady traffic costs its
+        // next events FOLLOW_UP_MS, not a poll interval.
+        const polling = !this.opts.seesCommits && !this.armed
+        await this.wait(polling ? Math.min(this.opts.pollIntervalMs, FOLLOW_UP_MS * 2 ** quietLooks++) : this.opts.pollIntervalMs, true)
       } catch (e) {
         this.stats.errors++
         metricsHub.inc('relayErrors')

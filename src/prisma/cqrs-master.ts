@@ -63,6 +63,8 @@ interface RelayOverrides {
   pollIntervalMs?: number
   gatherMs?: number
   listen?: boolean | 'row-trigger'
+  /** The in-process relay: its own process's commits kick it (see RelayOptions.seesCommits). */
+  seesCommits?: boolean
 }
 
 function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: RelayOverrides = {}): Relay {
@@ -75,6 +77,7 @@ function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Lo
     batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
     pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,
     gatherMs: overrides.gatherMs ?? s.opts.relay.gatherMs,
+    seesCommits: overrides.seesCommits ?? false,
     logger,
     render: rowImageRenderer(client, s.metas, s.plans, s.opts),
   })
@@ -97,7 +100,7 @@ export function cqrsMaster(options: MasterOptions) {
     const transport = runtime(opts.transport)
     // Kicked by this process's commits; on PostgreSQL with the outbox's row-level NOTIFY trigger it
     // also LISTENs, to lead (publish rows as they commit, this process's or others') or follow.
-    const relay = makeRelay(client, s, transport, logger, { listen: 'row-trigger' })
+    const relay = makeRelay(client, s, transport, logger, { listen: 'row-trigger', seesCommits: true })
     const capture = new Capture(client, provider, s.metas, plans, s.outboxMeta, opts)
     const byTrigger = opts.capture === 'trigger'
     /** What the capture triggers should record of this write's request, or null when nothing (the usual case). */

@@ -65,7 +65,8 @@ describe('the relay gathers commits that arrive while a batch is out', () => {
   /** A started relay over an empty in-memory outbox, past its first (empty) claim. */
   async function startRelay(gatherMs: number, batchSize = 100) {
     const box = outbox()
-    const relay = new Relay({ store: box.store, transport, batchSize, pollIntervalMs: 60_000, gatherMs, logger: silentLogger })
+    // The in-process relay: commits kick it.
+    const relay = new Relay({ store: box.store, transport, batchSize, pollIntervalMs: 60_000, gatherMs, seesCommits: true, logger: silentLogger })
     relay.start()
     await settle()
     /** One commit wakes the relay, and `during` more land (and kick it) while that batch is out. */

@@ -8,7 +8,8 @@ import { runtime } from '../../src/transport/runtime-transport.js'
  * A relay that commits wake while it sleeps (PostgreSQL's wake-up trigger; the store hands it a
  * sleeper), on fake timers and an outbox in memory: it arms only once a look finds nothing, looks
  * once more after arming (for commits that were in flight), disarms as soon as it is woken, and after
- * a batch that found rows looks again (gathered) instead of sleeping. The integration test
+ * a batch that found rows looks again (gathered) instead of sleeping; so does a relay without a
+ * sleeper that commits do not kick (`cqrs relay` polling). The integration test
  * (integration/master/relay-wake.test.ts) runs the real trigger and lock.
  */
 describe('a relay that commits wake while it sleeps', () => {
@@ -114,20 +115,60 @@ describe('a relay that commits wake while it sleeps', () => {
     }
   })
 
+  it('without a sleeper (no trigger, MySQL, SQLite) it looks again after a batch that found rows, then after 10, 20, 40 ms... up to its poll interval', async () => {
+    const { relay, take, commit } = await setUp()
+    try {
+      // Idle since it started: by now it looks once a poll interval.
+      await vi.advanceTimersByTimeAsync(300_000)
+      take()
+      // Nothing tells it of commits: its poll finds the first.
+      commit()
+      await vi.advanceTimersToNextTimerAsync()
+      expect(take()).toEqual(['claim [1]'])
+      // Two more commit meanwhile: gathered, they leave without waiting for the next poll.
+      commit(2)
+      await vi.advanceTimersByTimeAsync(50)
+      expect(take()).toEqual(['claim [2,3]'])
+      await vi.advanceTimersByTimeAsync(50)
+      expect(take(), 'a look finds nothing').toEqual(['claim []'])
+      // Traffic paused: it looks again 10 ms later, then 20, then 40...
+      for (const ms of [10, 20, 40]) {
+        await vi.advanceTimersByTimeAsync(ms - 1)
+        expect(take()).toEqual([])
+        await vi.advanceTimersByTimeAsync(1)
+        expect(take(), `${ms} ms after the look before`).toEqual(['claim []'])
+      }
+      // ...so a commit in the pause leaves with the next look, not with the poll.
+      commit()
+      await vi.advanceTimersByTimeAsync(80)
+      expect(take()).toEqual(['claim [4]'])
+      // Back to one look a poll interval, in a dozen doublings.
+      await vi.advanceTimersByTimeAsync(300_000)
+      expect(take().length).toBeLessThanOrEqual(1 + 13 + 4)
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(take()).toEqual(['claim []'])
+    } finally {
+      await relay.stop()
+    }
+  })
+
   it('polls when it cannot arm, and without a sleeper', async () => {
     const { relay, take, lead, dropSleeper } = await setUp({ armResult: false })
     try {
       take()
       await lead()
-      expect(take(), 'not armed: no second look, it waits for its poll').toEqual(['claim []', 'arm'])
+      expect(take(), 'not armed: no second look').toEqual(['claim []', 'arm'])
+      // It polls as a relay that nothing wakes, trying to arm at each look.
       await vi.advanceTimersByTimeAsync(60_000)
-      expect(take()).toEqual(['claim []', 'arm'])
+      const looks = take()
+      expect(looks.length).toBeGreaterThan(2)
+      expect(new Set(looks)).toEqual(new Set(['claim []', 'arm']))
       dropSleeper()
       await settle()
-      expect(take(), 'no longer the one commits wake: a look, then its poll').toEqual(['claim []'])
+      expect(take(), 'no longer the one commits wake: a look').toEqual(['claim []'])
       expect(relay.wokenByCommits).toBe(false)
       await vi.advanceTimersByTimeAsync(60_000)
-      expect(take()).toEqual(['claim []'])
+      expect(new Set(take()), 'then its polls, no arming').toEqual(new Set(['claim []']))
     } finally {
       await relay.stop()
     }
