@@ -10,7 +10,7 @@ import type { ReplicaSection } from './replica-tools.js'
 
 /** What `cqrs status` reports; `--json` prints it as it is. */
 export interface StatusReport {
-  /** `relays` on PostgreSQL: the outbox's NOTIFY trigger, and the session of the relay that leads. */
+  /** `relays` on PostgreSQL: the outbox's trigger that wakes relays (wake-up or NOTIFY), and the session of the relay that leads. */
   master?: { outboxBacklog: number; oldestEventAt: string | null; oldestEventAgeSeconds: number | null; relays?: OutboxLeadership }
   replica?: QueueStats
 }

@@ -11,9 +11,9 @@ export function registerRelay(program: Command): void {
     .description('Publish the master outbox to the broker (for deployments that run the relay apart from the app)')
     .option('--once', 'publish what is in the outbox now, then exit')
     .option('--batch <n>', `rows per publish batch (env CQRS_RELAY_BATCH; default ${DEFAULTS.relay.batchSize})`)
-    .option('--poll-ms <n>', `how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default ${DEFAULTS.relay.pollIntervalMs}); on PostgreSQL with the NOTIFY trigger of \`cqrs triggers --notify\` the leading relay gets each row as it commits and the poll is only a safety net`)
+    .option('--poll-ms <n>', `how often an idle relay looks for new rows (env CQRS_RELAY_POLL_MS; default ${DEFAULTS.relay.pollIntervalMs}); after a batch that found rows it looks again at once (gathered), and after an empty look in 10, 20, 40 ms... up to this. On PostgreSQL the wake-up trigger that comes with the capture triggers wakes the leading relay at commit (the NOTIFY trigger of \`cqrs triggers --notify\` hands it each row), and the poll is only a safety net`)
     .option('--gather-ms <n>', `when commits arrive while a batch is out, start the next batch at least this long after it started, so it takes them all (env CQRS_RELAY_GATHER_MS; default ${DEFAULTS.relay.gatherMs}; 0: at once)`)
-    .option('--no-listen', "PostgreSQL: poll only, do not LISTEN for the outbox trigger's NOTIFY")
+    .option('--no-listen', "PostgreSQL: poll only, do not LISTEN for the outbox triggers' NOTIFY")
     .option(...metricsPortFlag(' while it runs (not with --once)'))
     .addHelpText('after', '\nExamples:\n  cqrs relay                 # run until SIGTERM\n  cqrs relay --once          # drain the outbox and exit (cron, deploy hooks)\n')
     .action((opts, cmd: Command) =>
