@@ -10,7 +10,7 @@
  */
 import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq } from './package.js'
 import { Latencies, rate } from './stats.js'
-import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, authorData, authorEventBody, captureTag, createTestDatabase, declareSink, deleteQueues, EXCHANGE, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
+import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, startCli, type CliWorkers, authorData, authorEventBody, captureTag, createTestDatabase, declareSink, deleteQueues, EXCHANGE, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
 interface OpResult {
   ops: number
@@ -38,6 +38,15 @@ async function runOps(total: number, concurrency: number, op: (i: number) => Pro
   return { ops: total, ms, opsPerSec: rate(total, ms), p50: lat.p(0.5), p99: lat.p(0.99) }
 }
 
+/** Until the relay in its own process has published (and deleted) every outbox row. */
+async function outboxEmpty(db: { query: (sql: string) => Promise<any[]> }): Promise<void> {
+  const deadline = Date.now() + 120_000
+  while (Number((await db.query('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n) > 0) {
+    if (Date.now() > deadline) throw new Error('master-writes: cqrs relay did not empty the outbox within 120 s')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
 export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
   // A side's writes take 1-2 s: windows of 500 and 2,000 (under half a second) moved with a
   // checkpoint or an autovacuum (update c1 0.75 in them, 0.87-0.89 over 5,000).
@@ -55,7 +64,8 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
     try {
       const plain = await plainDb.client({ poolSize: 16 })
       const base = await db.client({ poolSize: 16 })
-      const models = { author: { cqrsId: `author_${uniqueSuffix()}` } }
+      const idSuffix = `_${uniqueSuffix()}`
+      const models = { author: { cqrsId: `author${idSuffix}` } }
       // Each mode named, so the rows stay what they say if the default changes; captureTag() marks the default.
       const ext = base.$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'extension', relay: { enabled: false }, models }))
       // capture: 'trigger' on its own client (the triggers fire for every client of this database,
@@ -77,7 +87,11 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         return row
       }
       const published = { author: { create: thenPublish('create'), update: thenPublish('update') } }
-      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'live' | 'notify' | 'published', any> = { plain, cqrs: ext, trigger: trig, live: null, notify: null, published }
+      // The default setup with `cqrs relay` publishing from a process of its own (the integration tests'
+      // config: cqrs_id author + CQRS_ID_SUFFIX), on the same machine: the writes are the trigger
+      // client's, and each side waits for the relay to empty the outbox.
+      let relayProcess: CliWorkers | null = null
+      const clients: Record<'plain' | 'cqrs' | 'trigger' | 'sep' | 'live' | 'notify' | 'published', any> = { plain, cqrs: ext, trigger: trig, sep: trig, live: null, notify: null, published }
       type Who = keyof typeof clients
       // Warm up: connections, query plans, JIT.
       for (const c of [plain, ext]) {
@@ -92,6 +106,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
         { who: 'published', label: 'reference, no cqrs-sync: plain Prisma then a confirmed publish per write' },
         { who: 'cqrs', label: captureTag('extension') },
         { who: 'trigger', label: captureTag('trigger') },
+        { who: 'sep', label: `${captureTag('trigger')}, cqrs relay publishing from its own process` },
         { who: 'live', label: `${captureTag('trigger')}, in-process relay publishing` },
         // PostgreSQL: plus the outbox's row-level NOTIFY trigger (`cqrs triggers --notify`), so the
         // in-process relay leads: it publishes each row as its notification arrives.
@@ -116,7 +131,17 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
           await runOps(warm, 16, (i) => published.author.create({ data: authorData(600_000 + i) }))
           await purgeQueue(conn, sink)
         }
+        if (variant === 'sep') {
+          await declareSink(conn, sink, [models.author.cqrsId])
+          relayProcess = await startCli(['relay', ...(RELAY_GATHER_MS !== undefined ? ['--gather-ms', String(RELAY_GATHER_MS)] : [])], { CQRS_TEST_DIALECT: dialect, CQRS_MASTER_URL: db.url, CQRS_ID_SUFFIX: idSuffix, AMQP_URL }, /running/)
+          await runOps(warm, 16, (i) => trig.author.create({ data: authorData(850_000 + i) }))
+          await outboxEmpty(db)
+          await purgeQueue(conn, sink)
+        }
         if (variant === 'live') {
+          // The separate relay would take (and publish) the same rows: gone first.
+          await relayProcess?.stop()
+          relayProcess = null
           clients.live = (await db.client({ poolSize: 16 })).$extends(cqrsMaster({ transport: rabbitmq({ url: AMQP_URL }), capture: 'trigger', relay: { gatherMs: RELAY_GATHER_MS }, models }))
           await runOps(warm, 16, (i) => clients.live.author.create({ data: authorData(800_000 + i) }))
           await clients.live.$cqrs.flush()
@@ -148,7 +173,8 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
               const up = await runOps(n, conc, (i) => c.author.update({ where: { id: created[i] }, data: { name: `Renamed ${i}`, rating: (i % 100) + 1 } }))
               // The relay's backlog is part of what the writes cost: wait for it before the next side runs.
               if (who === 'live' || who === 'notify') await clients[who].$cqrs.flush()
-              if (who === 'live' || who === 'notify' || who === 'published') await purgeQueue(conn, sink)
+              if (who === 'sep') await outboxEmpty(db)
+              if (who === 'live' || who === 'notify' || who === 'sep' || who === 'published') await purgeQueue(conn, sink)
               for (const [op, r] of [['create', cr], ['update', up]] as const) put(`${op} c${conc} (${label})`, who === 'plain' ? 'plain' : 'cqrs', r)
               ctx.log(`  master-writes ${dialect} run ${run + 1}/${ctx.runs} c${conc} ${who}: create ${cr.opsPerSec.toFixed(0)}/s p50 ${cr.p50.toFixed(2)} ms, update ${up.opsPerSec.toFixed(0)}/s p50 ${up.p50.toFixed(2)} ms`)
             }
@@ -191,6 +217,7 @@ export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
           baselineLabel: 'plain Prisma 7',
         })
       }
+      await relayProcess?.stop()
       await ext.$cqrs.close()
       await trig.$cqrs.close()
       await clients.live?.$cqrs.close()
