@@ -11,6 +11,9 @@ import type { ChildProcess } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.js'
 import { createRelay, cqrsMaster } from '../../src/prisma/cqrs-master.js'
+import { modelsOf } from '../../src/prisma/internals.js'
+import { findModel } from '../../src/prisma/model-plans.js'
+import { PrismaOutboxStore } from '../../src/prisma/prisma-outbox-store.js'
 import { rabbitmq } from '../../src/transport/rabbitmq/index.js'
 import { spawnCqrs, stop, waitForStderr } from '../support/cli.js'
 import { AMQP_URL, createTestDatabase, DIALECTS, type Dialect, type TestDatabase } from '../support/databases.js'
@@ -81,4 +84,51 @@ describe.each((['postgresql', 'mysql'] as const).filter((d: Dialect) => DIALECTS
     await relay.stop()
     expect(await idle(), 'the frozen claim was ended').toBe(0)
   }, 120_000)
+})
+
+/**
+ * MySQL has no limit on an idle transaction: there the claim's session sets `wait_timeout` instead
+ * (the server closes a session idle that long, which rolls its transaction back). There is no MySQL
+ * here, so the MySQL path runs on MariaDB, which has `wait_timeout` too: a store told it is not on
+ * MariaDB claims a row and freezes in its publish; another store's claim waits for that row until
+ * the server ends the frozen session (after 15 s), before its own lock wait would give up (50 s).
+ */
+describe.runIf(DIALECTS.includes('mysql'))("MySQL's path (wait_timeout), run on MariaDB: a claim frozen in its publish", () => {
+  it("is ended by the server, and another relay's claim takes its row", async () => {
+    const db = await createTestDatabase('mysql', 'frozenmy')
+    const clients: any[] = []
+    try {
+      const client = async () => {
+        const c = await db.client()
+        clients.push(c)
+        return c
+      }
+      const a = await client()
+      const meta = findModel(modelsOf(a), 'CqrsOutbox')!
+      await db.exec("INSERT INTO cqrs_outbox (cqrs_id, pk, routing_key, format, body) VALUES ('frozen', '1', 'frozen', 0, '{}')")
+      const frozen = new PrismaOutboxStore(a, 'mysql', meta)
+      // As on MySQL, which has no idle_transaction_timeout (white-box: the store reads it once).
+      ;(frozen as unknown as { mariadb: Promise<boolean> }).mariadb = Promise.resolve(false)
+      let inPublish!: () => void
+      const publishing = new Promise<void>((resolve) => (inPublish = resolve))
+      void frozen
+        .claim(10, () => {
+          inPublish()
+          return new Promise<void>(() => {}) // frozen: never confirmed, never failed
+        })
+        .catch(() => {})
+      await publishing
+      // Its transaction holds the row.
+      await expect(db.query('SELECT id FROM cqrs_outbox FOR UPDATE NOWAIT'), 'the frozen claim holds the row').rejects.toThrow(/lock/i)
+      const other = new PrismaOutboxStore(await client(), 'mysql', meta)
+      const published: string[] = []
+      const n = await other.claim(10, async (rows) => void published.push(...rows.map((r) => r.cqrsId)))
+      expect({ n, published }).toEqual({ n: 1, published: ['frozen'] })
+      expect(await db.query('SELECT id FROM cqrs_outbox'), 'published and deleted').toEqual([])
+      await other.close()
+    } finally {
+      for (const c of clients) await c.$disconnect().catch(() => {})
+      await db.drop()
+    }
+  }, 45_000)
 })

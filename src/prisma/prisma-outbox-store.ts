@@ -93,15 +93,17 @@ export class PrismaOutboxStore implements OutboxStore {
     // stops there (frozen, or cut off by a network partition, its connection still open as far as the
     // server knows) would keep them locked from every other relay, and stall the outbox, for as long
     // as TCP takes to notice (hours): the server ends such a transaction instead, well after the
-    // publish would have timed out. PostgreSQL for this transaction alone; MariaDB for the session,
-    // set back once the claim ends (MySQL has no such limit).
+    // publish would have timed out. PostgreSQL for this transaction alone; MariaDB and MySQL for the
+    // session, set back once the claim ends: MariaDB's limit on an idle transaction, and on MySQL,
+    // which has none, its limit on an idle session (`wait_timeout`: the server closes the connection,
+    // which rolls the transaction back).
     const idleLimitMs = Math.max(15_000, 3 * Math.ceil(options.publishWithinMs ?? 5000))
-    const mariadb = this.provider === 'mysql' && (await this.isMariadb())
+    const idleLimit = this.provider !== 'mysql' ? null : (await this.isMariadb()) ? 'idle_transaction_timeout' : 'wait_timeout'
     const begin =
       this.provider === 'postgresql'
         ? ['BEGIN', 'SET LOCAL synchronous_commit TO off', `SET LOCAL idle_in_transaction_session_timeout = ${idleLimitMs}`]
-        : [...(mariadb ? [`SET SESSION idle_transaction_timeout = ${Math.ceil(idleLimitMs / 1000)}`] : []), 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
-    const end = mariadb ? ['SET SESSION idle_transaction_timeout = DEFAULT'] : []
+        : [...(idleLimit ? [`SET SESSION ${idleLimit} = ${Math.ceil(idleLimitMs / 1000)}`] : []), 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'BEGIN']
+    const end = idleLimit ? [`SET SESSION ${idleLimit} = DEFAULT`] : []
     // PostgreSQL 13+: the claim starts above the floor, and the xids read around it let the floor move (claim-floor.ts).
     // Not for a claim of old rows alone (a follower's), which passes the young ones below its reach.
     const floored = this.provider === 'postgresql' && !options.olderThanMs && (await this.snapshotsReadable()) ? this.floor.start(performance.now(), options.fromStart) : null
@@ -135,7 +137,7 @@ export class PrismaOutboxStore implements OutboxStore {
   private snapshots: Promise<boolean> | null = null
   private mariadb: Promise<boolean> | null = null
 
-  /** MySQL provider: whether the server is MariaDB (which has `idle_transaction_timeout`). Read once. */
+  /** MySQL provider: whether the server is MariaDB (which has `idle_transaction_timeout`; MySQL does not). Read once. */
   private isMariadb(): Promise<boolean> {
     this.mariadb ??= this.sql.query<{ v: string }>('SELECT VERSION() AS v').then(
       (rows) => /mariadb/i.test(String(rows[0]?.v ?? '')),
