@@ -71,6 +71,8 @@ export interface OutboxSleeper {
   arm(): Promise<boolean>
   /** Commits need not wake this relay: it is at work. */
   disarm(): void
+  /** Between an `arm()` that resolved true and the next `disarm()`. */
+  readonly armed: boolean
 }
 
 /** What a store's watch tells the relay (see {@link OutboxStore.watch}). */

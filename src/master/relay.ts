@@ -108,9 +108,8 @@ export class Relay {
   /** The loop's wait in progress: stop() ends it, and a kick too when `byKick` (not while gathering). */
   private pause: { end: () => void; byKick: boolean } | null = null
   private kicked = false
-  /** How commits wake this relay while it sleeps (see OutboxSleeper), when they do; and whether it is armed. */
+  /** How commits wake this relay while it sleeps (see OutboxSleeper), when they do. */
   private sleeper: OutboxSleeper | null = null
-  private armed = false
   private unregister: (() => void) | null = null
   private unwatch: Promise<(() => Promise<void>) | null> | null = null
   /** A slow claim's explanation under way (stop() waits for it), and when the last warning went out. */
@@ -173,7 +172,6 @@ export class Relay {
 
   private setSleeper(sleeper: OutboxSleeper | null): void {
     this.sleeper = sleeper
-    this.armed = false
     // Asleep until the next poll: look now, and arm with the new sleeper.
     this.kick()
   }
@@ -181,16 +179,11 @@ export class Relay {
   /** Arm (see OutboxSleeper): true when the relay should look once more before it sleeps. */
   private async arm(): Promise<boolean> {
     const sleeper = this.sleeper
-    if (!sleeper || this.armed) return false
-    const armed = await sleeper.arm()
-    if (this.sleeper !== sleeper) return false
-    this.armed = armed
-    return armed
+    if (!sleeper || sleeper.armed) return false
+    return (await sleeper.arm()) && this.sleeper === sleeper
   }
 
   private disarm(): void {
-    if (!this.armed) return
-    this.armed = false
     this.sleeper?.disarm()
   }
 
@@ -584,7 +577,7 @@ export class Relay {
         // A relay that nothing wakes (no trigger; MySQL, SQLite) looks again soon after traffic stopped,
         // then less and less often, up to its poll interval: a pause in steady traffic costs its
         // next events FOLLOW_UP_MS, not a poll interval.
-        const polling = !this.opts.seesCommits && !this.armed
+        const polling = !this.opts.seesCommits && !this.sleeper?.armed
         await this.wait(polling ? Math.min(this.opts.pollIntervalMs, FOLLOW_UP_MS * 2 ** quietLooks++) : this.opts.pollIntervalMs, true)
       } catch (e) {
         this.stats.errors++

@@ -273,6 +273,9 @@ export async function listenForOutbox(client: any, outboxTable: string, events: 
     const key = `${WAKE_LOCK_CLASS}, ${relid}::oid::int`
     let held = false
     return {
+      get armed() {
+        return held
+      },
       arm: async () => {
         if (held) return true
         if (closed || current !== conn) return false

@@ -34,14 +34,21 @@ describe('a relay that commits wake while it sleeps', () => {
     const commit = (n = 1) => {
       for (let i = 0; i < n; i++) rows.push({ id: nextId++, cqrsId: 'account', routingKey: 'account', format: 0, body: '{}' })
     }
+    let armed = false
     const sleeper: OutboxSleeper = {
+      get armed() {
+        return armed
+      },
       async arm() {
         log.push('arm')
         duringArm?.()
         duringArm = null
-        return opts.armResult ?? true
+        armed = opts.armResult ?? true
+        return armed
       },
       disarm() {
+        if (!armed) return
+        armed = false
         log.push('disarm')
       },
     }
