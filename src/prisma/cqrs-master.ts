@@ -62,9 +62,8 @@ interface RelayOverrides {
   batchSize?: number
   pollIntervalMs?: number
   gatherMs?: number
+  /** `'row-trigger'`: the in-process relay, which its own process's commits kick (see RelayOptions.seesCommits). */
   listen?: boolean | 'row-trigger'
-  /** The in-process relay: its own process's commits kick it (see RelayOptions.seesCommits). */
-  seesCommits?: boolean
 }
 
 function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Logger, overrides: RelayOverrides = {}): Relay {
@@ -77,7 +76,7 @@ function makeRelay(client: any, s: MasterSetup, transport: Transport, logger: Lo
     batchSize: overrides.batchSize ?? s.opts.relay.batchSize,
     pollIntervalMs: overrides.pollIntervalMs ?? s.opts.relay.pollIntervalMs,
     gatherMs: overrides.gatherMs ?? s.opts.relay.gatherMs,
-    seesCommits: overrides.seesCommits ?? false,
+    seesCommits: overrides.listen === 'row-trigger',
     logger,
     render: rowImageRenderer(client, s.metas, s.plans, s.opts),
   })
@@ -100,7 +99,7 @@ export function cqrsMaster(options: MasterOptions) {
     const transport = runtime(opts.transport)
     // Kicked by this process's commits; on PostgreSQL with the outbox's row-level NOTIFY trigger it
     // also LISTENs, to lead (publish rows as they commit, this process's or others') or follow.
-    const relay = makeRelay(client, s, transport, logger, { listen: 'row-trigger', seesCommits: true })
+    const relay = makeRelay(client, s, transport, logger, { listen: 'row-trigger' })
     const capture = new Capture(client, provider, s.metas, plans, s.outboxMeta, opts)
     const byTrigger = opts.capture === 'trigger'
     /** What the capture triggers should record of this write's request, or null when nothing (the usual case). */
