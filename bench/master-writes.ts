@@ -10,7 +10,7 @@
  */
 import { cqrsMaster, installCaptureTriggers, outboxNotifyStatements, rabbitmq } from './package.js'
 import { Latencies, rate } from './stats.js'
-import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, startCli, type CliWorkers, authorData, authorEventBody, captureTag, createTestDatabase, declareSink, deleteQueues, EXCHANGE, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
+import { AMQP_URL, amqpConnect, RELAY_GATHER_MS, startCli, type CliWorkers, countRows, type TestDatabase, until, authorData, authorEventBody, captureTag, createTestDatabase, declareSink, deleteQueues, EXCHANGE, purgeQueue, type BenchContext, type Measurement, uniqueSuffix } from './support.js'
 
 interface OpResult {
   ops: number
@@ -39,13 +39,7 @@ async function runOps(total: number, concurrency: number, op: (i: number) => Pro
 }
 
 /** Until the relay in its own process has published (and deleted) every outbox row. */
-async function outboxEmpty(db: { query: (sql: string) => Promise<any[]> }): Promise<void> {
-  const deadline = Date.now() + 120_000
-  while (Number((await db.query('SELECT COUNT(*) AS n FROM cqrs_outbox'))[0].n) > 0) {
-    if (Date.now() > deadline) throw new Error('master-writes: cqrs relay did not empty the outbox within 120 s')
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+const outboxEmpty = (db: TestDatabase) => until(async () => (await countRows(db, 'cqrs_outbox')) === 0, 'cqrs relay to empty the outbox')
 
 export async function masterWrites(ctx: BenchContext): Promise<Measurement[]> {
   // A side's writes take 1-2 s: windows of 500 and 2,000 (under half a second) moved with a

@@ -9,7 +9,7 @@
  */
 import { installCaptureTriggers } from '../package.js'
 import { percentile } from '../stats.js'
-import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, startCli, steady, type Dialect, uniqueSuffix } from '../support.js'
+import { AMQP_URL, amqpConnect, authorData, createTestDatabase, declareSink, deleteQueues, startCli, steady, type Dialect, uniqueSuffix, until } from '../support.js'
 import { cpuByKind, cpuPerEvent, serviceOf } from './cpu.js'
 
 const [dialectArg = 'postgresql', perSecArg = '1000', secondsArg = '10', ...relayArgs] = process.argv.slice(2)
@@ -55,10 +55,7 @@ const write = async (i: number) => {
   if (e !== undefined) lags.push(Math.max(0, e - at))
   else written.set(pk, at)
 }
-const arrived = async (n: number) => {
-  const deadline = Date.now() + 60_000
-  while (lags.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-}
+const arrived = (n: number) => until(() => lags.length >= n, `${n} events to arrive`, 60_000, 20)
 // Warm-up (the relay's first claims and broker connection, the pools, JIT): a second at the rate, not counted.
 const warm = await steady(perSec, 1000, 16, (i) => write(1_000_000 + i))
 await arrived(warm.issued)
